@@ -1,0 +1,5 @@
+import sys
+
+from graphyard.cli import main
+
+sys.exit(main())

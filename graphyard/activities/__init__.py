@@ -1,0 +1,17 @@
+"""Activities: all I/O of a run (super-steps, status writes) happens here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphyard.activities.context import WorkerContext
+from graphyard.activities.runs import RunActivities
+from graphyard.activities.step import StepActivities
+
+
+def all_activities(ctx: WorkerContext, notify_channel: str) -> list[Callable[..., Any]]:
+    """Every activity of a worker, bound to its shared resources."""
+    step = StepActivities(ctx)
+    runs = RunActivities(ctx, notify_channel)
+    return [step.step, runs.finish_run]

@@ -1,0 +1,121 @@
+"""What the activities of one worker share: the pool, the graphs, and each run's kwargs."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.pregel import Pregel
+from langgraph.types import Command, Send
+from temporalio.exceptions import ApplicationError
+
+from graphyard.graphs import GraphRegistry
+from graphyard.storage import runs as run_rows
+from graphyard.storage.db import Pool
+from graphyard.types import RunRef
+
+
+@dataclass(frozen=True)
+class RunKwargs:
+    """A run's kwargs as the worker uses them; read once from its row, then cached."""
+
+    input: Any
+    command: dict[str, Any] | None
+    config: dict[str, Any]
+    context: dict[str, Any] | None
+    interrupt_before: list[str] | str | None
+    interrupt_after: list[str] | str | None
+    temporary: bool
+    checkpoint_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunKwargs:
+        kw = row["kwargs"]
+        return cls(
+            input=kw.get("input"),
+            command=kw.get("command"),
+            config=kw.get("config") or {},
+            context=kw.get("context"),
+            interrupt_before=kw.get("interrupt_before"),
+            interrupt_after=kw.get("interrupt_after"),
+            temporary=bool(kw.get("temporary")),
+            checkpoint_id=(kw.get("checkpoint") or {}).get("checkpoint_id"),
+        )
+
+    def graph_input(self) -> Any:
+        """The first step's input: the command (resume/update/goto) if any, else the input."""
+        if not self.command:
+            return self.input
+        goto = self.command.get("goto")
+        if goto is not None:
+            items = goto if isinstance(goto, list) else [goto]
+            goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in items]
+        return Command(
+            update=self.command.get("update"),
+            resume=self.command.get("resume"),
+            goto=goto if goto is not None else (),
+        )
+
+    def runnable_config(self, run: RunRef) -> RunnableConfig:
+        """The config every step of the run executes with."""
+        config = dict(self.config)
+        configurable = dict(config.get("configurable") or {})
+        configurable.update(thread_id=run.thread_id, run_id=run.run_id, checkpoint_ns="")
+        config["configurable"] = configurable
+        config.setdefault("metadata", {})
+        return cast(RunnableConfig, config)
+
+    @property
+    def recursion_limit(self) -> int:
+        return int(self.config.get("recursion_limit") or 25)
+
+
+class WorkerContext:
+    """Shared resources of the worker's activities."""
+
+    _CACHE_SIZE = 1024
+
+    def __init__(self, pool: Pool, graphs: GraphRegistry) -> None:
+        self.pool = pool
+        self.graphs = graphs
+        self._kwargs: OrderedDict[str, RunKwargs] = OrderedDict()
+
+    async def run_kwargs(self, run: RunRef) -> RunKwargs:
+        """The run's kwargs (cached per worker: rows never change once the run is created)."""
+        cached = self._kwargs.get(run.run_id)
+        if cached is not None:
+            self._kwargs.move_to_end(run.run_id)
+            return cached
+        async with self.pool.connection() as conn:
+            row = await run_rows.get(conn, run.run_id)
+        if row is None:
+            raise ApplicationError(
+                f"run {run.run_id} has no row in Postgres", type="RunNotFound", non_retryable=True
+            )
+        kwargs = RunKwargs.from_row(row)
+        self._kwargs[run.run_id] = kwargs
+        if len(self._kwargs) > self._CACHE_SIZE:
+            self._kwargs.popitem(last=False)
+        return kwargs
+
+    def forget(self, run_id: str) -> None:
+        self._kwargs.pop(run_id, None)
+
+    async def graph(self, run: RunRef, config: RunnableConfig) -> Pregel[Any, Any, Any, Any]:
+        """The run's graph bound to a fresh saver over the shared pool.
+
+        A fresh saver per call on purpose: one shared saver serializes all runs of the process
+        behind its lock.
+        """
+        if run.graph_id not in self.graphs:
+            raise ApplicationError(
+                f"graph {run.graph_id!r} is not loaded by this worker "
+                f"(graphs: {', '.join(self.graphs.graph_ids)})",
+                type="GraphNotFound",
+                non_retryable=True,
+            )
+        saver = AsyncPostgresSaver(self.pool)
+        return await self.graphs.get(run.graph_id).bind(config, saver)

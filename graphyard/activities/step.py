@@ -1,0 +1,173 @@
+"""One LangGraph super-step, run from the thread's latest checkpoint with the Postgres saver.
+
+A retried or replayed step must never run a completed node again. The workflow therefore
+passes the checkpoint it expects the thread to be at; if the thread is already past it (the
+step ran before a crash), the activity only reports where the thread stands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import EmptyInputError, GraphRecursionError, InvalidUpdateError
+from langgraph.pregel import Pregel
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from graphyard.activities.context import RunKwargs, WorkerContext
+from graphyard.storage import runs as run_rows
+from graphyard.types import STEP_ACTIVITY, StepInput, StepOutcome, StepResult
+
+# Errors that no retry can fix: fail the run at once instead of burning attempts.
+NON_RETRYABLE: tuple[type[BaseException], ...] = (
+    GraphRecursionError,
+    InvalidUpdateError,
+    EmptyInputError,
+    ValidationError,
+)
+
+
+def _matches(nodes: list[str], breakpoints: list[str] | str | None) -> bool:
+    if not breakpoints or not nodes:
+        return False
+    if breakpoints == "*":
+        return True
+    return any(node in breakpoints for node in nodes)
+
+
+def _outcome(kwargs: RunKwargs, nodes: list[str], nxt: list[str], interrupted: bool) -> StepOutcome:
+    if interrupted:
+        return "interrupted"
+    if not nxt:
+        return "done"
+    if _matches(nodes, kwargs.interrupt_after) or _matches(nxt, kwargs.interrupt_before):
+        return "interrupted"
+    return "continue"
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeat a regular activity while it runs, so a dead worker is noticed in seconds."""
+    info = activity.info()
+    if info.is_local or not info.heartbeat_timeout:
+        yield
+        return
+    interval = max(info.heartbeat_timeout.total_seconds() / 3, 0.1)
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+class StepActivities:
+    """The super-step activity, bound to a worker's shared resources."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name=STEP_ACTIVITY)
+    async def step(self, inp: StepInput) -> StepResult:
+        run = inp.run
+        kwargs = await self.ctx.run_kwargs(run)
+        config = kwargs.runnable_config(run)
+        graph = await self.ctx.graph(run, config)
+        saver = graph.checkpointer
+        assert isinstance(saver, BaseCheckpointSaver)
+        if inp.index == 0:
+            async with self.ctx.pool.connection() as conn:
+                await run_rows.mark_running(conn, run.run_id)
+        latest = await saver.aget_tuple(config)
+        if inp.index == 0:
+            if latest is not None and latest.metadata.get("run_id") == run.run_id:
+                return await self._report(graph, config, kwargs)
+            graph_input = kwargs.graph_input()
+        else:
+            current = latest.config["configurable"]["checkpoint_id"] if latest else None
+            if current != inp.expected_checkpoint_id:
+                return await self._report(graph, config, kwargs)
+            graph_input = None
+        if inp.index >= kwargs.recursion_limit:
+            raise ApplicationError(
+                f"Recursion limit of {kwargs.recursion_limit} reached without hitting a stop "
+                "condition. You can increase the limit by setting the `recursion_limit` config "
+                "key.",
+                type="GraphRecursionError",
+                non_retryable=True,
+            )
+        try:
+            async with _heartbeating():
+                return await self._run(graph, graph_input, config, kwargs)
+        except NON_RETRYABLE as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        except Exception as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+
+    async def _run(
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        graph_input: Any,
+        config: RunnableConfig,
+        kwargs: RunKwargs,
+    ) -> StepResult:
+        nodes: list[str] = []
+        interrupted = False
+        checkpoint: dict[str, Any] | None = None
+        # interrupt_after="*" makes one call run exactly one super-step (the first call also
+        # applies the input); the workflow decides whether to take the next one.
+        stream = graph.astream(
+            graph_input,
+            config,
+            context=kwargs.context,
+            stream_mode=["updates", "checkpoints"],
+            interrupt_after="*",
+            interrupt_before=kwargs.interrupt_before,
+            durability="sync",
+        )
+        async for mode, data in stream:
+            if mode == "checkpoints":
+                checkpoint = cast(dict[str, Any], data)
+            elif mode == "updates":
+                for key, value in cast(dict[str, Any], data).items():
+                    if key == "__interrupt__":
+                        interrupted = interrupted or bool(value)
+                    else:
+                        nodes.append(key)
+        if checkpoint is None:
+            return await self._report(graph, config, kwargs)
+        nxt = list(checkpoint["next"])
+        return StepResult(
+            checkpoint_id=checkpoint["config"]["configurable"]["checkpoint_id"],
+            step=int(checkpoint["metadata"].get("step", -1)),
+            nodes=nodes,
+            next=nxt,
+            outcome=_outcome(kwargs, nodes, nxt, interrupted),
+        )
+
+    async def _report(
+        self, graph: Pregel[Any, Any, Any, Any], config: RunnableConfig, kwargs: RunKwargs
+    ) -> StepResult:
+        """Where the thread stands, without running anything."""
+        state = await graph.aget_state(config)
+        nxt = list(state.next)
+        checkpoint_id = (state.config.get("configurable") or {}).get("checkpoint_id")
+        return StepResult(
+            checkpoint_id=checkpoint_id,
+            step=int((state.metadata or {}).get("step", -1)),
+            nodes=[],
+            next=nxt,
+            outcome=_outcome(kwargs, [], nxt, bool(state.interrupts)),
+            replayed=True,
+        )

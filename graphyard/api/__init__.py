@@ -1,0 +1,1 @@
+"""The HTTP surface: the LangGraph Agent Server API."""

@@ -1,0 +1,66 @@
+"""``create_app(settings)``: the FastAPI app and its lifespan (Temporal client, pool, graphs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from graphyard import __version__
+from graphyard.api import errors
+from graphyard.api.deps import Services
+from graphyard.api.responses import JSON
+from graphyard.api.routes import assistants, meta, runs, threads
+from graphyard.api.waiter import RunWaiter
+from graphyard.config import Settings
+from graphyard.graphs import GraphRegistry, default_assistant_id, load_config
+from graphyard.storage import assistants as assistant_rows
+from graphyard.storage.db import open_pool
+from graphyard.storage.migrate import migrate
+from graphyard.temporal import connect
+
+
+async def _register_system_assistants(services: Services) -> None:
+    async with services.pool.connection() as conn:
+        for graph in services.graphs:
+            await assistant_rows.ensure_system(
+                conn,
+                assistant_id=default_assistant_id(graph.graph_id),
+                graph_id=graph.graph_id,
+                name=graph.name,
+                description=graph.description,
+            )
+
+
+def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastAPI:
+    """The API app. Graphs load here without ``env``: secrets belong to workers."""
+    registry = graphs or GraphRegistry(load_config(settings.config_path))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(settings)
+        temporal = await connect(settings)
+        pool = await open_pool(settings)
+        waiter = RunWaiter(settings)
+        try:
+            await waiter.start()
+            services = Services(settings, pool, temporal, registry, waiter)
+            await _register_system_assistants(services)
+            app.state.services = services
+            yield
+        finally:
+            await waiter.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="graphyard",
+        version=__version__,
+        description="The LangGraph Agent Server API, executed durably on Temporal.",
+        default_response_class=JSON,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (meta, assistants, threads, runs):
+        app.include_router(module.router)
+    return app

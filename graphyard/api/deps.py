@@ -1,0 +1,41 @@
+"""What routes depend on: one ``Services`` object per app, built in the lifespan."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from graphyard.api.waiter import RunWaiter
+from graphyard.config import Settings
+from graphyard.errors import Unprocessable
+from graphyard.graphs import GraphRegistry
+from graphyard.storage.db import Pool
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: Pool
+    temporal: Client
+    graphs: GraphRegistry
+    waiter: RunWaiter
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+Deps = Annotated[Services, Depends(_services)]
+
+
+def check_uuid(value: str, what: str) -> str:
+    """Path ids must be UUIDs: 422 ``Invalid <what> ID: must be a UUID`` otherwise."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise Unprocessable(f"Invalid {what} ID: must be a UUID") from None

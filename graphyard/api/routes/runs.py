@@ -1,0 +1,105 @@
+"""Runs: create (background), create and wait, get, join; stateful and stateless."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import StreamingResponse
+
+from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.routes.threads import load_thread
+from graphyard.api.schemas import RunCreate, run_json
+from graphyard.api.submit import create_run
+from graphyard.errors import NotFound
+from graphyard.serde import dumps
+from graphyard.storage import runs as rows
+
+router = APIRouter(tags=["runs"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+async def _wait_body(services: Services, run_id: str) -> AsyncIterator[bytes]:
+    """Newlines while the run lives (keep-alives: leading whitespace is legal JSON), then the
+    run's result: the final values, ``__interrupt__`` or ``__error__``."""
+
+    async def fetch() -> dict[str, Any] | None:
+        async with services.pool.connection() as conn:
+            return await rows.get(conn, run_id)
+
+    async for event in services.waiter.until_done(
+        run_id, fetch, services.settings.wait_keepalive_seconds
+    ):
+        if event is None:
+            yield b"\n"
+            continue
+        output = event.row["output"] if event.row is not None else None
+        yield dumps(output if output is not None else {})
+
+
+def _waiting(services: Services, row: dict[str, Any], location: str) -> StreamingResponse:
+    return StreamingResponse(
+        _wait_body(services, str(row["run_id"])),
+        media_type="application/json",
+        headers={"Location": location, "Content-Location": location.removesuffix("/join")},
+    )
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create(
+    thread_id: str, body: RunCreate, services: Deps, response: Response, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    thread_id = check_uuid(thread_id, "thread")
+    row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
+    response.headers["Content-Location"] = f"/threads/{thread_id}/runs/{row['run_id']}"
+    return run_json(row)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def create_and_wait(
+    thread_id: str, body: RunCreate, services: Deps, key: IdempotencyKey = None
+) -> StreamingResponse:
+    thread_id = check_uuid(thread_id, "thread")
+    row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
+    return _waiting(services, row, f"/threads/{thread_id}/runs/{row['run_id']}/join")
+
+
+@router.post("/runs")
+async def create_stateless(
+    body: RunCreate, services: Deps, response: Response, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    row = await create_run(services, body, thread_id=None, idempotency_key=key)
+    response.headers["Content-Location"] = f"/runs/{row['run_id']}"
+    return run_json(row)
+
+
+@router.post("/runs/wait")
+async def create_stateless_and_wait(
+    body: RunCreate, services: Deps, key: IdempotencyKey = None
+) -> StreamingResponse:
+    row = await create_run(services, body, thread_id=None, idempotency_key=key)
+    return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
+
+
+async def _load_run(services: Services, thread_id: str, run_id: str) -> dict[str, Any]:
+    thread_id = check_uuid(thread_id, "thread")
+    run_id = check_uuid(run_id, "run")
+    async with services.pool.connection() as conn:
+        row = await rows.get(conn, run_id, thread_id)
+    if row is None:
+        raise NotFound("Not Found")
+    return row
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get(thread_id: str, run_id: str, services: Deps) -> dict[str, Any]:
+    await load_thread(services, thread_id)
+    return run_json(await _load_run(services, thread_id, run_id))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join(thread_id: str, run_id: str, services: Deps) -> StreamingResponse:
+    row = await _load_run(services, thread_id, run_id)
+    return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")

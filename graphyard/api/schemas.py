@@ -1,0 +1,127 @@
+"""Request bodies and response shapes; literals mirror ``langgraph_sdk.schema``.
+
+Unknown request fields are tolerated, as the reference server tolerates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+IfNotExists = Literal["create", "reject"]
+OnCompletion = Literal["delete", "keep"]
+OnDisconnect = Literal["cancel", "continue"]
+Durability = Literal["sync", "async", "exit"]
+StreamMode = Literal[
+    "values",
+    "messages",
+    "messages-tuple",
+    "updates",
+    "events",
+    "debug",
+    "tasks",
+    "checkpoints",
+    "custom",
+]
+Row = dict[str, Any]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AssistantSearch(Body):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+
+
+class ThreadCreate(Body):
+    thread_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class Command(Body):
+    update: Any = None
+    resume: Any = None
+    goto: Any = None
+
+
+class RunCreate(Body):
+    """``RunCreateStateful`` / ``RunCreateStateless``: one model, the route decides."""
+
+    assistant_id: str
+    input: Any = None
+    command: Command | None = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    if_not_exists: IfNotExists | None = None
+    on_disconnect: OnDisconnect | None = None
+    on_completion: OnCompletion | None = None
+    webhook: str | None = None
+    after_seconds: float | None = Field(default=None, ge=0)
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    durability: Durability | None = None
+    checkpoint_during: bool | None = None
+    feedback_keys: list[str] | None = None
+
+
+def assistant_json(row: Row) -> Row:
+    return {
+        "assistant_id": str(row["assistant_id"]),
+        "graph_id": row["graph_id"],
+        "config": row["config"],
+        "context": row["context"],
+        "metadata": row["metadata"],
+        "name": row["name"],
+        "description": row["description"],
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def thread_json(row: Row) -> Row:
+    return {
+        "thread_id": str(row["thread_id"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "state_updated_at": row["state_updated_at"],
+        "metadata": row["metadata"],
+        "status": row["status"],
+        "config": row["config"],
+        "values": row["values"],
+        "interrupts": row["interrupts"] or {},
+        "error": row["error"],
+    }
+
+
+def run_json(row: Row) -> Row:
+    return {
+        "run_id": str(row["run_id"]),
+        "thread_id": str(row["thread_id"]),
+        "assistant_id": str(row["assistant_id"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "status": row["status"],
+        "metadata": row["metadata"],
+        "kwargs": row["kwargs"],
+        "multitask_strategy": row["multitask_strategy"],
+        "langsmith_session_name": None,
+    }

@@ -1,0 +1,73 @@
+"""``ThreadState`` as clients read it, rendered from LangGraph's ``StateSnapshot``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import PregelTask, StateSnapshot
+
+from graphyard.serde import interrupt_json, to_jsonable
+
+EMPTY_STATE: dict[str, Any] = {
+    "values": {},
+    "next": [],
+    "tasks": [],
+    "metadata": None,
+    "created_at": None,
+    "checkpoint": None,
+    "parent_checkpoint": None,
+    "interrupts": [],
+    "checkpoint_id": None,
+    "parent_checkpoint_id": None,
+}
+
+
+def checkpoint_json(config: RunnableConfig | None) -> dict[str, Any] | None:
+    configurable = (config or {}).get("configurable") or {}
+    if not configurable.get("checkpoint_id"):
+        return None
+    out = {
+        "thread_id": str(configurable.get("thread_id")),
+        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+        "checkpoint_id": configurable["checkpoint_id"],
+    }
+    if configurable.get("checkpoint_map"):
+        out["checkpoint_map"] = configurable["checkpoint_map"]
+    return out
+
+
+def _task_json(task: PregelTask) -> dict[str, Any]:
+    nested = task.state
+    return {
+        "id": task.id,
+        "name": task.name,
+        "path": to_jsonable(task.path),
+        "error": repr(task.error) if task.error is not None else None,
+        "interrupts": [interrupt_json(i, stream=False) for i in task.interrupts],
+        "checkpoint": checkpoint_json(nested)
+        if nested is not None and not isinstance(nested, StateSnapshot)
+        else None,
+        "state": state_json(nested) if isinstance(nested, StateSnapshot) else None,
+        "result": to_jsonable(task.result) if task.result is not None else None,
+    }
+
+
+def state_json(snapshot: StateSnapshot) -> dict[str, Any]:
+    """Render a snapshot; a thread that never ran renders as the reference's empty state."""
+    checkpoint = checkpoint_json(snapshot.config)
+    if checkpoint is None:
+        return dict(EMPTY_STATE)
+    parent = checkpoint_json(snapshot.parent_config)
+    return {
+        "values": to_jsonable(snapshot.values),
+        "next": list(snapshot.next),
+        "tasks": [_task_json(t) for t in snapshot.tasks],
+        "metadata": to_jsonable(snapshot.metadata),
+        "created_at": snapshot.created_at,
+        "checkpoint": checkpoint,
+        "parent_checkpoint": parent,
+        "interrupts": [interrupt_json(i, stream=False) for i in snapshot.interrupts],
+        "checkpoint_id": checkpoint["checkpoint_id"],
+        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+    }

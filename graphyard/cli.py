@@ -1,0 +1,118 @@
+"""``graphyard dev | api | worker | migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graphyard.config import Settings
+
+from graphyard.errors import ConfigError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from graphyard.config import Settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        overrides["config_path"] = Path(args.config)
+    for key in ("host", "port"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    return Settings(**overrides)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from graphyard.devstack.ports import PortInUseError
+    from graphyard.devstack.supervisor import DevOptions, run_dev
+
+    options = DevOptions(
+        config=Path(args.config or "langgraph.json"),
+        host=args.host or "127.0.0.1",
+        port=args.port or 2024,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        temporal_port=args.temporal_port,
+        ui_port=args.ui_port,
+        ui=not args.no_ui,
+    )
+    try:
+        return run_dev(options)
+    except PortInUseError as exc:
+        print(f"graphyard: {exc}", file=sys.stderr)
+        return 2
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from graphyard.api.app import create_app
+
+    settings = _settings(args)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from graphyard.worker import serve
+
+    asyncio.run(serve(_settings(args)))
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from graphyard.storage.migrate import migrate
+
+    asyncio.run(migrate(_settings(args)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphyard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run Postgres, Temporal, the API and a worker locally")
+    dev.add_argument("--config", help="langgraph.json (default ./langgraph.json)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=2024)
+    dev.add_argument("--data-dir", help="default: .graphyard beside the config")
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--no-ui", action="store_true", help="do not serve the Temporal Web UI")
+    dev.set_defaults(handler=_dev)
+
+    for name, handler, text in (
+        ("api", _api, "serve the HTTP API (GRAPHYARD_* settings)"),
+        ("worker", _worker, "run a Temporal worker (GRAPHYARD_* settings)"),
+        ("migrate", _migrate, "apply database migrations"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--config", help="langgraph.json (overrides GRAPHYARD_CONFIG_PATH)")
+        if name == "api":
+            command.add_argument("--host")
+            command.add_argument("--port", type=int)
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("GRAPHYARD_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"graphyard: {exc.detail}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The one settings class. Built once per process (from ``GRAPHYARD_*`` variables) and passed in."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+StepActivityKind = Literal["local", "regular"]
+
+
+class Settings(BaseSettings):
+    """Everything the API and the worker need to find Temporal, Postgres and the graphs."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAPHYARD_", extra="ignore")
+
+    config_path: Path = Field(
+        default=Path("langgraph.json"), description="The langgraph.json naming the graphs."
+    )
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_api_key: str | None = None
+    task_queue: str = "graphyard"
+
+    # Postgres
+    database_uri: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_schema: str = "public"
+    pool_min_size: int = 1
+    pool_max_size: int = 20
+
+    # Execution
+    step_activity: StepActivityKind = Field(
+        default="local",
+        description="Run each super-step as a Temporal local activity (fast) or a regular one.",
+    )
+    step_timeout: timedelta = timedelta(minutes=10)
+    step_heartbeat_timeout: timedelta = timedelta(seconds=5)
+    step_max_attempts: int = 3
+    step_initial_retry_interval: timedelta = timedelta(seconds=1)
+    step_backoff_coefficient: float = 2.0
+    workflow_task_timeout: timedelta = timedelta(seconds=5)
+
+    # API
+    host: str = "127.0.0.1"
+    port: int = 2024
+    wait_keepalive_seconds: float = 5.0
+
+    @field_validator("database_schema")
+    @classmethod
+    def _schema_is_identifier(cls, value: str) -> str:
+        # The schema goes into the connection's search_path: refuse anything but an identifier.
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+            raise ValueError(f"database_schema {value!r} must be a plain SQL identifier")
+        return value

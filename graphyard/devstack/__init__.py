@@ -1,0 +1,1 @@
+"""Local dev servers (PostgreSQL, Temporal) run as supervised child processes."""

@@ -1,0 +1,225 @@
+"""``graphyard dev``: Postgres, Temporal, the API and one worker, supervised in one command.
+
+Each child is its own process so that a test (or a crash) can kill one; a dead API or worker is
+restarted and the restart logged. Everything lives under the data dir, so a restart resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from graphyard.config import Settings
+from graphyard.devstack.ports import ensure_port_free, free_port
+from graphyard.devstack.postgres import EmbeddedPostgres
+from graphyard.devstack.temporal import TemporalDevServer
+from graphyard.graphs import GraphRegistry, load_config
+from graphyard.storage.migrate import migrate
+
+log = logging.getLogger("graphyard.dev")
+
+
+@dataclass
+class DevOptions:
+    config: Path
+    host: str = "127.0.0.1"
+    port: int = 2024
+    data_dir: Path | None = None
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    ui: bool = True
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return (self.data_dir or self.config.resolve().parent / ".graphyard").resolve()
+
+
+@dataclass
+class Child:
+    """A graphyard process (api or worker) that is restarted when it dies."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = field(default=0)
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+
+    def stop(self, timeout: float = 15) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class DevStack:
+    """Starts, supervises and stops the four processes of ``graphyard dev``."""
+
+    def __init__(self, options: DevOptions) -> None:
+        self.options = options
+        self.data_dir = options.resolved_data_dir
+        self.stopping = False
+        self.postgres: EmbeddedPostgres | None = None
+        self.temporal: TemporalDevServer | None = None
+        self.children: list[Child] = []
+
+    def _check_ports(self) -> None:
+        o = self.options
+        ensure_port_free(o.host, o.port, "API", hint="stop the other process or pass --port")
+        ensure_port_free(
+            o.host,
+            o.temporal_port,
+            "Temporal",
+            hint="stop the other process or pass --temporal-port",
+        )
+        if o.ui:
+            ensure_port_free(
+                o.host, o.ui_port, "Temporal UI", hint="stop it or pass --ui-port / --no-ui"
+            )
+
+    def start(self) -> None:
+        o = self.options
+        config = load_config(o.config)  # fail early, naming the file and key
+        GraphRegistry(config)  # and on a graph that does not import
+        self._check_ports()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.postgres = EmbeddedPostgres(self.data_dir / "postgres", free_port(o.host), o.host)
+        self.postgres.start()
+        self.temporal = TemporalDevServer(
+            port=o.temporal_port,
+            ui_port=o.ui_port if o.ui else None,
+            db_file=self.data_dir / "temporal.db",
+            host=o.host,
+            log_file=logs / "temporal.log",
+        )
+        self.temporal.start()
+        settings = Settings(
+            config_path=config.path,
+            temporal_address=self.temporal.address,
+            database_uri=self.postgres.dsn,
+            host=o.host,
+            port=o.port,
+        )
+        asyncio.run(migrate(settings))
+        env = {
+            **os.environ,
+            "GRAPHYARD_CONFIG_PATH": str(config.path),
+            "GRAPHYARD_TEMPORAL_ADDRESS": self.temporal.address,
+            "GRAPHYARD_DATABASE_URI": self.postgres.dsn,
+            "GRAPHYARD_HOST": o.host,
+            "GRAPHYARD_PORT": str(o.port),
+        }
+        python = [sys.executable, "-m", "graphyard"]
+        self.children = [
+            Child("worker", [*python, "worker"], env, logs / "worker.log"),
+            Child("api", [*python, "api"], env, logs / "api.log"),
+        ]
+        for child in self.children:
+            child.start()
+        self._wait_ready(f"http://{o.host}:{o.port}/ok")
+        print(f"graphyard is ready (data in {self.data_dir})", flush=True)
+        print(f"  API:         http://{o.host}:{o.port}", flush=True)
+        print(f"  API docs:    http://{o.host}:{o.port}/docs", flush=True)
+        if o.ui:
+            print(f"  Temporal UI: http://{o.host}:{o.ui_port}", flush=True)
+        print(f"  Temporal:    {self.temporal.address} (namespace default)", flush=True)
+
+    def _wait_ready(self, url: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.supervise_once()
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"graphyard did not become ready in {timeout:.0f}s; see {self.data_dir / 'logs'}"
+        )
+
+    def supervise_once(self) -> None:
+        """Restart any child that died (and the servers, which keep their data)."""
+        if self.stopping:
+            return
+        for server, name in ((self.postgres, "postgres"), (self.temporal, "temporal")):
+            if (
+                server is not None
+                and server.process is not None
+                and server.process.poll() is not None
+            ):
+                log.warning("%s exited with code %s; restarting", name, server.process.returncode)
+                server.stop()
+                server.start()
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is not None:
+                child.restarts += 1
+                log.warning(
+                    "%s (pid %s) exited with code %s; restarting (restart #%d)",
+                    child.name,
+                    child.proc.pid,
+                    child.proc.returncode,
+                    child.restarts,
+                )
+                print(
+                    f"graphyard: {child.name} exited with code {child.proc.returncode}; restarting",
+                    flush=True,
+                )
+                child.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        for child in reversed(self.children):
+            child.stop()
+        if self.temporal is not None:
+            self.temporal.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+def run_dev(options: DevOptions) -> int:
+    """Run until Ctrl-C or SIGTERM, then stop every child."""
+    stack = DevStack(options)
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack.start()
+        while not stop_requested:
+            stack.supervise_once()
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("graphyard: stopping", flush=True)
+        stack.stop()
+    return 0

@@ -1,0 +1,37 @@
+"""The one error hierarchy. ``graphyard.api.errors`` maps it to HTTP ``{"detail": ...}``."""
+
+from __future__ import annotations
+
+
+class GraphyardError(Exception):
+    """Base of every error graphyard raises on purpose."""
+
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ConfigError(GraphyardError):
+    """``langgraph.json`` or a graph it names cannot be loaded."""
+
+
+class BadRequest(GraphyardError):
+    status_code = 400
+
+
+class NotFound(GraphyardError):
+    status_code = 404
+
+
+class Conflict(GraphyardError):
+    status_code = 409
+
+
+class Unprocessable(GraphyardError):
+    status_code = 422
+
+
+class Unavailable(GraphyardError):
+    status_code = 503

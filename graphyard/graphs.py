@@ -1,0 +1,249 @@
+"""``langgraph.json`` loading and the graph registry.
+
+Graphs load as the reference server loads them: ``./file.py:attr`` or ``package.module:attr``,
+where ``attr`` is a compiled graph, a ``StateGraph`` (compiled here) or a factory taking an
+optional config. Persistence is attached per use with ``graph.copy``, never baked in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from graphyard.errors import ConfigError
+
+# The reference server's namespace for system assistant ids: uuid5(NS, graph_id).
+ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+def default_assistant_id(graph_id: str) -> str:
+    """The deterministic id of a graph's system assistant, as the reference computes it."""
+    return str(uuid.uuid5(ASSISTANT_NAMESPACE, graph_id))
+
+
+class GraphEntry(BaseModel):
+    """The object form of a ``graphs`` value."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str
+    description: str | None = None
+
+
+class ProjectConfig(BaseModel):
+    """The parts of ``langgraph.json`` graphyard reads; unknown keys are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow")
+    graphs: dict[str, str | GraphEntry] = Field(min_length=1)
+    env: dict[str, str] | str | None = None
+    dependencies: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated ``langgraph.json`` and the folder its relative paths start from."""
+
+    path: Path
+    project: ProjectConfig
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """Read and validate ``langgraph.json``; errors name the file, the key and the cause."""
+    path = path.resolve()
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (pass --config PATH)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    try:
+        project = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"key {'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None
+    return LoadedConfig(path=path, project=project)
+
+
+def add_dependencies(config: LoadedConfig) -> None:
+    """Put local ``dependencies`` (and the config's folder) on the import path."""
+    for dep in [*config.project.dependencies, "."]:
+        candidate = (config.root / dep).resolve()
+        if candidate.is_dir() and str(candidate) not in sys.path:
+            sys.path.insert(0, str(candidate))
+
+
+def apply_env(config: LoadedConfig) -> None:
+    """Apply ``env`` (a mapping or a .env file) here. Workers only: secrets stay with them."""
+    env = config.project.env
+    if env is None:
+        return
+    if isinstance(env, str):
+        env_path = (config.root / env).resolve()
+        if not env_path.is_file():
+            raise ConfigError(f"{config.path}: key env: file {env_path} not found")
+        values = {k: v for k, v in dotenv_values(env_path).items() if v is not None}
+    else:
+        values = env
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+
+
+GraphFactory = Callable[..., Any]
+
+
+@dataclass
+class Graph:
+    """One registered graph: a compiled graph, or a factory producing one per use."""
+
+    graph_id: str
+    spec: str
+    description: str | None
+    compiled: Pregel[Any, Any, Any, Any] | None
+    factory: GraphFactory | None
+
+    @property
+    def name(self) -> str:
+        """The system assistant's name: the graph's own name unless it is the default one."""
+        name = getattr(self.compiled, "name", None)
+        return name if name and name != "LangGraph" else self.graph_id
+
+    async def resolve(self, config: RunnableConfig) -> Pregel[Any, Any, Any, Any]:
+        """The compiled graph for ``config`` (factories are invoked with it)."""
+        if self.compiled is not None:
+            return self.compiled
+        assert self.factory is not None
+        params = inspect.signature(self.factory).parameters
+        made = self.factory(config) if params else self.factory()
+        if inspect.isawaitable(made):
+            made = await made
+        return _as_pregel(made, self.graph_id, self.spec)
+
+    async def bind(
+        self,
+        config: RunnableConfig,
+        checkpointer: BaseCheckpointSaver[Any],
+        store: BaseStore | None = None,
+    ) -> Pregel[Any, Any, Any, Any]:
+        """The graph with graphyard's durable persistence attached."""
+        graph = await self.resolve(config)
+        return graph.copy(update={"checkpointer": checkpointer, "store": store})
+
+
+def _as_pregel(obj: Any, graph_id: str, spec: str) -> Pregel[Any, Any, Any, Any]:
+    if isinstance(obj, Pregel):
+        return obj
+    if isinstance(obj, StateGraph):
+        return obj.compile()
+    raise ConfigError(
+        f"graph {graph_id!r} ({spec}): expected a compiled graph, a StateGraph or a factory "
+        f"returning one, got {type(obj).__name__}"
+    )
+
+
+def _import_target(config: LoadedConfig, graph_id: str, spec: str) -> Any:
+    module_ref, sep, attr = spec.rpartition(":")
+    if not sep or not module_ref or not attr:
+        raise ConfigError(
+            f"{config.path}: key graphs.{graph_id}: {spec!r} must look like "
+            "'./path/file.py:variable' or 'package.module:variable'"
+        )
+    try:
+        if "/" in module_ref or module_ref.endswith(".py"):
+            file = (config.root / module_ref).resolve()
+            if not file.is_file():
+                raise ConfigError(f"{config.path}: key graphs.{graph_id}: file {file} not found")
+            # A stable module name derived from the path: API and worker processes must agree
+            # on it, because checkpoints may record the module of user-defined types.
+            rel = file.relative_to(config.root) if file.is_relative_to(config.root) else file
+            name = ".".join(rel.with_suffix("").parts).lstrip(".") or file.stem
+            module = sys.modules.get(name)
+            if module is None or getattr(module, "__file__", None) != str(file):
+                module_spec = importlib.util.spec_from_file_location(name, file)
+                assert module_spec is not None
+                assert module_spec.loader is not None
+                module = importlib.util.module_from_spec(module_spec)
+                sys.modules[name] = module
+                try:
+                    module_spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(name, None)
+                    raise
+        else:
+            module = importlib.import_module(module_ref)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"{config.path}: key graphs.{graph_id}: importing {module_ref!r} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if not hasattr(module, attr):
+        raise ConfigError(
+            f"{config.path}: key graphs.{graph_id}: {module_ref!r} has no variable {attr!r}"
+        )
+    return getattr(module, attr)
+
+
+class GraphRegistry:
+    """Every graph named in ``langgraph.json``, imported once per process."""
+
+    def __init__(self, config: LoadedConfig) -> None:
+        self.config = config
+        add_dependencies(config)
+        self._graphs: dict[str, Graph] = {}
+        for graph_id, value in config.project.graphs.items():
+            spec = value if isinstance(value, str) else value.path
+            description = None if isinstance(value, str) else value.description
+            target = _import_target(config, graph_id, spec)
+            if isinstance(target, Pregel | StateGraph):
+                graph = Graph(graph_id, spec, description, _as_pregel(target, graph_id, spec), None)
+            elif callable(target):
+                graph = Graph(graph_id, spec, description, None, target)
+            else:
+                raise ConfigError(
+                    f"{config.path}: key graphs.{graph_id}: {spec!r} is a "
+                    f"{type(target).__name__}, not a graph or a factory"
+                )
+            self._graphs[graph_id] = graph
+
+    @classmethod
+    def from_path(cls, path: Path) -> GraphRegistry:
+        """Load ``langgraph.json`` at ``path`` and import its graphs."""
+        return cls(load_config(path))
+
+    def __contains__(self, graph_id: object) -> bool:
+        return graph_id in self._graphs
+
+    def __iter__(self) -> Any:
+        return iter(self._graphs.values())
+
+    @property
+    def graph_ids(self) -> list[str]:
+        return list(self._graphs)
+
+    def get(self, graph_id: str) -> Graph:
+        """The graph ``graph_id``; ``KeyError`` if it is not registered."""
+        return self._graphs[graph_id]

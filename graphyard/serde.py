@@ -1,0 +1,64 @@
+"""JSON for the wire and for Postgres ``jsonb``: graph values (messages, interrupts, pydantic and
+dataclass objects) rendered the way the reference server renders them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from langgraph.types import Interrupt, Send
+from pydantic import BaseModel
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, Interrupt):
+        return interrupt_json(obj, stream=False)
+    if isinstance(obj, Send):
+        return {"node": obj.node, "arg": obj.arg}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    if isinstance(obj, BaseException):
+        return {"error": type(obj).__name__, "message": str(obj)}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if hasattr(obj, "to_json") and callable(obj.to_json):
+        return obj.to_json()
+    return repr(obj)
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialize to JSON bytes; unknown objects fall back to their ``repr``."""
+    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+
+
+def dumps_str(obj: Any) -> str:
+    """``dumps`` as text, for psycopg's ``Jsonb(dumps=...)``."""
+    return dumps(obj).decode()
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON."""
+    return orjson.loads(data)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types (dict, list, str, ...) for ``obj``."""
+    return orjson.loads(dumps(obj))
+
+
+def interrupt_json(item: Interrupt, *, stream: bool) -> dict[str, Any]:
+    """An interrupt as clients read it. Streams (and wait/join bodies) carry an explicit
+    ``response_schema: null``; thread and state payloads omit it unless set."""
+    out: dict[str, Any] = {"value": to_jsonable(item.value), "id": item.id}
+    schema = getattr(item, "response_schema", None)
+    if stream or schema is not None:
+        out["response_schema"] = to_jsonable(schema)
+    return out

@@ -1,0 +1,1 @@
+"""Postgres: the schema and its migrations, the connection pool, queries and run notifications."""

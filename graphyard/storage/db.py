@@ -1,0 +1,43 @@
+"""The connection pool. One per process, shared by graphyard's queries and LangGraph's saver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from graphyard.config import Settings
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+
+
+def connection_kwargs(settings: Settings) -> dict[str, Any]:
+    """What every connection needs: LangGraph's saver requires autocommit and dict rows, and
+    prepared statements are off so that a pooler in front of Postgres cannot break them."""
+    return {
+        "autocommit": True,
+        "prepare_threshold": None,
+        "row_factory": dict_row,
+        "options": f"-c search_path={settings.database_schema}",
+    }
+
+
+async def open_pool(settings: Settings) -> Pool:
+    """Open the pool and wait until it holds its first connection."""
+    pool: Pool = AsyncConnectionPool(
+        settings.database_uri,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        kwargs=connection_kwargs(settings),
+        connection_class=AsyncConnection[DictRow],
+        open=False,
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+def notify_channel(settings: Settings) -> str:
+    """The LISTEN/NOTIFY channel for finished runs (channels are database-wide: schema-scoped)."""
+    return f"graphyard_runs_{settings.database_schema}"

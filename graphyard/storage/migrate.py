@@ -1,0 +1,61 @@
+"""Bring a database up to date: graphyard's tables (Alembic) and LangGraph's checkpoint tables.
+
+Safe to run from every API and worker process at start-up: an advisory lock serializes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection
+
+from graphyard.config import Settings
+from graphyard.storage.db import connection_kwargs
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_KEY = 0x67726170  # "grap": one key for every graphyard migration
+
+
+def _sqlalchemy_url(uri: str) -> str:
+    scheme, sep, rest = uri.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        scheme = "postgresql+psycopg"
+    return f"{scheme}{sep}{rest}"
+
+
+def _upgrade(settings: Settings) -> None:
+    schema = settings.database_schema
+    engine = sa.create_engine(
+        _sqlalchemy_url(settings.database_uri),
+        connect_args={"options": f"-c search_path={schema}"},
+        poolclass=sa.pool.NullPool,
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            cfg = Config(str(MIGRATIONS / "alembic.ini"))
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            cfg.attributes["schema"] = schema
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+async def migrate(settings: Settings) -> None:
+    """Create the schema if needed and apply every pending migration."""
+    await asyncio.to_thread(_upgrade, settings)
+    kwargs = connection_kwargs(settings)
+    async with await AsyncConnection.connect(settings.database_uri, **kwargs) as conn:
+        # LangGraph's saver runs its own versioned migrations; serialize them the same way.
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            await AsyncPostgresSaver(conn).setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

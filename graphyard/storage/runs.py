@@ -1,0 +1,81 @@
+"""Run rows: created by the API, moved through their statuses by the worker's activities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
+from graphyard.storage.jsonb import jsonb
+
+Conn = AsyncConnection[DictRow]
+Row = dict[str, Any]
+
+TERMINAL = ("success", "error", "timeout", "interrupted")
+
+
+async def insert(
+    conn: Conn,
+    *,
+    run_id: str,
+    thread_id: str,
+    assistant_id: str,
+    metadata: dict[str, Any],
+    kwargs: dict[str, Any],
+    multitask_strategy: str | None,
+) -> tuple[Row, bool]:
+    """Insert a pending run; an existing row with the same id is returned instead (idempotency).
+    The flag says whether this call created it."""
+    cur = await conn.execute(
+        """
+        INSERT INTO runs (run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT (run_id) DO NOTHING
+        RETURNING *
+        """,
+        (run_id, thread_id, assistant_id, jsonb(metadata), jsonb(kwargs), multitask_strategy),
+    )
+    row = await cur.fetchone()
+    if row is not None:
+        return row, True
+    existing = await get(conn, run_id)
+    assert existing is not None
+    return existing, False
+
+
+async def get(conn: Conn, run_id: str, thread_id: str | None = None) -> Row | None:
+    if thread_id is None:
+        cur = await conn.execute("SELECT * FROM runs WHERE run_id = %s", (run_id,))
+    else:
+        cur = await conn.execute(
+            "SELECT * FROM runs WHERE run_id = %s AND thread_id = %s", (run_id, thread_id)
+        )
+    return await cur.fetchone()
+
+
+async def delete(conn: Conn, run_id: str) -> None:
+    await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
+
+
+async def mark_running(conn: Conn, run_id: str) -> None:
+    await conn.execute(
+        """
+        UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()),
+            updated_at = now()
+        WHERE run_id = %s AND status = 'pending'
+        """,
+        (run_id,),
+    )
+
+
+async def finish(conn: Conn, run_id: str, *, status: str, output: Any, error: Any) -> bool:
+    """Write a run's terminal status and result once; a run already ended keeps its status."""
+    cur = await conn.execute(
+        """
+        UPDATE runs SET status = %s, output = %s, error = %s, ended_at = now(), updated_at = now()
+        WHERE run_id = %s AND status IN ('pending', 'running')
+        """,
+        (status, jsonb(output), jsonb(error), run_id),
+    )
+    return cur.rowcount > 0

@@ -1,0 +1,105 @@
+"""Wire types shared by the API, the workflows and the activities.
+
+Workflow inputs and activity results stay tiny on purpose: a run's input, config and the graph's
+state live in Postgres and never enter Temporal history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+StepKind = Literal["local", "regular"]
+StepOutcome = Literal["continue", "done", "interrupted"]
+
+STEP_ACTIVITY = "graphyard.step"
+FINISH_ACTIVITY = "graphyard.finish_run"
+RUN_WORKFLOW = "RunWorkflow"
+
+
+def run_workflow_id(run_id: str) -> str:
+    """The Temporal workflow ID of a run: one run, one workflow, forever."""
+    return f"run-{run_id}"
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """How the workflow calls the super-step activity; decided by settings, recorded in history."""
+
+    kind: StepKind = "local"
+    start_to_close: timedelta = timedelta(minutes=10)
+    heartbeat: timedelta = timedelta(seconds=5)
+    max_attempts: int = 3
+    initial_interval: timedelta = timedelta(seconds=1)
+    backoff: float = 2.0
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Names a run; everything else about it is read from Postgres."""
+
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    graph_id: str
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """The input of ``RunWorkflow``."""
+
+    run: RunRef
+    policy: StepPolicy = field(default_factory=StepPolicy)
+
+
+@dataclass(frozen=True)
+class StepInput:
+    """One super-step request.
+
+    ``expected_checkpoint_id`` is the step guard: the checkpoint the thread must still be at for the
+    step to run. After a crash, replayed steps find the thread already past it and only report.
+    """
+
+    run: RunRef
+    index: int
+    expected_checkpoint_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one super-step left behind; never state, only names and ids."""
+
+    checkpoint_id: str | None
+    step: int
+    nodes: list[str]
+    next: list[str]
+    outcome: StepOutcome
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RunError:
+    """An error as clients read it: ``{"error": <class name>, "message": <text>}``."""
+
+    error: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FinishInput:
+    """The terminal write of a run: its status, the thread's status and the result clients read."""
+
+    run: RunRef
+    status: RunStatus
+    error: RunError | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcomeSummary:
+    """The result of ``RunWorkflow``: small, for the Temporal UI."""
+
+    status: RunStatus
+    steps: int

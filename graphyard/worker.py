@@ -1,0 +1,69 @@
+"""The only place that wires workflows, activities and the data converter into a Temporal worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from graphyard.activities import all_activities
+from graphyard.activities.context import WorkerContext
+from graphyard.config import Settings
+from graphyard.graphs import GraphRegistry, apply_env, load_config
+from graphyard.storage.db import notify_channel, open_pool
+from graphyard.storage.migrate import migrate
+from graphyard.temporal import connect
+from graphyard.workflows import ALL_WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+
+def load_worker_graphs(settings: Settings) -> GraphRegistry:
+    """The worker's graphs, with ``env`` applied first: graph secrets live in workers only."""
+    config = load_config(settings.config_path)
+    apply_env(config)
+    return GraphRegistry(config)
+
+
+@asynccontextmanager
+async def running_worker(
+    settings: Settings, client: Client, graphs: GraphRegistry
+) -> AsyncIterator[Worker]:
+    """A polling worker for the settings' task queue, stopped (gracefully) on exit."""
+    pool = await open_pool(settings)
+    try:
+        ctx = WorkerContext(pool, graphs)
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=ALL_WORKFLOWS,
+            activities=all_activities(ctx, notify_channel(settings)),
+            workflow_task_executor=None,
+        )
+        async with worker:
+            yield worker
+    finally:
+        await pool.close()
+
+
+async def serve(settings: Settings) -> None:
+    """``graphyard worker``: run until SIGINT/SIGTERM."""
+    graphs = load_worker_graphs(settings)
+    await migrate(settings)
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_worker(settings, client, graphs):
+        log.info(
+            "worker polling task queue %s (graphs: %s)",
+            settings.task_queue,
+            ", ".join(graphs.graph_ids),
+        )
+        await stop.wait()

@@ -1,0 +1,124 @@
+"""``RunWorkflow``: one run, one workflow (ID ``run-<run_id>``); each super-step one activity.
+
+The run state machine lives here: ``pending -> running -> success | error``. The workflow only
+ever sees step summaries (ids and node names); inputs and state stay in Postgres.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from graphyard.types import (
+        FINISH_ACTIVITY,
+        RUN_WORKFLOW,
+        STEP_ACTIVITY,
+        FinishInput,
+        RunError,
+        RunInput,
+        RunOutcomeSummary,
+        RunStatus,
+        StepInput,
+        StepResult,
+    )
+
+# The terminal write must land whatever happens, so it retries without a cap.
+_FINISH_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
+)
+_FINISH_TIMEOUT = timedelta(seconds=60)
+
+
+def _run_error(err: ActivityError) -> RunError:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return RunError(error=cause.type or "Error", message=cause.message)
+    if isinstance(cause, TimeoutError):
+        return RunError(error="TimeoutError", message=f"super-step timed out ({cause.type})")
+    return RunError(error=type(cause).__name__ if cause else "Error", message=str(cause or err))
+
+
+@workflow.defn(name=RUN_WORKFLOW)
+class RunWorkflow:
+    """Steps a LangGraph run to its end, one super-step activity at a time."""
+
+    @workflow.init
+    def __init__(self, inp: RunInput) -> None:
+        self._status: RunStatus = "pending"
+        self._steps = 0
+
+    @workflow.query
+    def status(self) -> str:
+        """The run's status as this workflow sees it (``temporal workflow query --name status``)."""
+        return self._status
+
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunOutcomeSummary:
+        expected: str | None = None
+        self._status = "running"
+        try:
+            while True:
+                result = await self._step(inp, StepInput(inp.run, self._steps, expected))
+                self._steps += 1
+                if result.outcome != "continue":
+                    break
+                expected = result.checkpoint_id
+        except ActivityError as err:
+            return await self._finish(inp, "error", _run_error(err))
+        return await self._finish(inp, "success", None)
+
+    async def _step(self, inp: RunInput, step: StepInput) -> StepResult:
+        policy = inp.policy
+        retry = RetryPolicy(
+            initial_interval=policy.initial_interval,
+            backoff_coefficient=policy.backoff,
+            maximum_attempts=policy.max_attempts,
+        )
+        summary = f"step {step.index}"
+        if policy.kind == "local":
+            local: StepResult = await workflow.execute_local_activity(
+                STEP_ACTIVITY,
+                step,
+                result_type=StepResult,
+                start_to_close_timeout=policy.start_to_close,
+                retry_policy=retry,
+                summary=summary,
+            )
+            return local
+        regular: StepResult = await workflow.execute_activity(
+            STEP_ACTIVITY,
+            step,
+            result_type=StepResult,
+            start_to_close_timeout=policy.start_to_close,
+            heartbeat_timeout=policy.heartbeat,
+            retry_policy=retry,
+            summary=summary,
+        )
+        return regular
+
+    async def _finish(
+        self, inp: RunInput, status: RunStatus, error: RunError | None
+    ) -> RunOutcomeSummary:
+        finish = FinishInput(inp.run, status, error)
+        if inp.policy.kind == "local":
+            await workflow.execute_local_activity(
+                FINISH_ACTIVITY,
+                finish,
+                start_to_close_timeout=_FINISH_TIMEOUT,
+                retry_policy=_FINISH_RETRY,
+                summary=f"finish: {status}",
+            )
+        else:
+            await workflow.execute_activity(
+                FINISH_ACTIVITY,
+                finish,
+                start_to_close_timeout=_FINISH_TIMEOUT,
+                retry_policy=_FINISH_RETRY,
+                summary=f"finish: {status}",
+            )
+        self._status = status
+        return RunOutcomeSummary(status=status, steps=self._steps)

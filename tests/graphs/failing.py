@@ -1,0 +1,27 @@
+"""A graph whose second node always raises."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from langgraph.graph import START, StateGraph
+
+
+class State(TypedDict, total=False):
+    value: str
+
+
+def ok(state: State) -> State:
+    return {"value": "ok"}
+
+
+def boom(state: State) -> State:
+    raise ValueError("kaboom")
+
+
+builder = StateGraph(State)
+builder.add_node("ok", ok)
+builder.add_node("boom", boom)
+builder.add_edge(START, "ok")
+builder.add_edge("ok", "boom")
+graph = builder.compile(name="failing")
