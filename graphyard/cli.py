@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("GRAPHYARD_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)

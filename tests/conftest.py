@@ -105,7 +105,11 @@ async def serve_api(settings: Settings, graphs: GraphRegistry) -> AsyncIterator[
     """The API app on a real port (uvicorn), in this event loop."""
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, graphs), host="127.0.0.1", port=settings.port, log_level="warning"
+            create_app(settings, graphs),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
         )
     )
     task = asyncio.create_task(server.serve())
@@ -128,7 +132,11 @@ async def api(
     os.environ["GRAPHYARD_DATABASE_URI"] = settings.database_uri
     os.environ["GRAPHYARD_DATABASE_SCHEMA"] = settings.database_schema
     async with serve_api(settings, graphs) as url:
-        yield Stack(settings, get_client(url=url), temporal_env.client, url)
+        stack = Stack(settings, get_client(url=url), temporal_env.client, url)
+        # Side tables of tests/graphs/counted.py, in the test's schema.
+        stack.sql("CREATE TABLE node_runs (thread_id text, node text, at timestamptz DEFAULT now())")
+        stack.sql("CREATE TABLE gates (thread_id text PRIMARY KEY)")
+        yield stack
 
 
 @pytest.fixture

@@ -194,6 +194,9 @@ async def _start(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_delay=timedelta(seconds=after_seconds) if after_seconds else None,
+            # A worker that dies mid-task is noticed after this long (local steps run inside
+            # the workflow task).
+            task_timeout=settings.workflow_task_timeout,
             static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
         )
     except WorkflowAlreadyStartedError:

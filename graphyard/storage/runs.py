@@ -79,3 +79,17 @@ async def finish(conn: Conn, run_id: str, *, status: str, output: Any, error: An
         (status, jsonb(output), jsonb(error), run_id),
     )
     return cur.rowcount > 0
+
+
+async def list_for_thread(
+    conn: Conn, thread_id: str, *, limit: int, offset: int, status: str | None
+) -> list[Row]:
+    """A thread's runs, newest first."""
+    cur = await conn.execute(
+        """
+        SELECT * FROM runs WHERE thread_id = %s AND (%s::text IS NULL OR status = %s)
+        ORDER BY created_at DESC, run_id DESC LIMIT %s OFFSET %s
+        """,
+        (thread_id, status, status, limit, offset),
+    )
+    return await cur.fetchall()

@@ -33,8 +33,9 @@ _FINISH_RETRY = RetryPolicy(
 _FINISH_TIMEOUT = timedelta(seconds=60)
 
 
-def _run_error(err: ActivityError) -> RunError:
-    cause = err.cause
+def _run_error(err: ActivityError | ApplicationError) -> RunError:
+    # Regular activities fail with ActivityError(cause=...); local ones with the cause itself.
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
         return RunError(error=cause.type or "Error", message=cause.message)
     if isinstance(cause, TimeoutError):
@@ -67,7 +68,7 @@ class RunWorkflow:
                 if result.outcome != "continue":
                     break
                 expected = result.checkpoint_id
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             return await self._finish(inp, "error", _run_error(err))
         return await self._finish(inp, "success", None)
 

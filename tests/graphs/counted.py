@@ -31,15 +31,6 @@ def _connect() -> psycopg.Connection[Any]:
     )
 
 
-def setup_side_tables() -> None:
-    with _connect() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS node_runs"
-            " (thread_id text, node text, at timestamptz DEFAULT now())"
-        )
-        conn.execute("CREATE TABLE IF NOT EXISTS gates (thread_id text PRIMARY KEY)")
-
-
 def _node(name: str):  # type: ignore[no-untyped-def]
     def run(state: State, config: RunnableConfig) -> dict[str, list[str]]:
         thread_id = config["configurable"]["thread_id"]

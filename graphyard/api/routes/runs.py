@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from graphyard.api.deps import Deps, Services, check_uuid
@@ -18,6 +18,7 @@ from graphyard.storage import runs as rows
 
 router = APIRouter(tags=["runs"])
 
+RunStatusFilter = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
@@ -91,6 +92,22 @@ async def _load_run(services: Services, thread_id: str, run_id: str) -> dict[str
     if row is None:
         raise NotFound("Not Found")
     return row
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    services: Deps,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: RunStatusFilter | None = None,
+) -> list[dict[str, Any]]:
+    thread = await load_thread(services, thread_id)
+    async with services.pool.connection() as conn:
+        found = await rows.list_for_thread(
+            conn, str(thread["thread_id"]), limit=limit, offset=offset, status=status
+        )
+    return [run_json(r) for r in found]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")

@@ -1,0 +1,195 @@
+"""Runs through langgraph-sdk: results, state, history shape, statuses, idempotency, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
+from temporalio.api.enums.v1 import EventType
+
+from graphyard.types import STEP_ACTIVITY, run_workflow_id
+from tests.conftest import Stack
+
+CHAIN = [f"node_{i}" for i in range(10)]
+
+EXAMPLES: list[tuple[str, dict[str, Any], dict[str, Any], int]] = [
+    ("chain", {"steps": []}, {"steps": CHAIN}, 10),
+    (
+        "fanout",
+        {"topic": "t"},
+        {
+            "topic": "t",
+            "results": [f"t-{i}" for i in range(8)],
+            "summary": ",".join(f"t-{i}" for i in range(8)),
+        },
+        2,
+    ),
+    (
+        "approval",
+        {"request": "ship"},
+        {"request": "ship", "draft": "plan for: ship"},
+        2,
+    ),
+]
+
+
+async def step_activities(stack: Stack, run_id: str) -> int:
+    """How many super-step activities the run's history holds (local markers or regular)."""
+    handle = stack.temporal.get_workflow_handle(run_workflow_id(run_id))
+    count = 0
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            count += (
+                event.activity_task_scheduled_event_attributes.activity_type.name == STEP_ACTIVITY
+            )
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            details = event.marker_recorded_event_attributes.details
+            count += STEP_ACTIVITY.encode() in details["data"].payloads[0].data
+    return count
+
+
+@pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)
+@pytest.mark.parametrize(("graph", "inp", "expected", "steps"), EXAMPLES)
+async def test_wait_returns_final_state(
+    stack: Stack, graph: str, inp: dict[str, Any], expected: dict[str, Any], steps: int
+) -> None:
+    thread = await stack.client.threads.create()
+    result = await stack.client.runs.wait(thread["thread_id"], graph, input=inp)
+    interrupts = result.pop("__interrupt__", None)
+    assert result == expected
+    state = await stack.client.threads.get_state(thread["thread_id"])
+    assert state["values"] == expected
+    runs = await stack.client.runs.list(thread["thread_id"])
+    assert len(runs) == 1
+    assert runs[0]["status"] == "success"
+    assert await step_activities(stack, runs[0]["run_id"]) == steps
+    if graph == "approval":
+        assert interrupts is not None
+        assert interrupts[0]["value"]["question"] == "Approve this plan?"
+        assert state["next"] == ["ask"]
+        assert state["interrupts"][0]["id"] == interrupts[0]["id"]
+        assert (await stack.client.threads.get(thread["thread_id"]))["status"] == "interrupted"
+    else:
+        assert state["next"] == []
+        assert (await stack.client.threads.get(thread["thread_id"]))["status"] == "idle"
+
+
+async def test_chat_messages_and_checkpoints_in_postgres(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    first = await stack.client.runs.wait(
+        tid, "chat", input={"messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert [m["type"] for m in first["messages"]] == ["human", "ai"]
+    assert first["messages"][-1]["content"] == "Hi! You said: hi (turn 1)"
+    second = await stack.client.runs.wait(
+        tid, "chat", input={"messages": [{"role": "user", "content": "again"}]}
+    )
+    assert second["messages"][-1]["content"] == "Hi! You said: again (turn 2)"
+    rows = stack.sql("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (tid,))
+    assert rows[0]["n"] >= 6  # input + start + respond, twice
+    state = await stack.client.threads.get_state(tid)
+    assert state["values"] == second
+    assert state["checkpoint"]["thread_id"] == tid
+
+
+async def test_stateless_wait(stack: Stack) -> None:
+    result = await stack.client.runs.wait(None, "chain", input={"steps": ["x"]})
+    assert result == {"steps": ["x", *CHAIN]}
+    assert stack.sql("SELECT count(*) AS n FROM threads")[0]["n"] == 0  # temporary thread removed
+
+
+async def _wait_for(stack: Stack, query: str, params: Any) -> list[dict[str, Any]]:
+    for _ in range(600):
+        rows = stack.sql(query, params)
+        if rows:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing matched {query} {params}")
+
+
+async def test_run_moves_through_statuses(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    run = await stack.client.runs.create(tid, "counted", input={"steps": [], "gate": "c2"})
+    assert run["status"] == "pending"
+    await _wait_for(stack, "SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c2'", (tid,))
+    assert (await stack.client.runs.get(tid, run["run_id"]))["status"] == "running"
+    assert (await stack.client.threads.get(tid))["status"] == "busy"
+    stack.sql("INSERT INTO gates VALUES (%s)", (tid,))
+    result = await stack.client.runs.join(tid, run["run_id"])
+    assert result["steps"] == ["c0", "c1", "c2", "c3", "c4"]
+    final = await stack.client.runs.get(tid, run["run_id"])
+    assert final["status"] == "success"
+    row = stack.sql("SELECT started_at, ended_at FROM runs WHERE run_id = %s", (run["run_id"],))[0]
+    assert row["started_at"] <= row["ended_at"]
+    assert (await stack.client.threads.get(tid))["status"] == "idle"
+
+
+async def test_same_run_submitted_twice_executes_once(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = await stack.client.runs.create(tid, "counted", input={"steps": []}, headers=key)
+    second = await stack.client.runs.create(tid, "counted", input={"steps": []}, headers=key)
+    assert first["run_id"] == second["run_id"]
+    await stack.client.runs.join(tid, first["run_id"])
+    third = await stack.client.runs.create(tid, "counted", input={"steps": []}, headers=key)
+    assert third["run_id"] == first["run_id"]
+    await stack.client.runs.join(tid, first["run_id"])
+    counts = stack.sql(
+        "SELECT node, count(*) AS n FROM node_runs WHERE thread_id = %s GROUP BY node", (tid,)
+    )
+    assert {r["node"]: r["n"] for r in counts} == {f"c{i}": 1 for i in range(5)}
+    assert len(await stack.client.runs.list(tid)) == 1
+
+
+async def test_failing_graph_ends_error(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    result = await stack.client.runs.wait(tid, "failing", input={}, raise_error=False)
+    assert result["__error__"] == {"error": "ValueError", "message": "kaboom"}
+    runs = await stack.client.runs.list(tid)
+    assert runs[0]["status"] == "error"
+    assert (await stack.client.threads.get(tid))["status"] == "error"
+
+
+async def test_bad_input_is_rejected_and_changes_nothing(stack: Stack) -> None:
+    before = stack.sql(
+        "SELECT (SELECT count(*) FROM threads) AS t, (SELECT count(*) FROM runs) AS r"
+    )
+    thread_id = str(uuid.uuid4())
+    with pytest.raises(NotFoundError) as missing_thread:
+        await stack.client.runs.create(thread_id, "chain", input={})
+    assert missing_thread.value.response.json() == {"detail": "Thread or assistant not found."}
+    with pytest.raises(NotFoundError):
+        await stack.client.threads.get(thread_id)
+    with pytest.raises(NotFoundError):
+        await stack.client.threads.get_state(thread_id)
+    with pytest.raises(httpx.HTTPStatusError) as missing_assistant:
+        await stack.client.runs.wait(None, str(uuid.uuid4()), input={})
+    assert missing_assistant.value.response.status_code == 404
+    assert missing_assistant.value.response.json() == {"detail": "Thread or assistant not found."}
+    with pytest.raises(httpx.HTTPStatusError) as bad_assistant:
+        await stack.client.runs.wait(None, "no-such-graph", input={})
+    assert bad_assistant.value.response.status_code == 422
+    assert "Invalid assistant" in bad_assistant.value.response.json()["detail"]
+    with pytest.raises(UnprocessableEntityError):
+        await stack.client.threads.get("not-a-uuid")
+    http = stack.client.http.client
+    malformed = await http.post(
+        "/runs/wait", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    assert malformed.json() == {"detail": "Invalid JSON in request body"}
+    no_assistant = await http.post("/runs", json={"input": {}})
+    assert no_assistant.status_code == 422
+    assert "assistant_id" in no_assistant.json()["detail"]
+    after = stack.sql(
+        "SELECT (SELECT count(*) FROM threads) AS t, (SELECT count(*) FROM runs) AS r"
+    )
+    assert after == before
