@@ -134,7 +134,9 @@ async def api(
     async with serve_api(settings, graphs) as url:
         stack = Stack(settings, get_client(url=url), temporal_env.client, url)
         # Side tables of tests/graphs/counted.py, in the test's schema.
-        stack.sql("CREATE TABLE node_runs (thread_id text, node text, at timestamptz DEFAULT now())")
+        stack.sql(
+            "CREATE TABLE node_runs (thread_id text, node text, at timestamptz DEFAULT now())"
+        )
         stack.sql("CREATE TABLE gates (thread_id text PRIMARY KEY)")
         yield stack
 

@@ -7,6 +7,7 @@ restarted and the restart logged. Everything lives under the data dir, so a rest
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -139,12 +140,13 @@ class DevStack:
         for child in self.children:
             child.start()
         self._wait_ready(f"http://{o.host}:{o.port}/ok")
-        print(f"graphyard is ready (data in {self.data_dir})", flush=True)
+        self._write_state()
         print(f"  API:         http://{o.host}:{o.port}", flush=True)
         print(f"  API docs:    http://{o.host}:{o.port}/docs", flush=True)
         if o.ui:
             print(f"  Temporal UI: http://{o.host}:{o.ui_port}", flush=True)
         print(f"  Temporal:    {self.temporal.address} (namespace default)", flush=True)
+        print(f"graphyard is ready (data in {self.data_dir}; Ctrl-C stops)", flush=True)
 
     def _wait_ready(self, url: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -188,6 +190,24 @@ class DevStack:
                     flush=True,
                 )
                 child.start()
+                self._write_state()
+
+    def _write_state(self) -> None:
+        """``<data-dir>/dev.json``: where everything listens and which pids are ours (for tools
+        and tests; rewritten on every restart)."""
+        assert self.postgres is not None
+        assert self.temporal is not None
+        pids = {"postgres": self.postgres.process, "temporal": self.temporal.process}
+        pids.update({c.name: c.proc for c in self.children})
+        state = {
+            "api_url": f"http://{self.options.host}:{self.options.port}",
+            "temporal_address": self.temporal.address,
+            "database_uri": self.postgres.dsn,
+            "pids": {name: proc.pid for name, proc in pids.items() if proc is not None},
+        }
+        path = self.data_dir / "dev.json"
+        path.with_suffix(".tmp").write_text(json.dumps(state, indent=2))
+        path.with_suffix(".tmp").replace(path)
 
     def stop(self) -> None:
         self.stopping = True

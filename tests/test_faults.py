@@ -1,0 +1,82 @@
+"""A worker killed with SIGKILL mid-node: the run finishes on a new worker, no completed
+super-step runs again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from graphyard.config import Settings
+from tests.conftest import Stack
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GRAPHYARD_CONFIG_PATH": str(settings.config_path),
+        "GRAPHYARD_TEMPORAL_ADDRESS": settings.temporal_address,
+        "GRAPHYARD_TASK_QUEUE": settings.task_queue,
+        "GRAPHYARD_DATABASE_URI": settings.database_uri,
+        "GRAPHYARD_DATABASE_SCHEMA": settings.database_schema,
+        "GRAPHYARD_STEP_ACTIVITY": settings.step_activity,
+    }
+
+
+@contextmanager
+def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphyard", "worker"],
+        env=worker_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def wait_rows(stack: Stack, query: str, params: Any) -> list[dict[str, Any]]:
+    for _ in range(1200):
+        rows = stack.sql(query, params)
+        if rows:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing matched {query} {params}")
+
+
+@pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)
+async def test_sigkill_worker_mid_node_loses_nothing(api: Stack) -> None:
+    thread = await api.client.threads.create()
+    tid = thread["thread_id"]
+    with worker_process(api.settings) as first:
+        run = await api.client.runs.create(tid, "counted", input={"steps": [], "gate": "c2"})
+        await wait_rows(api, "SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c2'", (tid,))
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert (await api.client.runs.get(tid, run["run_id"]))["status"] == "running"
+    api.sql("INSERT INTO gates VALUES (%s)", (tid,))
+    with worker_process(api.settings):
+        result = await api.client.runs.join(tid, run["run_id"])
+    assert result["steps"] == ["c0", "c1", "c2", "c3", "c4"]
+    assert (await api.client.runs.get(tid, run["run_id"]))["status"] == "success"
+    rows = api.sql(
+        "SELECT node, count(*) AS n FROM node_runs WHERE thread_id = %s GROUP BY node", (tid,)
+    )
+    # c2 was in flight when the worker died: it runs again; every completed node ran once.
+    assert {r["node"]: r["n"] for r in rows} == {"c0": 1, "c1": 1, "c2": 2, "c3": 1, "c4": 1}
+    assert (await api.client.threads.get(tid))["status"] == "idle"
