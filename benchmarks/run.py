@@ -1,0 +1,113 @@
+"""``make bench``: graphyard on the 10-node chain, each step kind, printed as a table.
+
+Starts ``graphyard dev`` (real Postgres, Temporal, API and worker processes) on free ports in a
+temporary folder, then measures through langgraph-sdk as a user would:
+- latency: create thread + ``runs.wait``, sequential;
+- throughput: runs at a fixed concurrency, each on its own thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from langgraph_sdk import get_client
+
+from graphyard.devstack.ports import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "examples" / "langgraph.json"
+CHAIN_INPUT = {"steps": []}
+
+
+def start_dev(data_dir: Path, step_kind: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {**os.environ, "GRAPHYARD_STEP_ACTIVITY": step_kind, "GRAPHYARD_LOG_LEVEL": "WARNING"}
+    argv = [sys.executable, "-m", "graphyard", "dev", "--config", str(CONFIG), "--no-ui"]
+    argv += ["--data-dir", str(data_dir), "--port", str(port)]
+    argv += ["--temporal-port", str(free_port())]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "graphyard is ready" in line:
+            return proc, f"http://127.0.0.1:{port}"
+    raise RuntimeError("graphyard dev did not start")
+
+
+async def latency(url: str, n: int) -> list[float]:
+    client = get_client(url=url)
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        thread = await client.threads.create()
+        await client.runs.wait(thread["thread_id"], "chain", input=CHAIN_INPUT)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+async def throughput(url: str, total: int, concurrency: int) -> float:
+    client = get_client(url=url)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            thread = await client.threads.create()
+            await client.runs.wait(thread["thread_id"], "chain", input=CHAIN_INPUT)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(total)))
+    return total / (time.perf_counter() - t0)
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(url: str, n: int, total: int, concurrency: int) -> dict[str, float]:
+    await latency(url, 10)  # warm-up: imports, pools, caches
+    samples = await latency(url, n)
+    rate = await throughput(url, total, concurrency)
+    return {
+        "p50": statistics.median(samples),
+        "p90": pct(samples, 0.9),
+        "min": min(samples),
+        "runs/s": rate,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=50, help="sequential runs for latency")
+    parser.add_argument("--total", type=int, default=200, help="runs for throughput")
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--kinds", default="local,regular")
+    args = parser.parse_args()
+    rows = []
+    for kind in args.kinds.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, url = start_dev(Path(tmp) / "data", kind)
+            try:
+                rows.append((kind, asyncio.run(measure(url, args.n, args.total, args.concurrency))))
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+    print(
+        "\n10-node chain, create thread + runs.wait (ms); throughput at concurrency",
+        args.concurrency,
+    )
+    print(f"{'step activity':<14} {'p50':>8} {'p90':>8} {'min':>8} {'runs/s':>8}")
+    for kind, r in rows:
+        print(f"{kind:<14} {r['p50']:>8.1f} {r['p90']:>8.1f} {r['min']:>8.1f} {r['runs/s']:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
