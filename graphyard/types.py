@@ -70,7 +70,10 @@ class StepInput:
 
 @dataclass(frozen=True)
 class StepResult:
-    """What one super-step left behind; never state, only names and ids."""
+    """What one super-step left behind; never state, only names and ids.
+
+    An outcome other than ``continue`` means the step also wrote the run's end.
+    """
 
     checkpoint_id: str | None
     step: int

@@ -10,8 +10,8 @@ from graphyard.activities.runs import RunActivities
 from graphyard.activities.step import StepActivities
 
 
-def all_activities(ctx: WorkerContext, notify_channel: str) -> list[Callable[..., Any]]:
+def all_activities(ctx: WorkerContext) -> list[Callable[..., Any]]:
     """Every activity of a worker, bound to its shared resources."""
     step = StepActivities(ctx)
-    runs = RunActivities(ctx, notify_channel)
+    runs = RunActivities(ctx)
     return [step.step, runs.finish_run]

@@ -78,9 +78,10 @@ class WorkerContext:
 
     _CACHE_SIZE = 1024
 
-    def __init__(self, pool: Pool, graphs: GraphRegistry) -> None:
+    def __init__(self, pool: Pool, graphs: GraphRegistry, notify_channel: str) -> None:
         self.pool = pool
         self.graphs = graphs
+        self.notify_channel = notify_channel
         self._kwargs: OrderedDict[str, RunKwargs] = OrderedDict()
 
     async def run_kwargs(self, run: RunRef) -> RunKwargs:
@@ -104,12 +105,15 @@ class WorkerContext:
     def forget(self, run_id: str) -> None:
         self._kwargs.pop(run_id, None)
 
-    async def graph(self, run: RunRef, config: RunnableConfig) -> Pregel[Any, Any, Any, Any]:
-        """The run's graph bound to a fresh saver over the shared pool.
+    def saver(self) -> AsyncPostgresSaver:
+        """A fresh saver over the shared pool. Fresh on purpose: one shared saver serializes
+        every run of the process behind its lock."""
+        return AsyncPostgresSaver(self.pool)
 
-        A fresh saver per call on purpose: one shared saver serializes all runs of the process
-        behind its lock.
-        """
+    async def graph(
+        self, run: RunRef, config: RunnableConfig, saver: AsyncPostgresSaver | None = None
+    ) -> Pregel[Any, Any, Any, Any]:
+        """The run's graph bound to ``saver`` (default: a fresh one)."""
         if run.graph_id not in self.graphs:
             raise ApplicationError(
                 f"graph {run.graph_id!r} is not loaded by this worker "
@@ -117,5 +121,4 @@ class WorkerContext:
                 type="GraphNotFound",
                 non_retryable=True,
             )
-        saver = AsyncPostgresSaver(self.pool)
-        return await self.graphs.get(run.graph_id).bind(config, saver)
+        return await self.graphs.get(run.graph_id).bind(config, saver or self.saver())

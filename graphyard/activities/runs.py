@@ -1,24 +1,98 @@
-"""The terminal write of a run: run status and result, thread status and values, a notification."""
+"""The terminal write of a run: run status and result, thread status and values, a notification.
+
+Runs that end normally are ended by their last super-step activity (one activity fewer per
+run); errors end through ``finish_run``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from langgraph.types import StateSnapshot
 from temporalio import activity
 
-from graphyard.activities.context import WorkerContext
+from graphyard.activities.context import RunKwargs, WorkerContext
 from graphyard.serde import interrupt_json, to_jsonable
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
-from graphyard.types import FINISH_ACTIVITY, FinishInput
+from graphyard.types import FINISH_ACTIVITY, FinishInput, RunRef, RunStatus
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """Everything the terminal write needs, as JSON-ready values."""
+
+    status: RunStatus
+    values: Any
+    next: list[str]
+    interrupts: dict[str, list[dict[str, Any]]]  # by task id, as threads show them
+    stream_interrupts: list[dict[str, Any]]  # as wait/join bodies show them
+    error: dict[str, Any] | None = None
+
+    @classmethod
+    def from_state(
+        cls, state: StateSnapshot, status: RunStatus, error: dict[str, Any] | None = None
+    ) -> RunEnd:
+        return cls(
+            status=status,
+            values=to_jsonable(state.values),
+            next=list(state.next),
+            interrupts={
+                task.id: [interrupt_json(i, stream=False) for i in task.interrupts]
+                for task in state.tasks
+                if task.interrupts
+            },
+            stream_interrupts=[interrupt_json(i, stream=True) for i in state.interrupts],
+            error=error,
+        )
+
+    @property
+    def output(self) -> Any:
+        """The body of wait/join: final values, plus ``__interrupt__``; or ``__error__``."""
+        if self.error is not None:
+            return {"__error__": self.error}
+        if self.stream_interrupts:
+            base = self.values if isinstance(self.values, dict) else {}
+            return {**base, "__interrupt__": self.stream_interrupts}
+        return self.values
+
+    @property
+    def thread_status(self) -> str:
+        if self.status == "error":
+            return "error"
+        return "interrupted" if self.next else "idle"
+
+
+async def end_run(ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEnd) -> None:
+    """Write the run's end once (idempotent), refresh its thread, wake waiting requests."""
+    async with ctx.pool.connection() as conn, conn.transaction():
+        await run_rows.finish(
+            conn, run.run_id, status=end.status, output=end.output, error=end.error
+        )
+        if kwargs.temporary:
+            await thread_rows.delete_row(conn, run.thread_id)
+        else:
+            await thread_rows.record_run_end(
+                conn,
+                run.thread_id,
+                status=end.thread_status,
+                values=end.values,
+                interrupts=end.interrupts,
+                error=end.error,
+                config={"configurable": kwargs.config.get("configurable") or {}},
+            )
+        await conn.execute("SELECT pg_notify(%s, %s)", (ctx.notify_channel, run.run_id))
+    if kwargs.temporary:
+        await ctx.saver().adelete_thread(run.thread_id)
+    ctx.forget(run.run_id)
 
 
 class RunActivities:
     """Run status writes, bound to a worker's shared resources."""
 
-    def __init__(self, ctx: WorkerContext, notify_channel: str) -> None:
+    def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
-        self.notify_channel = notify_channel
 
     @activity.defn(name=FINISH_ACTIVITY)
     async def finish_run(self, inp: FinishInput) -> None:
@@ -27,45 +101,5 @@ class RunActivities:
         config = kwargs.runnable_config(run)
         graph = await self.ctx.graph(run, config)
         state = await graph.aget_state(config)
-        values = to_jsonable(state.values)
-        interrupts = {
-            task.id: [interrupt_json(i, stream=False) for i in task.interrupts]
-            for task in state.tasks
-            if task.interrupts
-        }
         error = to_jsonable(inp.error) if inp.error else None
-        output: Any
-        if error is not None:
-            output = {"__error__": error}
-        elif state.interrupts:
-            base = values if isinstance(values, dict) else {}
-            output = {
-                **base,
-                "__interrupt__": [interrupt_json(i, stream=True) for i in state.interrupts],
-            }
-        else:
-            output = values
-        if inp.status == "error":
-            thread_status = "error"
-        elif state.next:
-            thread_status = "interrupted"
-        else:
-            thread_status = "idle"
-        async with self.ctx.pool.connection() as conn, conn.transaction():
-            await run_rows.finish(conn, run.run_id, status=inp.status, output=output, error=error)
-            if kwargs.temporary:
-                await thread_rows.delete_row(conn, run.thread_id)
-            else:
-                await thread_rows.record_run_end(
-                    conn,
-                    run.thread_id,
-                    status=thread_status,
-                    values=values,
-                    interrupts=interrupts,
-                    error=error,
-                    config={"configurable": kwargs.config.get("configurable") or {}},
-                )
-            await conn.execute("SELECT pg_notify(%s, %s)", (self.notify_channel, run.run_id))
-        if kwargs.temporary and graph.checkpointer:
-            await graph.checkpointer.adelete_thread(run.thread_id)  # type: ignore[union-attr]
-        self.ctx.forget(run.run_id)
+        await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, inp.status, error))

@@ -10,19 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.errors import EmptyInputError, GraphRecursionError, InvalidUpdateError
 from langgraph.pregel import Pregel
+from langgraph.types import StateSnapshot
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from graphyard.activities.context import RunKwargs, WorkerContext
+from graphyard.activities.runs import RunEnd, end_run
+from graphyard.serde import to_jsonable
 from graphyard.storage import runs as run_rows
-from graphyard.types import STEP_ACTIVITY, StepInput, StepOutcome, StepResult
+from graphyard.storage.db import Pool
+from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
 
 # Errors that no retry can fix: fail the run at once instead of burning attempts.
 NON_RETRYABLE: tuple[type[BaseException], ...] = (
@@ -72,6 +78,25 @@ async def _heartbeating() -> AsyncIterator[None]:
         task.cancel()
 
 
+class _GuardedSaver(AsyncPostgresSaver):
+    """Hands the guard's read of the thread's latest checkpoint to LangGraph once, so a step
+    reads it from Postgres once, not twice."""
+
+    def __init__(self, pool: Pool) -> None:
+        super().__init__(pool)
+        self._primed: CheckpointTuple | None = None
+
+    async def latest(self, config: RunnableConfig) -> CheckpointTuple | None:
+        self._primed = await super().aget_tuple(config)
+        return self._primed
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        primed, self._primed = self._primed, None
+        if primed is not None and not get_checkpoint_id(config):
+            return primed
+        return await super().aget_tuple(config)
+
+
 class StepActivities:
     """The super-step activity, bound to a worker's shared resources."""
 
@@ -80,24 +105,24 @@ class StepActivities:
 
     @activity.defn(name=STEP_ACTIVITY)
     async def step(self, inp: StepInput) -> StepResult:
+        """Run one super-step; when it is the run's last, also write the run's end."""
         run = inp.run
         kwargs = await self.ctx.run_kwargs(run)
         config = kwargs.runnable_config(run)
-        graph = await self.ctx.graph(run, config)
-        saver = graph.checkpointer
-        assert isinstance(saver, BaseCheckpointSaver)
+        saver = _GuardedSaver(self.ctx.pool)
+        graph = await self.ctx.graph(run, config, saver)
         if inp.index == 0:
             async with self.ctx.pool.connection() as conn:
                 await run_rows.mark_running(conn, run.run_id)
-        latest = await saver.aget_tuple(config)
+        latest = await saver.latest(config)
         if inp.index == 0:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:
-                return await self._report(graph, config, kwargs)
+                return await self._report(graph, config, run, kwargs)
             graph_input = kwargs.graph_input()
         else:
             current = latest.config["configurable"]["checkpoint_id"] if latest else None
             if current != inp.expected_checkpoint_id:
-                return await self._report(graph, config, kwargs)
+                return await self._report(graph, config, run, kwargs)
             graph_input = None
         if inp.index >= kwargs.recursion_limit:
             raise ApplicationError(
@@ -109,11 +134,17 @@ class StepActivities:
             )
         try:
             async with _heartbeating():
-                return await self._run(graph, graph_input, config, kwargs)
+                result, values = await self._run(graph, graph_input, config, kwargs)
         except NON_RETRYABLE as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
         except Exception as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+        if result.outcome == "done":
+            end = RunEnd("success", to_jsonable(values), [], {}, [])
+            await end_run(self.ctx, run, kwargs, end)
+        elif result.outcome == "interrupted":
+            await self._end_from_state(graph, config, run, kwargs)
+        return result
 
     async def _run(
         self,
@@ -121,7 +152,7 @@ class StepActivities:
         graph_input: Any,
         config: RunnableConfig,
         kwargs: RunKwargs,
-    ) -> StepResult:
+    ) -> tuple[StepResult, Any]:
         nodes: list[str] = []
         interrupted = False
         checkpoint: dict[str, Any] | None = None
@@ -146,28 +177,52 @@ class StepActivities:
                     else:
                         nodes.append(key)
         if checkpoint is None:
-            return await self._report(graph, config, kwargs)
+            state = await graph.aget_state(config)
+            return self._summary(state, kwargs, nodes, interrupted), state.values
         nxt = list(checkpoint["next"])
-        return StepResult(
+        result = StepResult(
             checkpoint_id=checkpoint["config"]["configurable"]["checkpoint_id"],
             step=int(checkpoint["metadata"].get("step", -1)),
             nodes=nodes,
             next=nxt,
             outcome=_outcome(kwargs, nodes, nxt, interrupted),
         )
+        return result, checkpoint["values"]
+
+    @staticmethod
+    def _summary(
+        state: StateSnapshot, kwargs: RunKwargs, nodes: list[str], interrupted: bool
+    ) -> StepResult:
+        nxt = list(state.next)
+        return StepResult(
+            checkpoint_id=(state.config.get("configurable") or {}).get("checkpoint_id"),
+            step=int((state.metadata or {}).get("step", -1)),
+            nodes=nodes,
+            next=nxt,
+            outcome=_outcome(kwargs, nodes, nxt, interrupted or bool(state.interrupts)),
+        )
 
     async def _report(
-        self, graph: Pregel[Any, Any, Any, Any], config: RunnableConfig, kwargs: RunKwargs
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        config: RunnableConfig,
+        run: RunRef,
+        kwargs: RunKwargs,
     ) -> StepResult:
-        """Where the thread stands, without running anything."""
+        """Where the thread stands, without running anything (this step ran before a crash);
+        a run found at its end is ended again (the write is idempotent)."""
         state = await graph.aget_state(config)
-        nxt = list(state.next)
-        checkpoint_id = (state.config.get("configurable") or {}).get("checkpoint_id")
-        return StepResult(
-            checkpoint_id=checkpoint_id,
-            step=int((state.metadata or {}).get("step", -1)),
-            nodes=[],
-            next=nxt,
-            outcome=_outcome(kwargs, [], nxt, bool(state.interrupts)),
-            replayed=True,
-        )
+        result = replace(self._summary(state, kwargs, [], False), replayed=True)
+        if result.outcome != "continue":
+            await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))
+        return result
+
+    async def _end_from_state(
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        config: RunnableConfig,
+        run: RunRef,
+        kwargs: RunKwargs,
+    ) -> None:
+        state = await graph.aget_state(config)
+        await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))
