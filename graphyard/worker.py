@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -32,9 +33,10 @@ def load_worker_graphs(settings: Settings) -> GraphRegistry:
 
 @asynccontextmanager
 async def running_worker(
-    settings: Settings, client: Client, graphs: GraphRegistry
+    settings: Settings, client: Client, graphs: GraphRegistry, **options: Any
 ) -> AsyncIterator[Worker]:
-    """A polling worker for the settings' task queue, stopped (gracefully) on exit."""
+    """A polling worker for the settings' task queue, stopped (gracefully) on exit.
+    ``options`` go to ``temporalio.worker.Worker`` (tests use ``max_cached_workflows=0``)."""
     pool = await open_pool(settings)
     try:
         ctx = WorkerContext(pool, graphs, notify_channel(settings))
@@ -47,6 +49,7 @@ async def running_worker(
             # construction, guarded by replay tests); the sandbox re-imports them for every run,
             # which measured ~29 ms of worker CPU per 10-step run.
             workflow_runner=UnsandboxedWorkflowRunner(),
+            **options,
         )
         async with worker:
             yield worker

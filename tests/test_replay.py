@@ -1,0 +1,69 @@
+"""Replay: committed histories of ``RunWorkflow`` must replay on today's workflow code, so a change
+that would break runs in flight fails the build. Also one run with no workflow cache, where
+every workflow task replays the history so far."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from graphyard.graphs import GraphRegistry
+from graphyard.types import run_workflow_id
+from graphyard.worker import running_worker
+from graphyard.workflows import ALL_WORKFLOWS
+from tests.conftest import Stack
+
+HISTORIES = Path(__file__).parent / "histories"
+# Set to re-record the committed histories from the current code (then review and commit them).
+RECORD = os.environ.get("GRAPHYARD_RECORD_HISTORIES") == "1"
+
+
+def replayer() -> Replayer:
+    return Replayer(
+        workflows=ALL_WORKFLOWS,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        data_converter=pydantic_data_converter,
+    )
+
+
+def committed() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", committed(), ids=lambda p: p.stem)
+async def test_committed_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None
+
+
+CASES = [
+    ("chain", {"steps": []}),
+    ("approval", {"request": "ship"}),
+    ("failing", {}),
+]
+
+
+@pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)
+async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphRegistry) -> None:
+    kind = api.settings.step_activity
+    async with running_worker(api.settings, api.temporal, graphs, max_cached_workflows=0):
+        for graph, inp in CASES:
+            thread = await api.client.threads.create()
+            await api.client.runs.wait(thread["thread_id"], graph, input=inp, raise_error=False)
+            run = (await api.client.runs.list(thread["thread_id"]))[0]
+            assert run["status"] == ("error" if graph == "failing" else "success")
+            handle = api.temporal.get_workflow_handle(run_workflow_id(run["run_id"]))
+            history = await handle.fetch_history()
+            result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+            assert result.replay_failure is None
+            if RECORD:
+                (HISTORIES / f"{graph}-{kind}.json").write_text(
+                    json.dumps(history.to_json_dict(), indent=1)
+                )
