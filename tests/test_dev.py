@@ -81,8 +81,8 @@ class Dev:
 @contextmanager
 def dev_stack(data_dir: Path) -> Iterator[Dev]:
     dev = Dev(data_dir, free_port(), free_port())
-    dev.start()
     try:
+        dev.start()
         yield dev
     finally:
         if dev.proc is not None and dev.proc.poll() is None:

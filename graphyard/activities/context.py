@@ -84,14 +84,18 @@ class WorkerContext:
         self.notify_channel = notify_channel
         self._kwargs: OrderedDict[str, RunKwargs] = OrderedDict()
 
-    async def run_kwargs(self, run: RunRef) -> RunKwargs:
-        """The run's kwargs (cached per worker: rows never change once the run is created)."""
+    async def run_kwargs(self, run: RunRef, *, start: bool = False) -> RunKwargs:
+        """The run's kwargs (cached per worker: rows never change once the run is created).
+        ``start`` also marks the run ``running``, in the same query."""
         cached = self._kwargs.get(run.run_id)
-        if cached is not None:
+        if cached is not None and not start:
             self._kwargs.move_to_end(run.run_id)
             return cached
         async with self.pool.connection() as conn:
-            row = await run_rows.get(conn, run.run_id)
+            if start:
+                row = await run_rows.mark_running(conn, run.run_id)
+            else:
+                row = await run_rows.get(conn, run.run_id)
         if row is None:
             raise ApplicationError(
                 f"run {run.run_id} has no row in Postgres", type="RunNotFound", non_retryable=True

@@ -66,7 +66,8 @@ class RunEnd:
 
 async def end_run(ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEnd) -> None:
     """Write the run's end once (idempotent), refresh its thread, wake waiting requests."""
-    async with ctx.pool.connection() as conn, conn.transaction():
+    # Pipelined: the whole transaction costs one round trip to Postgres.
+    async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         await run_rows.finish(
             conn, run.run_id, status=end.status, output=end.output, error=end.error
         )

@@ -26,7 +26,6 @@ from temporalio.exceptions import ApplicationError
 from graphyard.activities.context import RunKwargs, WorkerContext
 from graphyard.activities.runs import RunEnd, end_run
 from graphyard.serde import to_jsonable
-from graphyard.storage import runs as run_rows
 from graphyard.storage.db import Pool
 from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
 
@@ -107,13 +106,10 @@ class StepActivities:
     async def step(self, inp: StepInput) -> StepResult:
         """Run one super-step; when it is the run's last, also write the run's end."""
         run = inp.run
-        kwargs = await self.ctx.run_kwargs(run)
+        kwargs = await self.ctx.run_kwargs(run, start=inp.index == 0)
         config = kwargs.runnable_config(run)
         saver = _GuardedSaver(self.ctx.pool)
         graph = await self.ctx.graph(run, config, saver)
-        if inp.index == 0:
-            async with self.ctx.pool.connection() as conn:
-                await run_rows.mark_running(conn, run.run_id)
         latest = await saver.latest(config)
         if inp.index == 0:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:

@@ -113,7 +113,8 @@ async def create_run(
         raise BadRequest("You must provide a thread_id when resuming.")
     run_id = run_id_for(thread_id or "stateless", idempotency_key)
     async with services.pool.connection() as conn, conn.transaction():
-        existing = await run_rows.get(conn, run_id)
+        # Only an idempotency key can name a run that exists already.
+        existing = await run_rows.get(conn, run_id) if idempotency_key else None
         if existing is not None:
             row, created = existing, False
         else:

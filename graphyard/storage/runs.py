@@ -58,27 +58,33 @@ async def delete(conn: Conn, run_id: str) -> None:
     await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
 
 
-async def mark_running(conn: Conn, run_id: str) -> None:
-    await conn.execute(
-        """
-        UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()),
-            updated_at = now()
-        WHERE run_id = %s AND status = 'pending'
-        """,
-        (run_id,),
-    )
-
-
-async def finish(conn: Conn, run_id: str, *, status: str, output: Any, error: Any) -> bool:
-    """Write a run's terminal status and result once; a run already ended keeps its status."""
+async def mark_running(conn: Conn, run_id: str) -> Row | None:
+    """Move a pending run to ``running``; returns the row whatever its status."""
     cur = await conn.execute(
+        """
+        WITH moved AS (
+            UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()),
+                updated_at = now()
+            WHERE run_id = %(r)s AND status = 'pending'
+            RETURNING *
+        )
+        SELECT * FROM moved UNION ALL
+        SELECT * FROM runs WHERE run_id = %(r)s AND NOT EXISTS (SELECT 1 FROM moved)
+        """,
+        {"r": run_id},
+    )
+    return await cur.fetchone()
+
+
+async def finish(conn: Conn, run_id: str, *, status: str, output: Any, error: Any) -> None:
+    """Write a run's terminal status and result once; a run already ended keeps its status."""
+    await conn.execute(
         """
         UPDATE runs SET status = %s, output = %s, error = %s, ended_at = now(), updated_at = now()
         WHERE run_id = %s AND status IN ('pending', 'running')
         """,
         (status, jsonb(output), jsonb(error), run_id),
     )
-    return cur.rowcount > 0
 
 
 async def list_for_thread(
