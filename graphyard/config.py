@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     step_initial_retry_interval: timedelta = timedelta(seconds=1)
     step_backoff_coefficient: float = 2.0
     workflow_task_timeout: timedelta = timedelta(seconds=5)
+    # After a worker dies, its cached workflows' next tasks wait this long on its sticky queue
+    # before any worker may take them (the SDK default is 10 s).
+    sticky_schedule_to_start_timeout: timedelta = timedelta(seconds=3)
 
     # API
     host: str = "127.0.0.1"

@@ -49,6 +49,7 @@ async def running_worker(
             # construction, guarded by replay tests); the sandbox re-imports them for every run,
             # which measured ~29 ms of worker CPU per 10-step run.
             workflow_runner=UnsandboxedWorkflowRunner(),
+            sticky_queue_schedule_to_start_timeout=settings.sticky_schedule_to_start_timeout,
             **options,
         )
         async with worker:
