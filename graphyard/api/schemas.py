@@ -43,10 +43,64 @@ class AssistantSearch(Body):
     select: list[str] | None = None
 
 
+# The fields of an Assistant: what ``select`` may name.
+ASSISTANT_FIELDS = (
+    "assistant_id",
+    "graph_id",
+    "config",
+    "context",
+    "metadata",
+    "name",
+    "description",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
+class AssistantCreate(Body):
+    graph_id: str
+    assistant_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantPatch(Body):
+    """Only the fields given change; ``metadata`` is merged into the current one."""
+
+    graph_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantCount(Body):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+
+
+class AssistantVersionsSearch(Body):
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class AssistantLatest(Body):
+    version: int | None = None
+
+
 class ThreadCreate(Body):
     thread_id: str | None = None
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
+    supersteps: list[dict[str, Any]] | None = None
 
 
 class Command(Body):
@@ -97,6 +151,21 @@ def assistant_json(row: Row) -> Row:
     }
 
 
+def assistant_version_json(row: Row) -> Row:
+    """A version item: an Assistant without ``updated_at``."""
+    return {
+        "assistant_id": str(row["assistant_id"]),
+        "graph_id": row["graph_id"],
+        "config": row["config"],
+        "context": row["context"],
+        "metadata": row["metadata"],
+        "name": row["name"],
+        "description": row["description"],
+        "version": row["version"],
+        "created_at": row["created_at"],
+    }
+
+
 def thread_json(row: Row) -> Row:
     return {
         "thread_id": str(row["thread_id"]),
@@ -125,3 +194,52 @@ def run_json(row: Row) -> Row:
         "multitask_strategy": row["multitask_strategy"],
         "langsmith_session_name": None,
     }
+
+
+class ThreadPatch(Body):
+    metadata: dict[str, Any] | None = None
+    ttl: dict[str, Any] | None = None
+
+
+class ThreadSearch(Body):
+    ids: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
+        "created_at"
+    )
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+
+
+class ThreadCount(Body):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+
+
+class ThreadPrune(Body):
+    thread_ids: list[str]
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+class CheckpointBody(Body):
+    checkpoint: dict[str, Any]
+    subgraphs: bool = False
+
+
+class StateUpdateBody(Body):
+    values: Any = None
+    as_node: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+
+
+class HistoryBody(Body):
+    limit: int = Field(default=1, ge=1, le=1000)
+    before: dict[str, Any] | str | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.pregel import Pregel
 from langgraph.types import PregelTask, StateSnapshot
 
+from graphyard.api.deps import Services
 from graphyard.serde import interrupt_json, to_jsonable
 
 EMPTY_STATE: dict[str, Any] = {
@@ -71,3 +74,29 @@ def state_json(snapshot: StateSnapshot) -> dict[str, Any]:
         "checkpoint_id": checkpoint["checkpoint_id"],
         "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
     }
+
+
+def thread_config(
+    thread: dict[str, Any], checkpoint: dict[str, Any] | None = None
+) -> RunnableConfig:
+    """The config that addresses a thread's state (optionally at a checkpoint)."""
+    configurable = {
+        **((thread["config"] or {}).get("configurable") or {}),
+        "thread_id": str(thread["thread_id"]),
+        "checkpoint_ns": "",
+    }
+    for key, value in (checkpoint or {}).items():
+        if value is not None and key != "thread_id":
+            configurable[key] = value
+    return RunnableConfig(configurable=configurable)
+
+
+async def thread_graph(
+    services: Services, thread: dict[str, Any], config: RunnableConfig
+) -> Pregel[Any, Any, Any, Any] | None:
+    """The graph that last ran on the thread, bound to a fresh saver; ``None`` if none has."""
+    graph_id = thread["metadata"].get("graph_id")
+    if not graph_id or graph_id not in services.graphs:
+        return None
+    saver = AsyncPostgresSaver(services.pool)
+    return await services.graphs.get(graph_id).bind(config, saver)

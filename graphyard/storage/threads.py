@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
 from graphyard.storage.jsonb import jsonb
@@ -100,3 +100,134 @@ async def release_busy(conn: Conn, thread_id: str) -> None:
         """,
         (thread_id,),
     )
+
+
+SORTABLE = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
+
+
+async def search(
+    conn: Conn,
+    *,
+    ids: list[str] | None,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    sort_by: str,
+    sort_order: str,
+) -> tuple[list[Row], int]:
+    """A page of threads and the total matching count."""
+    where = ["TRUE"]
+    params: list[Any] = []
+    if ids:
+        where.append("thread_id = ANY(%s::uuid[])")
+        params.append(ids)
+    if metadata:
+        where.append("metadata @> %s")
+        params.append(jsonb(metadata))
+    if values:
+        where.append('"values" @> %s')
+        params.append(jsonb(values))
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    assert sort_by in SORTABLE
+    order = "ASC" if sort_order.lower() == "asc" else "DESC"
+    clause = " AND ".join(where)
+    cur = await conn.execute(
+        f"SELECT *, count(*) OVER () AS _total FROM threads WHERE {clause} "
+        f"ORDER BY {sort_by} {order} LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    )
+    found = await cur.fetchall()
+    if found:
+        total = int(found[0].pop("_total"))
+        for row in found[1:]:
+            row.pop("_total", None)
+    else:
+        cur = await conn.execute(f"SELECT count(*) AS n FROM threads WHERE {clause}", params)
+        counted = await cur.fetchone()
+        total = int(counted["n"]) if counted else 0
+    return found, total
+
+
+async def merge_metadata(conn: Conn, thread_id: str, metadata: dict[str, Any]) -> Row | None:
+    cur = await conn.execute(
+        """
+        UPDATE threads SET metadata = metadata || %s, updated_at = now()
+        WHERE thread_id = %s RETURNING *
+        """,
+        (jsonb(metadata), thread_id),
+    )
+    return await cur.fetchone()
+
+
+async def refresh_state(
+    conn: Conn, thread_id: str, *, status: str, values: Any, interrupts: dict[str, Any]
+) -> Row | None:
+    """After a state update: status, values and interrupts from the new checkpoint."""
+    cur = await conn.execute(
+        """
+        UPDATE threads SET status = %s, "values" = %s, interrupts = %s,
+            updated_at = now(), state_updated_at = now()
+        WHERE thread_id = %s RETURNING *
+        """,
+        (status, jsonb(values), jsonb(interrupts), thread_id),
+    )
+    return await cur.fetchone()
+
+
+async def live_run_ids(conn: Conn, thread_id: str) -> list[str]:
+    """The thread's pending or running runs."""
+    cur = await conn.execute(
+        "SELECT run_id FROM runs WHERE thread_id = %s AND status IN ('pending', 'running')",
+        (thread_id,),
+    )
+    return [str(r["run_id"]) for r in await cur.fetchall()]
+
+
+async def copy(conn: Conn, source_id: str, new_id: str) -> Row:
+    """A new idle thread with the source's metadata, config and latest values."""
+    cur = await conn.execute(
+        """
+        INSERT INTO threads (thread_id, metadata, config, "values", interrupts, status)
+        SELECT %s, metadata, config, "values", interrupts,
+            CASE WHEN status = 'interrupted' THEN 'interrupted' ELSE 'idle' END
+        FROM threads WHERE thread_id = %s
+        RETURNING *
+        """,
+        (new_id, source_id),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+
+
+async def copy_checkpoints(conn: Conn, source_id: str, new_id: str) -> None:
+    """Copy a thread's LangGraph checkpoints to another thread id. The Postgres saver has no
+    ``acopy_thread``; its tables are copied row for row, whatever columns its version has."""
+    async with conn.transaction():
+        for table in CHECKPOINT_TABLES:
+            cur = await conn.execute(
+                """
+                SELECT column_name FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name = %s
+                ORDER BY ordinal_position
+                """,
+                (table,),
+            )
+            columns = [r["column_name"] for r in await cur.fetchall()]
+            targets = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            sources = sql.SQL(", ").join(
+                sql.Placeholder() if c == "thread_id" else sql.Identifier(c) for c in columns
+            )
+            await conn.execute(
+                sql.SQL("INSERT INTO {t} ({c}) SELECT {s} FROM {t} WHERE thread_id = %s").format(
+                    t=sql.Identifier(table), c=targets, s=sources
+                ),
+                (new_id, source_id),
+            )

@@ -1,24 +1,49 @@
-"""Threads: create, get, and their state."""
+"""Threads: CRUD, search, copy, prune, state (read, update) and history."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Annotated, Any
 
 import uuid_utils
-from fastapi import APIRouter
-from langchain_core.runnables import RunnableConfig
+from fastapi import APIRouter, Header, Query, Response
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.types import StateUpdate
+from temporalio.service import RPCError
 
-from graphyard.api.deps import Deps, check_uuid
-from graphyard.api.schemas import ThreadCreate, thread_json
-from graphyard.api.state import EMPTY_STATE, state_json
-from graphyard.errors import Conflict, NotFound
+from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.schemas import (
+    CheckpointBody,
+    HistoryBody,
+    StateUpdateBody,
+    ThreadCount,
+    ThreadCreate,
+    ThreadPatch,
+    ThreadPrune,
+    ThreadSearch,
+    thread_json,
+)
+from graphyard.api.state import (
+    EMPTY_STATE,
+    checkpoint_json,
+    state_json,
+    thread_config,
+    thread_graph,
+)
+from graphyard.errors import BadRequest, Conflict, NotFound, Unprocessable
+from graphyard.serde import interrupt_json, to_jsonable
 from graphyard.storage import threads as rows
+from graphyard.types import run_workflow_id
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
+THREAD_FIELDS = frozenset(
+    {"thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config"}
+    | {"status", "values", "interrupts", "error"}
+)
 
-async def load_thread(services: Deps, thread_id: str) -> dict[str, Any]:
+
+async def load_thread(services: Services, thread_id: str) -> dict[str, Any]:
     """The thread row, or 404 ``Thread with ID <id> not found``."""
     thread_id = check_uuid(thread_id, "thread")
     async with services.pool.connection() as conn:
@@ -37,9 +62,111 @@ async def create(body: ThreadCreate, services: Deps) -> dict[str, Any]:
             if body.if_exists == "do_nothing":
                 row = await rows.get(conn, thread_id)
                 assert row is not None
-            else:
-                raise Conflict(f"Thread with ID {thread_id} already exists")
+                return thread_json(row)
+            raise Conflict(f"Thread with ID {thread_id} already exists")
+    if body.supersteps:
+        row = await _apply_supersteps(services, row, body.supersteps)
     return thread_json(row)
+
+
+async def _apply_supersteps(
+    services: Services, thread: dict[str, Any], supersteps: list[dict[str, Any]]
+) -> dict[str, Any]:
+    config = thread_config(thread)
+    graph = await thread_graph(services, thread, config)
+    if graph is None:
+        raise BadRequest(
+            f"Thread '{thread['thread_id']}' has no assigned graph ID; create it with "
+            "metadata.graph_id to seed its state with supersteps."
+        )
+    updates = [
+        [StateUpdate(u.get("values"), u.get("as_node")) for u in step.get("updates", [])]
+        for step in supersteps
+    ]
+    await graph.abulk_update_state(config, updates)
+    return await _refresh(services, thread, graph, config)
+
+
+async def _refresh(
+    services: Services, thread: dict[str, Any], graph: Any, config: Any
+) -> dict[str, Any]:
+    """Recompute a thread's status, values and interrupts from its latest checkpoint."""
+    state = await graph.aget_state(thread_config(thread))
+    interrupts = {
+        t.id: [interrupt_json(i, stream=False) for i in t.interrupts]
+        for t in state.tasks
+        if t.interrupts
+    }
+    async with services.pool.connection() as conn:
+        row = await rows.refresh_state(
+            conn,
+            str(thread["thread_id"]),
+            status="interrupted" if state.next else "idle",
+            values=to_jsonable(state.values),
+            interrupts=interrupts,
+        )
+    assert row is not None
+    return row
+
+
+@router.post("/search")
+async def search(body: ThreadSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
+    if body.select and not set(body.select) <= THREAD_FIELDS:
+        raise Unprocessable(f"Invalid select fields: {sorted(set(body.select) - THREAD_FIELDS)}")
+    ids = [check_uuid(i, "thread") for i in body.ids or []] or None
+    async with services.pool.connection() as conn:
+        found, total = await rows.search(
+            conn,
+            ids=ids,
+            metadata=body.metadata,
+            values=body.values,
+            status=body.status,
+            limit=body.limit,
+            offset=body.offset,
+            sort_by=body.sort_by,
+            sort_order=body.sort_order,
+        )
+    response.headers["X-Pagination-Total"] = str(total)
+    if body.offset + len(found) < total:
+        response.headers["X-Pagination-Next"] = str(body.offset + len(found))
+    items = [thread_json(r) for r in found]
+    if body.select:
+        items = [{k: v for k, v in item.items() if k in body.select} for item in items]
+    return items
+
+
+@router.post("/count")
+async def count(body: ThreadCount, services: Deps) -> int:
+    async with services.pool.connection() as conn:
+        _, total = await rows.search(
+            conn,
+            ids=None,
+            metadata=body.metadata,
+            values=body.values,
+            status=body.status,
+            limit=1,
+            offset=0,
+            sort_by="created_at",
+            sort_order="desc",
+        )
+    return total
+
+
+@router.post("/prune")
+async def prune(body: ThreadPrune, services: Deps) -> dict[str, int]:
+    ids = [check_uuid(i, "thread") for i in body.thread_ids]
+    pruned = 0
+    for thread_id in ids:
+        async with services.pool.connection() as conn:
+            exists = await rows.get(conn, thread_id) is not None
+        if not exists:
+            continue
+        if body.strategy == "delete":
+            await _delete(services, thread_id)
+        else:
+            await AsyncPostgresSaver(services.pool).aprune([thread_id], strategy="keep_latest")
+        pruned += 1
+    return {"pruned_count": pruned}
 
 
 @router.get("/{thread_id}")
@@ -47,20 +174,154 @@ async def get(thread_id: str, services: Deps) -> dict[str, Any]:
     return thread_json(await load_thread(services, thread_id))
 
 
+@router.patch("/{thread_id}", response_model=None)
+async def patch(
+    thread_id: str,
+    body: ThreadPatch,
+    services: Deps,
+    prefer: Annotated[str | None, Header()] = None,
+) -> dict[str, Any] | Response:
+    thread = await load_thread(services, thread_id)
+    async with services.pool.connection() as conn:
+        row = await rows.merge_metadata(conn, str(thread["thread_id"]), body.metadata or {})
+    if row is None:
+        raise NotFound(f"Thread with ID {thread_id} not found")
+    if prefer and "return=minimal" in prefer:
+        return Response(status_code=204)
+    return thread_json(row)
+
+
+async def _delete(services: Services, thread_id: str) -> None:
+    async with services.pool.connection() as conn:
+        live = await rows.live_run_ids(conn, thread_id)
+    for run_id in live:
+        handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
+        with contextlib.suppress(RPCError):  # already closed: nothing to cancel
+            await handle.cancel()
+    await AsyncPostgresSaver(services.pool).adelete_thread(thread_id)
+    async with services.pool.connection() as conn:
+        await rows.delete(conn, thread_id)
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete(thread_id: str, services: Deps) -> Response:
+    thread = await load_thread(services, thread_id)
+    await _delete(services, str(thread["thread_id"]))
+    return Response(status_code=204)
+
+
+@router.post("/{thread_id}/copy")
+async def copy(thread_id: str, services: Deps) -> dict[str, Any]:
+    source = await load_thread(services, thread_id)
+    new_id = str(uuid_utils.uuid7())
+    async with services.pool.connection() as conn, conn.transaction():
+        row = await rows.copy(conn, str(source["thread_id"]), new_id)
+        await rows.copy_checkpoints(conn, str(source["thread_id"]), new_id)
+    return thread_json(row)
+
+
+async def _state(
+    services: Services, thread_id: str, checkpoint: dict[str, Any] | None, subgraphs: bool
+) -> dict[str, Any]:
+    thread = await load_thread(services, thread_id)
+    config = thread_config(thread, checkpoint)
+    graph = await thread_graph(services, thread, config)
+    if graph is None:
+        return dict(EMPTY_STATE)
+    return state_json(await graph.aget_state(config, subgraphs=subgraphs))
+
+
 @router.get("/{thread_id}/state")
 async def get_state(thread_id: str, services: Deps, subgraphs: bool = False) -> dict[str, Any]:
-    row = await load_thread(services, thread_id)
-    graph_id = row["metadata"].get("graph_id")
-    if not graph_id or graph_id not in services.graphs:
-        return dict(EMPTY_STATE)
-    config = RunnableConfig(
-        configurable={
-            **(row["config"].get("configurable") or {}),
-            "thread_id": str(row["thread_id"]),
-            "checkpoint_ns": "",
-        }
+    return await _state(services, thread_id, None, subgraphs)
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(
+    thread_id: str, checkpoint_id: str, services: Deps, subgraphs: bool = False
+) -> dict[str, Any]:
+    return await _state(services, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
+
+
+@router.post("/{thread_id}/state/checkpoint")
+async def get_state_at_checkpoint(
+    thread_id: str, body: CheckpointBody, services: Deps
+) -> dict[str, Any]:
+    return await _state(services, thread_id, body.checkpoint, body.subgraphs)
+
+
+@router.post("/{thread_id}/state")
+async def update_state(thread_id: str, body: StateUpdateBody, services: Deps) -> dict[str, Any]:
+    thread = await load_thread(services, thread_id)
+    tid = str(thread["thread_id"])
+    async with services.pool.connection() as conn:
+        live = await rows.live_run_ids(conn, tid)
+    if live:
+        raise Conflict(f"Thread {tid} has in-flight runs: {live}")
+    checkpoint = body.checkpoint or (
+        {"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None
     )
-    saver = AsyncPostgresSaver(services.pool)
-    graph = await services.graphs.get(graph_id).bind(config, saver)
-    snapshot = await graph.aget_state(config, subgraphs=subgraphs)
-    return state_json(snapshot)
+    config = thread_config(thread, checkpoint)
+    graph = await thread_graph(services, thread, config)
+    if graph is None:
+        raise BadRequest(
+            f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
+            "executed on this thread yet."
+        )
+    new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
+    await _refresh(services, thread, graph, config)
+    saved = checkpoint_json(new_config)
+    return {
+        "checkpoint": saved,
+        "configurable": new_config.get("configurable", {}),
+        "checkpoint_id": saved["checkpoint_id"] if saved else None,
+    }
+
+
+async def _history(
+    services: Services,
+    thread_id: str,
+    *,
+    limit: int,
+    before: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    checkpoint: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    thread = await load_thread(services, thread_id)
+    config = thread_config(thread, checkpoint)
+    graph = await thread_graph(services, thread, config)
+    if graph is None:
+        return []
+    before_config = thread_config(thread, before) if before else None
+    return [
+        state_json(s)
+        async for s in graph.aget_state_history(
+            config, filter=metadata, before=before_config, limit=limit
+        )
+    ]
+
+
+@router.get("/{thread_id}/history")
+async def get_history(
+    thread_id: str,
+    services: Deps,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1,
+    before: str | None = None,
+) -> list[dict[str, Any]]:
+    before_cp = {"checkpoint_id": before} if before else None
+    return await _history(
+        services, thread_id, limit=limit, before=before_cp, metadata=None, checkpoint=None
+    )
+
+
+@router.post("/{thread_id}/history")
+async def post_history(thread_id: str, body: HistoryBody, services: Deps) -> list[dict[str, Any]]:
+    before = {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before
+    return await _history(
+        services,
+        thread_id,
+        limit=body.limit,
+        before=before,
+        metadata=body.metadata,
+        checkpoint=body.checkpoint,
+    )
