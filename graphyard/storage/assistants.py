@@ -1,7 +1,8 @@
-"""Assistant rows and their versions."""
+"""Assistant rows and their versions: every change writes a version, the row holds the latest."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -13,6 +14,9 @@ Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
 
 SORTABLE = ("assistant_id", "created_at", "updated_at", "name", "graph_id")
+# The columns a version shares with its assistant row (all but the timestamps and version).
+FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
+LIVE = ("pending", "running")
 
 
 async def ensure_system(
@@ -45,6 +49,190 @@ async def get(conn: Conn, assistant_id: str) -> Row | None:
     return await cur.fetchone()
 
 
+async def create(
+    conn: Conn,
+    *,
+    assistant_id: str,
+    graph_id: str,
+    config: dict[str, Any],
+    context: dict[str, Any],
+    metadata: dict[str, Any],
+    name: str,
+    description: str | None,
+) -> Row | None:
+    """Insert an assistant and its version 1; ``None`` if the id is taken."""
+    values = (graph_id, jsonb(config), jsonb(context), jsonb(metadata), name, description)
+    async with conn.transaction():
+        cur = await conn.execute(
+            """
+            INSERT INTO assistants
+                (assistant_id, graph_id, config, context, metadata, name, description)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (assistant_id) DO NOTHING
+            RETURNING *
+            """,
+            (assistant_id, *values),
+        )
+        row = await cur.fetchone()
+        if row is not None:
+            await _write_version(conn, row)
+    return row
+
+
+async def _write_version(conn: Conn, row: Row) -> None:
+    """Record ``row`` (an assistants row) as its version ``row["version"]``."""
+    await conn.execute(
+        """
+        INSERT INTO assistant_versions
+            (assistant_id, version, graph_id, config, context, metadata, name, description)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        """,
+        (
+            row["assistant_id"],
+            row["version"],
+            row["graph_id"],
+            jsonb(row["config"]),
+            jsonb(row["context"]),
+            jsonb(row["metadata"]),
+            row["name"],
+            row["description"],
+        ),
+    )
+
+
+async def patch(conn: Conn, assistant_id: str, changes: dict[str, Any]) -> Row | None:
+    """Apply ``changes`` (``FIELDS`` keys; metadata is merged, the rest replaced) as a new
+    version, one past the highest so far, and make it the latest. ``None`` if missing."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT 1 FROM assistants WHERE assistant_id = %s FOR UPDATE", (assistant_id,)
+        )
+        if await cur.fetchone() is None:
+            return None
+        sets = ["updated_at = now()"]
+        params: list[Any] = []
+        for field in FIELDS:
+            if field not in changes:
+                continue
+            value = changes[field]
+            is_json = field in ("config", "context", "metadata")
+            sets.append("metadata = metadata || %s" if field == "metadata" else f"{field} = %s")
+            params.append(jsonb(value) if is_json else value)
+        # The row lock above serialises patches, so this statement sees the last version.
+        cur = await conn.execute(
+            f"""
+            UPDATE assistants SET {", ".join(sets)}, version = (
+                SELECT COALESCE(max(version), 0) + 1 FROM assistant_versions
+                WHERE assistant_id = %s)
+            WHERE assistant_id = %s
+            RETURNING *
+            """,
+            [*params, assistant_id, assistant_id],
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await _write_version(conn, row)
+    return row
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What deleting an assistant removed: the ids of its threads and of their live runs."""
+
+    thread_ids: list[str]
+    live_run_ids: list[str]
+
+
+async def delete(conn: Conn, assistant_id: str, *, delete_threads: bool) -> Deleted | None:
+    """Delete an assistant and its versions; with ``delete_threads``, also the threads whose
+    ``metadata.assistant_id`` is this assistant, and their runs. ``None`` if it is missing.
+    Checkpoints and live workflows are the caller's to clean up."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "DELETE FROM assistants WHERE assistant_id = %s RETURNING assistant_id",
+            (assistant_id,),
+        )
+        if await cur.fetchone() is None:
+            return None
+        if not delete_threads:
+            return Deleted([], [])
+        cur = await conn.execute(
+            "DELETE FROM threads WHERE metadata->>'assistant_id' = %s RETURNING thread_id",
+            (assistant_id,),
+        )
+        thread_ids = [str(r["thread_id"]) for r in await cur.fetchall()]
+        cur = await conn.execute(
+            "DELETE FROM runs WHERE thread_id = ANY(%s::uuid[]) RETURNING run_id, status",
+            (thread_ids,),
+        )
+        live = [str(r["run_id"]) for r in await cur.fetchall() if r["status"] in LIVE]
+    return Deleted(thread_ids, live)
+
+
+async def versions(
+    conn: Conn, assistant_id: str, *, metadata: dict[str, Any] | None, limit: int, offset: int
+) -> list[Row]:
+    """The assistant's versions, newest first."""
+    where = "assistant_id = %s"
+    params: list[Any] = [assistant_id]
+    if metadata:
+        where += " AND metadata @> %s"
+        params.append(jsonb(metadata))
+    cur = await conn.execute(
+        f"SELECT * FROM assistant_versions WHERE {where} ORDER BY version DESC LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    )
+    return await cur.fetchall()
+
+
+async def set_latest(conn: Conn, assistant_id: str, version: int) -> Row | None:
+    """Make ``version`` the assistant's current one; ``None`` if there is no such version."""
+    cur = await conn.execute(
+        """
+        UPDATE assistants a SET
+            graph_id = v.graph_id, config = v.config, context = v.context,
+            metadata = v.metadata, name = v.name, description = v.description,
+            version = v.version, updated_at = now()
+        FROM assistant_versions v
+        WHERE a.assistant_id = %s AND v.assistant_id = a.assistant_id AND v.version = %s
+        RETURNING a.*
+        """,
+        (assistant_id, version),
+    )
+    return await cur.fetchone()
+
+
+def _where(
+    graph_id: str | None, metadata: dict[str, Any] | None, name: str | None
+) -> tuple[str, list[Any]]:
+    """The filters search and count share: exact graph, metadata containment, name substring."""
+    where = ["TRUE"]
+    params: list[Any] = []
+    if graph_id is not None:
+        where.append("graph_id = %s")
+        params.append(graph_id)
+    if metadata:
+        where.append("metadata @> %s")
+        params.append(jsonb(metadata))
+    if name:
+        where.append("name ILIKE %s")
+        params.append(f"%{_escape_like(name)}%")
+    return " AND ".join(where), params
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def count(
+    conn: Conn, *, graph_id: str | None, metadata: dict[str, Any] | None, name: str | None
+) -> int:
+    clause, params = _where(graph_id, metadata, name)
+    cur = await conn.execute(f"SELECT count(*) AS n FROM assistants WHERE {clause}", params)
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
 async def search(
     conn: Conn,
     *,
@@ -57,32 +245,19 @@ async def search(
     sort_order: str,
 ) -> tuple[list[Row], int]:
     """A page of assistants and the total matching count."""
-    where = ["TRUE"]
-    params: list[Any] = []
-    if graph_id is not None:
-        where.append("graph_id = %s")
-        params.append(graph_id)
-    if metadata:
-        where.append("metadata @> %s")
-        params.append(jsonb(metadata))
-    if name:
-        where.append("name ILIKE %s")
-        params.append(f"%{name}%")
+    clause, params = _where(graph_id, metadata, name)
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     assert sort_by in SORTABLE
-    clause = " AND ".join(where)
     cur = await conn.execute(
         f"SELECT *, count(*) OVER () AS _total FROM assistants WHERE {clause} "
-        f"ORDER BY {sort_by} {order} LIMIT %s OFFSET %s",
+        f"ORDER BY {sort_by} {order}, assistant_id {order} LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
     rows = await cur.fetchall()
     if rows:
         total = int(rows[0]["_total"])
     else:
-        cur = await conn.execute(f"SELECT count(*) AS n FROM assistants WHERE {clause}", params)
-        count_row = await cur.fetchone()
-        total = int(count_row["n"]) if count_row else 0
+        total = await count(conn, graph_id=graph_id, metadata=metadata, name=name)
     for row in rows:
         row.pop("_total", None)
     return rows, total

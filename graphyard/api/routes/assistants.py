@@ -1,21 +1,105 @@
-"""Assistants: search and get."""
+"""Assistants: create, read, patch (versioned), delete, search and count, versions, and the
+graph's drawing and JSON schemas."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import logging
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any, cast
 
 from fastapi import APIRouter, Response
+from langchain_core.runnables import RunnableConfig
+from langchain_core.utils.pydantic import create_model
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.pregel import Pregel
+from pydantic import TypeAdapter
+from temporalio.service import RPCError
 
-from graphyard.api.deps import Deps, check_uuid
-from graphyard.api.schemas import AssistantSearch, assistant_json
-from graphyard.errors import NotFound
+from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.schemas import (
+    ASSISTANT_FIELDS,
+    AssistantCount,
+    AssistantCreate,
+    AssistantLatest,
+    AssistantPatch,
+    AssistantSearch,
+    AssistantVersionsSearch,
+    Row,
+    assistant_json,
+    assistant_version_json,
+)
+from graphyard.errors import Conflict, NotFound, Unprocessable
+from graphyard.graphs import default_assistant_id
 from graphyard.storage import assistants as rows
+from graphyard.types import run_workflow_id
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
+log = logging.getLogger(__name__)
+
+AnyPregel = Pregel[Any, Any, Any, Any]
+# Configurable keys the server fills in itself: never part of a graph's config schema.
+EXCLUDED_CONFIG_SCHEMA = (
+    "__pregel_checkpointer",
+    "__pregel_store",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "thread_id",
+)
+
+
+def _check_graph(services: Services, graph_id: str) -> None:
+    if graph_id not in services.graphs:
+        raise NotFound(
+            f"Graph '{graph_id}' not found. Expected one of: {services.graphs.graph_ids}"
+        )
+
+
+async def _load(services: Services, assistant_id: str) -> Row:
+    async with services.pool.connection() as conn:
+        row = await rows.get(conn, assistant_id)
+    if row is None:
+        raise NotFound(f"Assistant {assistant_id} not found")
+    return row
+
+
+@router.post("")
+async def create(body: AssistantCreate, services: Deps) -> dict[str, Any]:
+    if body.assistant_id:
+        assistant_id = check_uuid(body.assistant_id, "assistant")
+    else:
+        assistant_id = str(uuid.uuid4())
+    _check_graph(services, body.graph_id)
+    async with services.pool.connection() as conn:
+        row = await rows.create(
+            conn,
+            assistant_id=assistant_id,
+            graph_id=body.graph_id,
+            config=body.config or {},
+            context=body.context or {},
+            metadata=body.metadata or {},
+            name=body.name or "Untitled",
+            description=body.description,
+        )
+        if row is None:
+            if body.if_exists != "do_nothing":
+                raise Conflict(f"Assistant {assistant_id} already exists")
+            row = await rows.get(conn, assistant_id)
+            if row is None:  # deleted in between
+                raise NotFound(f"Assistant {assistant_id} not found")
+    return assistant_json(row)
 
 
 @router.post("/search")
 async def search(body: AssistantSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
+    if body.select:
+        invalid = [field for field in body.select if field not in ASSISTANT_FIELDS]
+        if invalid:
+            raise Unprocessable(
+                f"Invalid select columns: {invalid}. Expected: {list(ASSISTANT_FIELDS)}"
+            )
     async with services.pool.connection() as conn:
         found, total = await rows.search(
             conn,
@@ -36,11 +120,196 @@ async def search(body: AssistantSearch, services: Deps, response: Response) -> l
     return items
 
 
+@router.post("/count")
+async def count(body: AssistantCount, services: Deps) -> int:
+    async with services.pool.connection() as conn:
+        return await rows.count(
+            conn, graph_id=body.graph_id, metadata=body.metadata, name=body.name
+        )
+
+
 @router.get("/{assistant_id}")
 async def get(assistant_id: str, services: Deps) -> dict[str, Any]:
+    return assistant_json(await _load(services, check_uuid(assistant_id, "assistant")))
+
+
+@router.patch("/{assistant_id}")
+async def patch(assistant_id: str, body: AssistantPatch, services: Deps) -> dict[str, Any]:
     assistant_id = check_uuid(assistant_id, "assistant")
+    if body.graph_id is not None:
+        _check_graph(services, body.graph_id)
+    changes = {f: getattr(body, f) for f in rows.FIELDS if getattr(body, f) is not None}
     async with services.pool.connection() as conn:
-        row = await rows.get(conn, assistant_id)
+        row = await rows.patch(conn, assistant_id, changes)
     if row is None:
         raise NotFound(f"Assistant {assistant_id} not found")
     return assistant_json(row)
+
+
+@router.delete("/{assistant_id}", status_code=204)
+async def delete(assistant_id: str, services: Deps, delete_threads: bool = False) -> Response:
+    assistant_id = check_uuid(assistant_id, "assistant")
+    async with services.pool.connection() as conn:
+        deleted = await rows.delete(conn, assistant_id, delete_threads=delete_threads)
+    if deleted is None:
+        raise NotFound(f"Assistant with ID {assistant_id} not found")
+    for run_id in deleted.live_run_ids:
+        with contextlib.suppress(RPCError):  # already closed: nothing to cancel
+            await services.temporal.get_workflow_handle(run_workflow_id(run_id)).cancel()
+    saver = AsyncPostgresSaver(services.pool)
+    for thread_id in deleted.thread_ids:
+        await saver.adelete_thread(thread_id)
+    return Response(status_code=204)
+
+
+@router.post("/{assistant_id}/versions")
+async def versions(
+    assistant_id: str, services: Deps, body: AssistantVersionsSearch | None = None
+) -> list[dict[str, Any]]:
+    assistant_id = check_uuid(assistant_id, "assistant")
+    body = body or AssistantVersionsSearch()
+    async with services.pool.connection() as conn:
+        found = await rows.versions(
+            conn, assistant_id, metadata=body.metadata, limit=body.limit, offset=body.offset
+        )
+    if not found:
+        raise NotFound(f"Assistant {assistant_id} not found")
+    return [assistant_version_json(r) for r in found]
+
+
+@router.post("/{assistant_id}/latest")
+async def set_latest(
+    assistant_id: str,
+    services: Deps,
+    body: AssistantLatest | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """The version comes in the JSON body (what the SDK sends) or, per the OpenAPI spec, in
+    the query string."""
+    assistant_id = check_uuid(assistant_id, "assistant")
+    wanted = body.version if body is not None and body.version is not None else version
+    if wanted is None:
+        raise Unprocessable("version: Field required")
+    async with services.pool.connection() as conn:
+        row = await rows.set_latest(conn, assistant_id, wanted)
+        if row is None and await rows.get(conn, assistant_id) is not None:
+            raise NotFound(f"Assistant {assistant_id} has no version {wanted}")
+    if row is None:
+        raise NotFound(f"Assistant {assistant_id} not found")
+    return assistant_json(row)
+
+
+async def _compiled(services: Services, row: Row) -> AnyPregel:
+    """The assistant's compiled graph, built with the assistant's config."""
+    _check_graph(services, row["graph_id"])  # langgraph.json may have changed since
+    config = dict(row["config"])
+    config["configurable"] = dict(config.get("configurable") or {})
+    return await services.graphs.get(row["graph_id"]).resolve(cast(RunnableConfig, config))
+
+
+def _parse_xray(value: str | None) -> bool | int:
+    if not value or value in ("false", "False"):
+        return False
+    if value in ("true", "True"):
+        return True
+    try:
+        depth = int(value)
+    except ValueError:
+        raise Unprocessable("Invalid xray value") from None
+    if depth <= 0:
+        raise Unprocessable("Invalid xray value")
+    return depth
+
+
+@router.get("/{assistant_id}/graph")
+async def get_graph(assistant_id: str, services: Deps, xray: str | None = None) -> dict[str, Any]:
+    """The graph's drawing. A graph id stands for its system assistant here."""
+    if assistant_id in services.graphs:
+        assistant_id = default_assistant_id(assistant_id)
+    row = await _load(services, check_uuid(assistant_id, "assistant"))
+    depth = _parse_xray(xray)
+    graph = await _compiled(services, row)
+    try:
+        drawing: dict[str, Any] = (await graph.aget_graph(xray=depth)).to_json()
+    except NotImplementedError:
+        raise Unprocessable("The graph does not support visualization") from None
+    for node in drawing.get("nodes", []):
+        if isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    return drawing
+
+
+@router.get("/{assistant_id}/schemas")
+async def get_schemas(assistant_id: str, services: Deps) -> dict[str, Any]:
+    row = await _load(services, check_uuid(assistant_id, "assistant"))
+    graph = await _compiled(services, row)
+    return {"graph_id": row["graph_id"], **graph_schemas(graph)}
+
+
+@router.get("/{assistant_id}/subgraphs")
+@router.get("/{assistant_id}/subgraphs/{namespace}")
+async def get_subgraphs(
+    assistant_id: str, services: Deps, namespace: str | None = None, recurse: bool = False
+) -> dict[str, Any]:
+    row = await _load(services, check_uuid(assistant_id, "assistant"))
+    graph = await _compiled(services, row)
+    try:
+        return {
+            ns: graph_schemas(sub)
+            async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
+        }
+    except NotImplementedError:
+        raise Unprocessable("The graph does not support visualization") from None
+
+
+def graph_schemas(graph: Any) -> dict[str, Any]:
+    """A (sub)graph's JSON schemas; each one that cannot be built is ``null``."""
+    builders: dict[str, Callable[[], Any]] = {
+        "input_schema": lambda: graph.get_input_jsonschema(),
+        "output_schema": lambda: graph.get_output_jsonschema(),
+        "state_schema": lambda: _state_jsonschema(graph),
+        "config_schema": lambda: _configurable_jsonschema(graph),
+        "context_schema": lambda: graph.get_context_jsonschema(),
+    }
+    schemas: dict[str, Any] = {}
+    for key, build in builders.items():
+        try:
+            schemas[key] = build()
+        except Exception as exc:
+            name = getattr(graph, "name", "?")
+            log.warning("no %s for graph %s: %s: %s", key, name, type(exc).__name__, exc)
+            schemas[key] = None
+    return schemas
+
+
+def _state_jsonschema(graph: AnyPregel) -> dict[str, Any]:
+    """The state schema from the graph's output channels (as the reference server builds it):
+    a channel whose type has no JSON schema is typed ``Any``."""
+    fields: dict[str, Any] = {}
+    for key in graph.stream_channels_list:
+        update_type = getattr(graph.channels[key], "UpdateType", Any)
+        try:
+            create_model(key, __root__=(update_type, None)).model_json_schema()
+            fields[key] = (update_type, None)
+        except Exception:
+            fields[key] = (Any, None)
+    schema: dict[str, Any] = create_model(graph.get_name("State"), **fields).model_json_schema()
+    return schema
+
+
+def _configurable_jsonschema(graph: AnyPregel) -> dict[str, Any]:
+    """The ``configurable`` part of the config schema, without the server's own keys."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # config_schema is deprecated in LangGraph 1.x
+        config_schema = graph.config_schema()
+    fields = getattr(config_schema, "model_fields", None) or {}
+    if "configurable" not in fields:
+        return {}
+    annotation: Any = fields["configurable"].annotation
+    schema: dict[str, Any] = TypeAdapter(annotation).json_schema()
+    for key in EXCLUDED_CONFIG_SCHEMA:
+        schema.get("properties", {}).pop(key, None)
+    config_type = getattr(graph, "config_type", None)
+    if config_type is not None and hasattr(config_type, "__name__"):
+        schema["title"] = config_type.__name__
+    return schema
