@@ -14,10 +14,12 @@ RunStatus = Literal["pending", "running", "error", "success", "timeout", "interr
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 StepKind = Literal["local", "regular"]
 StepOutcome = Literal["continue", "done", "interrupted"]
+CancelAction = Literal["interrupt", "rollback"]
 
 STEP_ACTIVITY = "graphyard.step"
 FINISH_ACTIVITY = "graphyard.finish_run"
 RUN_WORKFLOW = "RunWorkflow"
+CANCEL_SIGNAL = "cancel"
 
 
 def run_workflow_id(run_id: str) -> str:
@@ -98,6 +100,14 @@ class FinishInput:
     run: RunRef
     status: RunStatus
     error: RunError | None = None
+    action: CancelAction | None = None  # set when the run was cancelled
+
+
+@dataclass(frozen=True)
+class CancelInput:
+    """The ``cancel`` signal of ``RunWorkflow``."""
+
+    action: CancelAction = "interrupt"
 
 
 @dataclass(frozen=True)

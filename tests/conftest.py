@@ -139,6 +139,8 @@ async def api(
         )
         stack.sql("CREATE TABLE gates (thread_id text PRIMARY KEY)")
         yield stack
+        # Release any node a failed test left blocked, so the worker can stop.
+        stack.sql("INSERT INTO gates VALUES ('*') ON CONFLICT DO NOTHING")
 
 
 @pytest.fixture
@@ -146,3 +148,4 @@ async def stack(api: Stack, graphs: GraphRegistry) -> AsyncIterator[Stack]:
     """The API and one in-process worker."""
     async with running_worker(api.settings, api.temporal, graphs):
         yield api
+        api.sql("INSERT INTO gates VALUES ('*') ON CONFLICT DO NOTHING")

@@ -52,6 +52,8 @@ class RunEnd:
         """The body of wait/join: final values, plus ``__interrupt__``; or ``__error__``."""
         if self.error is not None:
             return {"__error__": self.error}
+        if self.status == "interrupted":
+            return {}  # a cancelled run answers wait/join with {}, as the reference does
         if self.stream_interrupts:
             base = self.values if isinstance(self.values, dict) else {}
             return {**base, "__interrupt__": self.stream_interrupts}
@@ -101,6 +103,18 @@ class RunActivities:
         kwargs = await self.ctx.run_kwargs(run)
         config = kwargs.runnable_config(run)
         graph = await self.ctx.graph(run, config)
+        if inp.action == "rollback":
+            await self._roll_back(run)
         state = await graph.aget_state(config)
         error = to_jsonable(inp.error) if inp.error else None
         await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, inp.status, error))
+        if inp.action == "rollback":
+            async with self.ctx.pool.connection() as conn:
+                await run_rows.delete(conn, run.run_id)
+
+    async def _roll_back(self, run: RunRef) -> None:
+        """Delete what a cancelled run checkpointed, unless it already ended on its own."""
+        async with self.ctx.pool.connection() as conn:
+            row = await run_rows.get(conn, run.run_id)
+            if row is not None and row["status"] in ("pending", "running"):
+                await thread_rows.delete_run_checkpoints(conn, run.thread_id, run.run_id)

@@ -99,3 +99,23 @@ async def list_for_thread(
         (thread_id, status, status, limit, offset),
     )
     return await cur.fetchall()
+
+
+async def select_live(
+    conn: Conn,
+    *,
+    thread_id: str | None = None,
+    run_ids: list[str] | None = None,
+    status: str | None = None,
+) -> list[Row]:
+    """Runs that can still be cancelled (pending or running), narrowed by the given filters."""
+    statuses = ["pending", "running"] if status in (None, "all") else [status]
+    cur = await conn.execute(
+        """
+        SELECT * FROM runs WHERE status = ANY(%s)
+          AND (%s::uuid IS NULL OR thread_id = %s::uuid)
+          AND (%s::uuid[] IS NULL OR run_id = ANY(%s::uuid[]))
+        """,
+        (statuses, thread_id, thread_id, run_ids, run_ids),
+    )
+    return await cur.fetchall()

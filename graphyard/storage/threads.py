@@ -231,3 +231,23 @@ async def copy_checkpoints(conn: Conn, source_id: str, new_id: str) -> None:
                 ),
                 (new_id, source_id),
             )
+
+
+async def delete_run_checkpoints(conn: Conn, thread_id: str, run_id: str) -> None:
+    """Delete the checkpoints (and their pending writes) a run wrote. The Postgres saver has no
+    ``adelete_for_runs``; LangGraph records the run id in each checkpoint's metadata. Blobs
+    are shared between checkpoints by channel version and stay."""
+    async with conn.transaction():
+        await conn.execute(
+            """
+            DELETE FROM checkpoint_writes w USING checkpoints c
+            WHERE c.thread_id = %(t)s AND c.metadata->>'run_id' = %(r)s
+              AND w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
+              AND w.checkpoint_id = c.checkpoint_id
+            """,
+            {"t": thread_id, "r": run_id},
+        )
+        await conn.execute(
+            "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s",
+            (thread_id, run_id),
+        )

@@ -6,6 +6,7 @@ ever sees step summaries (ids and node names); inputs and state stay in Postgres
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -14,9 +15,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from graphyard.types import (
+        CANCEL_SIGNAL,
         FINISH_ACTIVITY,
         RUN_WORKFLOW,
         STEP_ACTIVITY,
+        CancelAction,
+        CancelInput,
         FinishInput,
         RunError,
         RunInput,
@@ -33,7 +37,7 @@ _FINISH_RETRY = RetryPolicy(
 _FINISH_TIMEOUT = timedelta(seconds=60)
 
 
-def _run_error(err: ActivityError | ApplicationError) -> RunError:
+def _run_error(err: BaseException) -> RunError:
     # Regular activities fail with ActivityError(cause=...); local ones with the cause itself.
     cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
@@ -51,6 +55,15 @@ class RunWorkflow:
     def __init__(self, inp: RunInput) -> None:
         self._status: RunStatus = "pending"
         self._steps = 0
+        self._cancel: CancelAction | None = None
+        self._in_flight: asyncio.Task[StepResult] | None = None
+
+    @workflow.signal(name=CANCEL_SIGNAL)
+    def cancel(self, inp: CancelInput) -> None:
+        """Stop the run: ``interrupt`` keeps what it checkpointed, ``rollback`` deletes it."""
+        self._cancel = self._cancel or inp.action
+        if self._in_flight is not None:
+            self._in_flight.cancel()
 
     @workflow.query
     def status(self) -> str:
@@ -62,14 +75,25 @@ class RunWorkflow:
         expected: str | None = None
         self._status = "running"
         try:
-            while True:
-                result = await self._step(inp, StepInput(inp.run, self._steps, expected))
+            while self._cancel is None:
+                self._in_flight = asyncio.create_task(
+                    self._step(inp, StepInput(inp.run, self._steps, expected))
+                )
+                result = await self._in_flight
+                self._in_flight = None
                 self._steps += 1
                 if result.outcome != "continue":
                     break
                 expected = result.checkpoint_id
-        except (ActivityError, ApplicationError) as err:
-            return await self._finish(inp, "error", _run_error(err))
+        except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
+            # A cancel from the API arrives as our signal; one from Temporal itself (the UI,
+            # the CLI, a deleted thread) as CancelledError: both stop the run as interrupted.
+            if self._cancel is None and isinstance(err, asyncio.CancelledError):
+                self._cancel = "interrupt"
+            if self._cancel is None:
+                return await self._finish(inp, "error", _run_error(err))
+        if self._cancel is not None:
+            return await self._finish(inp, "interrupted", None, action=self._cancel)
         # The last step wrote the run's end itself (one activity fewer per run).
         self._status = "success"
         return RunOutcomeSummary(status="success", steps=self._steps)
@@ -104,9 +128,13 @@ class RunWorkflow:
         return regular
 
     async def _finish(
-        self, inp: RunInput, status: RunStatus, error: RunError | None
+        self,
+        inp: RunInput,
+        status: RunStatus,
+        error: RunError | None,
+        action: CancelAction | None = None,
     ) -> RunOutcomeSummary:
-        finish = FinishInput(inp.run, status, error)
+        finish = FinishInput(inp.run, status, error, action)
         if inp.policy.kind == "local":
             await workflow.execute_local_activity(
                 FINISH_ACTIVITY,

@@ -42,7 +42,7 @@ def _node(name: str):  # type: ignore[no-untyped-def]
                 # Block until the test opens the gate (it polls for our row above first).
                 while (
                     conn.execute(
-                        "SELECT 1 FROM gates WHERE thread_id = %s", (thread_id,)
+                        "SELECT 1 FROM gates WHERE thread_id IN (%s, '*')", (thread_id,)
                     ).fetchone()
                     is None
                 ):

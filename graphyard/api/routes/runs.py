@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from temporalio.service import RPCError
 
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.routes.threads import load_thread
-from graphyard.api.schemas import RunCreate, run_json
+from graphyard.api.schemas import RunCreate, RunsCancel, run_json
 from graphyard.api.submit import create_run
-from graphyard.errors import NotFound
+from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
 from graphyard.storage import runs as rows
+from graphyard.storage import threads as thread_rows
+from graphyard.types import CANCEL_SIGNAL, CancelAction, CancelInput, run_workflow_id
 
 router = APIRouter(tags=["runs"])
 
@@ -120,3 +124,69 @@ async def get(thread_id: str, run_id: str, services: Deps) -> dict[str, Any]:
 async def join(thread_id: str, run_id: str, services: Deps) -> StreamingResponse:
     row = await _load_run(services, thread_id, run_id)
     return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
+
+
+CancelActionQuery = Annotated[Literal["interrupt", "rollback"], Query()]
+
+
+async def _signal_cancel(services: Services, run_id: str, action: CancelAction) -> None:
+    handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
+    with contextlib.suppress(RPCError):  # closed meanwhile: nothing left to cancel
+        await handle.signal(CANCEL_SIGNAL, CancelInput(action=action))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
+async def cancel(
+    thread_id: str,
+    run_id: str,
+    services: Deps,
+    wait: bool = False,
+    action: CancelActionQuery = "interrupt",
+) -> Response | StreamingResponse:
+    row = await _load_run(services, thread_id, run_id)
+    if row["status"] not in ("pending", "running"):
+        raise NotFound(
+            f"No matching runs to cancel. Run {row['run_id']} is {row['status']}; only pending "
+            "or running runs can be cancelled."
+        )
+    await _signal_cancel(services, str(row["run_id"]), action)
+    if wait:
+        return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
+    return Response(status_code=202)
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_many(
+    body: RunsCancel, services: Deps, action: CancelActionQuery = "interrupt"
+) -> Response:
+    if body.status is not None and (body.thread_id or body.run_ids):
+        raise Unprocessable("Cannot combine status with thread_id or run_ids")
+    if body.status is None and not (body.thread_id and body.run_ids):
+        raise Unprocessable("Provide either status, or both thread_id and run_ids")
+    thread_id = check_uuid(body.thread_id, "thread") if body.thread_id else None
+    run_ids = [check_uuid(r, "run") for r in body.run_ids] if body.run_ids else None
+    async with services.pool.connection() as conn:
+        live = await rows.select_live(
+            conn, thread_id=thread_id, run_ids=run_ids, status=body.status
+        )
+    if not live:
+        raise NotFound("No runs found to cancel.")
+    for row in live:
+        await _signal_cancel(services, str(row["run_id"]), action)
+    return Response(status_code=204)
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete(thread_id: str, run_id: str, services: Deps) -> Response:
+    try:
+        row = await _load_run(services, thread_id, run_id)
+    except NotFound:
+        raise NotFound("Run not found") from None
+    if row["status"] in ("pending", "running"):
+        # Rolling back a live run deletes its row and checkpoints once it has stopped.
+        await _signal_cancel(services, str(row["run_id"]), "rollback")
+        return Response(status_code=204)
+    async with services.pool.connection() as conn:
+        await thread_rows.delete_run_checkpoints(conn, str(row["thread_id"]), str(row["run_id"]))
+        await rows.delete(conn, str(row["run_id"]))
+    return Response(status_code=204)

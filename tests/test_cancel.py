@@ -1,0 +1,76 @@
+"""Cancel (interrupt, rollback, wait, bulk) and delete of runs; the workflow stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk.errors import NotFoundError
+
+from tests.conftest import Stack
+
+
+async def started(stack: Stack, tid: str, node: str) -> None:
+    for _ in range(600):
+        if stack.sql("SELECT 1 FROM node_runs WHERE thread_id = %s AND node = %s", (tid, node)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{node} never started")
+
+
+async def blocked_run(stack: Stack, gate: str = "c2") -> tuple[str, dict[str, Any]]:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    run = await stack.client.runs.create(tid, "counted", input={"steps": [], "gate": gate})
+    await started(stack, tid, gate)
+    return tid, run
+
+
+@pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)
+async def test_cancel_interrupt_keeps_checkpoints(stack: Stack) -> None:
+    tid, run = await blocked_run(stack)
+    result = await stack.client.runs.cancel(tid, run["run_id"], wait=True)
+    assert result == {}
+    assert (await stack.client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    state = await stack.client.threads.get_state(tid)
+    assert state["values"]["steps"] == ["c0", "c1"]  # finished steps are kept
+    assert state["next"] == ["c2"]
+    assert (await stack.client.threads.get(tid))["status"] in ("idle", "interrupted")
+    with pytest.raises(NotFoundError):
+        await stack.client.runs.cancel(tid, run["run_id"])
+
+
+async def test_cancel_rollback_deletes_run_and_checkpoints(stack: Stack) -> None:
+    tid, run = await blocked_run(stack)
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        accepted = await http.post(f"/threads/{tid}/runs/{run['run_id']}/cancel?action=rollback")
+        assert accepted.status_code == 202
+    await stack.client.runs.join(tid, run["run_id"])
+    with pytest.raises(NotFoundError):
+        await stack.client.runs.get(tid, run["run_id"])
+    rows = stack.sql("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (tid,))
+    assert rows[0]["n"] == 0
+    assert (await stack.client.threads.get(tid))["status"] == "idle"
+
+
+async def test_bulk_cancel_and_delete(stack: Stack) -> None:
+    tid, run = await blocked_run(stack)
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        bad = await http.post("/runs/cancel", json={"status": "all", "thread_id": tid})
+        assert bad.status_code == 422
+        done = await http.post("/runs/cancel", json={"thread_id": tid, "run_ids": [run["run_id"]]})
+        assert done.status_code == 204
+    await stack.client.runs.join(tid, run["run_id"])
+    assert (await stack.client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        nothing = await http.post(
+            "/runs/cancel", json={"thread_id": tid, "run_ids": [run["run_id"]]}
+        )
+        assert nothing.status_code == 404
+    await stack.client.runs.delete(tid, run["run_id"])
+    with pytest.raises(NotFoundError):
+        await stack.client.runs.get(tid, run["run_id"])
+    with pytest.raises(NotFoundError):
+        await stack.client.runs.delete(tid, run["run_id"])
