@@ -193,3 +193,75 @@ async def test_bad_input_is_rejected_and_changes_nothing(stack: Stack) -> None:
         "SELECT (SELECT count(*) FROM threads) AS t, (SELECT count(*) FROM runs) AS r"
     )
     assert after == before
+
+
+async def test_fork_from_a_past_checkpoint(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    await stack.client.runs.wait(tid, "chain", input={"steps": []})
+    history = await stack.client.threads.get_history(tid, limit=20)
+    at_three = next(h for h in history if h["values"].get("steps") == CHAIN[:3])
+    forked = await stack.client.runs.wait(
+        tid, "chain", input=None, checkpoint_id=at_three["checkpoint"]["checkpoint_id"]
+    )
+    assert forked == {"steps": CHAIN}
+    # The thread's latest checkpoint now descends from the chosen one, beside the original run.
+    everything = await stack.client.threads.get_history(tid, limit=100)
+    parents = {
+        h["checkpoint"]["checkpoint_id"]: (h["parent_checkpoint"] or {}).get("checkpoint_id")
+        for h in everything
+    }
+    cursor = everything[0]["checkpoint"]["checkpoint_id"]
+    lineage = []
+    while cursor:
+        lineage.append(cursor)
+        cursor = parents.get(cursor)
+    assert at_three["checkpoint"]["checkpoint_id"] in lineage
+    assert history[0]["checkpoint"]["checkpoint_id"] not in lineage
+
+
+async def test_config_context_and_metadata_reach_the_graph(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    await stack.client.runs.wait(
+        tid, "chain", input={"steps": []}, metadata={"origin": "test"}, config={"tags": ["t1"]}
+    )
+    state = await stack.client.threads.get_state(tid)
+    assert state["metadata"]["origin"] == "test"
+    assert state["metadata"]["graph_id"] == "chain"
+    run = (await stack.client.runs.list(tid))[0]
+    assert run["metadata"] == {"origin": "test"}
+    assert run["kwargs"]["config"]["tags"] == ["t1"]
+    assert run["kwargs"]["config"]["configurable"]["run_id"] == run["run_id"]
+    with pytest.raises(httpx.HTTPStatusError) as both:
+        await stack.client.runs.wait(
+            tid, "chain", input={}, config={"configurable": {"a": 1}}, context={"a": 1}
+        )
+    assert both.value.response.status_code == 400
+
+
+async def test_after_seconds_delays_the_start(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    run = await stack.client.runs.create(tid, "chain", input={"steps": []}, after_seconds=2)
+    handle = stack.temporal.get_workflow_handle(run_workflow_id(run["run_id"]))
+    description = await handle.describe()
+    assert description.execution_time is not None
+    assert (description.execution_time - description.start_time).total_seconds() >= 1.9
+    assert (await stack.client.runs.get(tid, run["run_id"]))["status"] == "pending"
+    assert (await stack.client.runs.join(tid, run["run_id"]))["steps"] == CHAIN
+
+
+async def test_batch_of_stateless_runs(stack: Stack) -> None:
+    runs = await stack.client.runs.create_batch(
+        [
+            {"assistant_id": "chain", "input": {"steps": ["a"]}, "on_completion": "keep"},
+            {"assistant_id": "chain", "input": {"steps": ["b"]}, "on_completion": "keep"},
+        ]
+    )
+    assert len({r["run_id"] for r in runs}) == 2
+    results = [await stack.client.runs.join(r["thread_id"], r["run_id"]) for r in runs]
+    assert [r["steps"][0] for r in results] == ["a", "b"]
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        empty = await http.post("/runs/batch", json=[])
+        assert empty.status_code == 422

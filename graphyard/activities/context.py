@@ -29,7 +29,7 @@ class RunKwargs:
     interrupt_before: list[str] | str | None
     interrupt_after: list[str] | str | None
     temporary: bool
-    checkpoint_id: str | None = None
+    checkpoint: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunKwargs:
@@ -42,7 +42,7 @@ class RunKwargs:
             interrupt_before=kw.get("interrupt_before"),
             interrupt_after=kw.get("interrupt_after"),
             temporary=bool(kw.get("temporary")),
-            checkpoint_id=(kw.get("checkpoint") or {}).get("checkpoint_id"),
+            checkpoint=kw.get("checkpoint"),
         )
 
     def graph_input(self) -> Any:
@@ -59,11 +59,16 @@ class RunKwargs:
             goto=goto if goto is not None else (),
         )
 
-    def runnable_config(self, run: RunRef) -> RunnableConfig:
-        """The config every step of the run executes with."""
+    def runnable_config(self, run: RunRef, *, fork: bool = False) -> RunnableConfig:
+        """The config every step of the run executes with. ``fork``: the first step's, which
+        starts from the run's ``checkpoint`` when it names one (time travel)."""
         config = dict(self.config)
         configurable = dict(config.get("configurable") or {})
         configurable.update(thread_id=run.thread_id, run_id=run.run_id, checkpoint_ns="")
+        if fork and self.checkpoint:
+            configurable.update(
+                {k: v for k, v in self.checkpoint.items() if v is not None and k != "thread_id"}
+            )
         config["configurable"] = configurable
         config.setdefault("metadata", {})
         return cast(RunnableConfig, config)

@@ -115,11 +115,13 @@ class StepActivities:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:
                 return await self._report(graph, config, run, kwargs)
             graph_input = kwargs.graph_input()
+            step_config = kwargs.runnable_config(run, fork=True)
         else:
             current = latest.config["configurable"]["checkpoint_id"] if latest else None
             if current != inp.expected_checkpoint_id:
                 return await self._report(graph, config, run, kwargs)
             graph_input = None
+            step_config = config
         if inp.index >= kwargs.recursion_limit:
             raise ApplicationError(
                 f"Recursion limit of {kwargs.recursion_limit} reached without hitting a stop "
@@ -130,7 +132,7 @@ class StepActivities:
             )
         try:
             async with _heartbeating():
-                result, values = await self._run(graph, graph_input, config, kwargs)
+                result, values = await self._run(graph, graph_input, step_config, kwargs)
         except NON_RETRYABLE as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
         except Exception as exc:

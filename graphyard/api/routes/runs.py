@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from temporalio.service import RPCError
 
@@ -86,6 +86,17 @@ async def create_stateless_and_wait(
 ) -> StreamingResponse:
     row = await create_run(services, body, thread_id=None, idempotency_key=key)
     return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
+
+
+@router.post("/runs/batch")
+async def create_batch(
+    body: Annotated[list[RunCreate], Body(min_length=1)], services: Deps
+) -> list[dict[str, Any]]:
+    """Several stateless background runs in one request."""
+    created = [
+        await create_run(services, item, thread_id=None, idempotency_key=None) for item in body
+    ]
+    return [run_json(row) for row in created]
 
 
 async def _load_run(services: Services, thread_id: str, run_id: str) -> dict[str, Any]:
