@@ -18,6 +18,7 @@ CancelAction = Literal["interrupt", "rollback"]
 
 STEP_ACTIVITY = "graphyard.step"
 FINISH_ACTIVITY = "graphyard.finish_run"
+WAIT_ACTIVITY = "graphyard.wait_for_run"
 RUN_WORKFLOW = "RunWorkflow"
 CANCEL_SIGNAL = "cancel"
 
@@ -47,6 +48,8 @@ class RunRef:
     thread_id: str
     assistant_id: str
     graph_id: str
+    # The thread's previous live run: this one starts when it has ended (one run at a time).
+    after_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,10 @@ class RunOutcomeSummary:
 
     status: RunStatus
     steps: int
+
+
+@dataclass(frozen=True)
+class WaitInput:
+    """Wait for a run's workflow to close."""
+
+    run_id: str

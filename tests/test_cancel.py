@@ -74,3 +74,34 @@ async def test_bulk_cancel_and_delete(stack: Stack) -> None:
         await stack.client.runs.get(tid, run["run_id"])
     with pytest.raises(NotFoundError):
         await stack.client.runs.delete(tid, run["run_id"])
+
+
+async def test_runs_of_a_thread_never_overlap(stack: Stack) -> None:
+    tid, first = await blocked_run(stack, gate="c1")
+    second = await stack.client.runs.create(tid, "counted", input={"steps": []})
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        rejected = await http.post(
+            f"/threads/{tid}/runs",
+            json={"assistant_id": "counted", "input": {}, "multitask_strategy": "reject"},
+        )
+    assert rejected.status_code == 409
+    assert rejected.json()["detail"].startswith("Thread is already running a task.")
+    assert (await stack.client.runs.get(tid, second["run_id"]))["status"] == "pending"
+    stack.sql("INSERT INTO gates VALUES (%s)", (tid,))
+    await stack.client.runs.join(tid, second["run_id"])
+    first_row, second_row = (
+        stack.sql("SELECT started_at, ended_at FROM runs WHERE run_id = %s", (r["run_id"],))[0]
+        for r in (first, second)
+    )
+    assert first_row["ended_at"] <= second_row["started_at"]  # enqueued, not interleaved
+    nodes = stack.sql("SELECT node FROM node_runs WHERE thread_id = %s ORDER BY at", (tid,))
+    assert [r["node"] for r in nodes] == ["c0", "c1", "c2", "c3", "c4"] * 2
+
+
+async def test_multitask_interrupt_stops_the_running_run(stack: Stack) -> None:
+    tid, first = await blocked_run(stack)
+    second = await stack.client.runs.wait(
+        tid, "chain", input={"steps": []}, multitask_strategy="interrupt"
+    )
+    assert second["steps"][-1] == "node_9"
+    assert (await stack.client.runs.get(tid, first["run_id"]))["status"] == "interrupted"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from graphyard.activities.context import WorkerContext
+from graphyard.activities.queue import wait_for_run
 from graphyard.activities.runs import RunActivities
 from graphyard.activities.step import StepActivities
 
@@ -14,4 +15,4 @@ def all_activities(ctx: WorkerContext) -> list[Callable[..., Any]]:
     """Every activity of a worker, bound to its shared resources."""
     step = StepActivities(ctx)
     runs = RunActivities(ctx)
-    return [step.step, runs.finish_run]
+    return [step.step, runs.finish_run, wait_for_run]

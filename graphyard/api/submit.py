@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -13,14 +14,22 @@ from temporalio.service import RPCError
 
 from graphyard.api.deps import Services
 from graphyard.api.schemas import RunCreate
-from graphyard.errors import BadRequest, NotFound, Unavailable, Unprocessable
+from graphyard.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
 from graphyard.graphs import default_assistant_id
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage.assistants import Conn
 from graphyard.temporal import step_policy
-from graphyard.types import RUN_WORKFLOW, RunInput, RunRef, run_workflow_id
+from graphyard.types import (
+    CANCEL_SIGNAL,
+    RUN_WORKFLOW,
+    CancelAction,
+    CancelInput,
+    RunInput,
+    RunRef,
+    run_workflow_id,
+)
 
 Row = dict[str, Any]
 
@@ -112,6 +121,8 @@ async def create_run(
     if stateless and body.command is not None and body.command.resume is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
     run_id = run_id_for(thread_id or "stateless", idempotency_key)
+    interrupted: list[str] = []
+    strategy = body.multitask_strategy or "enqueue"
     async with services.pool.connection() as conn, conn.transaction():
         # Only an idempotency key can name a run that exists already.
         existing = await run_rows.get(conn, run_id) if idempotency_key else None
@@ -131,6 +142,12 @@ async def create_run(
                     {"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])},
                 )
                 assert thread is not None
+            live = await thread_rows.live_run_ids(conn, thread_id)
+            if live and strategy == "reject" and not stateless:
+                raise Conflict(
+                    "Thread is already running a task. Wait for it to finish or choose a "
+                    "different multitask strategy."
+                )
             ids = {
                 "run_id": run_id,
                 "thread_id": thread_id,
@@ -156,6 +173,7 @@ async def create_run(
                 or ("exit" if body.checkpoint_during is False else "async"),
                 "checkpoint_during": body.checkpoint_during is not False,
                 "after_seconds": body.after_seconds,
+                "after_run_id": live[-1] if live else None,
             }
             row, created = await run_rows.insert(
                 conn,
@@ -170,12 +188,17 @@ async def create_run(
                 await thread_rows.mark_busy(
                     conn, thread_id, {"graph_id": graph_id, "assistant_id": ids["assistant_id"]}
                 )
+            if created and live and strategy in ("interrupt", "rollback"):
+                interrupted = live
+    for previous in interrupted:
+        await cancel_run(services, previous, "rollback" if strategy == "rollback" else "interrupt")
     graph_id = row["kwargs"]["config"]["configurable"]["graph_id"]
     ref = RunRef(
         run_id=str(row["run_id"]),
         thread_id=str(row["thread_id"]),
         assistant_id=str(row["assistant_id"]),
         graph_id=graph_id,
+        after_run_id=row["kwargs"].get("after_run_id"),
     )
     await _start(services, ref, row["kwargs"].get("after_seconds"), created=created)
     return row
@@ -208,3 +231,10 @@ async def _start(
                 await run_rows.delete(conn, ref.run_id)
                 await thread_rows.release_busy(conn, ref.thread_id)
         raise Unavailable(f"could not start the run on Temporal: {exc.message}") from exc
+
+
+async def cancel_run(services: Services, run_id: str, action: CancelAction) -> None:
+    """Ask a run's workflow to stop (a no-op for a run that has closed meanwhile)."""
+    handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
+    with contextlib.suppress(RPCError):
+        await handle.signal(CANCEL_SIGNAL, CancelInput(action=action))

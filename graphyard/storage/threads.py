@@ -181,7 +181,8 @@ async def refresh_state(
 async def live_run_ids(conn: Conn, thread_id: str) -> list[str]:
     """The thread's pending or running runs."""
     cur = await conn.execute(
-        "SELECT run_id FROM runs WHERE thread_id = %s AND status IN ('pending', 'running')",
+        "SELECT run_id FROM runs WHERE thread_id = %s AND status IN ('pending', 'running')"
+        " ORDER BY created_at, run_id",
         (thread_id,),
     )
     return [str(r["run_id"]) for r in await cur.fetchall()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         FINISH_ACTIVITY,
         RUN_WORKFLOW,
         STEP_ACTIVITY,
+        WAIT_ACTIVITY,
         CancelAction,
         CancelInput,
         FinishInput,
@@ -28,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         StepInput,
         StepResult,
+        WaitInput,
     )
 
 # The terminal write must land whatever happens, so it retries without a cap.
@@ -35,6 +38,8 @@ _FINISH_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
 )
 _FINISH_TIMEOUT = timedelta(seconds=60)
+_WAIT_TIMEOUT = timedelta(days=30)
+_WAIT_HEARTBEAT = timedelta(seconds=30)
 
 
 def _run_error(err: BaseException) -> RunError:
@@ -56,7 +61,7 @@ class RunWorkflow:
         self._status: RunStatus = "pending"
         self._steps = 0
         self._cancel: CancelAction | None = None
-        self._in_flight: asyncio.Task[StepResult] | None = None
+        self._in_flight: asyncio.Task[Any] | None = None
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, inp: CancelInput) -> None:
@@ -73,8 +78,11 @@ class RunWorkflow:
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutcomeSummary:
         expected: str | None = None
-        self._status = "running"
         try:
+            if inp.run.after_run_id is not None:
+                self._in_flight = asyncio.create_task(self._wait_for(inp.run.after_run_id))
+                await self._in_flight
+            self._status = "running"
             while self._cancel is None:
                 self._in_flight = asyncio.create_task(
                     self._step(inp, StepInput(inp.run, self._steps, expected))
@@ -97,6 +105,17 @@ class RunWorkflow:
         # The last step wrote the run's end itself (one activity fewer per run).
         self._status = "success"
         return RunOutcomeSummary(status="success", steps=self._steps)
+
+    async def _wait_for(self, run_id: str) -> None:
+        """Wait for the thread's previous run: runs of one thread never overlap."""
+        await workflow.execute_activity(
+            WAIT_ACTIVITY,
+            WaitInput(run_id),
+            start_to_close_timeout=_WAIT_TIMEOUT,
+            heartbeat_timeout=_WAIT_HEARTBEAT,
+            retry_policy=_FINISH_RETRY,
+            summary=f"wait for run {run_id}",
+        )
 
     async def _step(self, inp: RunInput, step: StepInput) -> StepResult:
         policy = inp.policy

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
-from temporalio.service import RPCError
 
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import RunCreate, RunsCancel, run_json
-from graphyard.api.submit import create_run
+from graphyard.api.submit import cancel_run, create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
 from graphyard.storage import runs as rows
 from graphyard.storage import threads as thread_rows
-from graphyard.types import CANCEL_SIGNAL, CancelAction, CancelInput, run_workflow_id
 
 router = APIRouter(tags=["runs"])
 
@@ -140,12 +137,6 @@ async def join(thread_id: str, run_id: str, services: Deps) -> StreamingResponse
 CancelActionQuery = Annotated[Literal["interrupt", "rollback"], Query()]
 
 
-async def _signal_cancel(services: Services, run_id: str, action: CancelAction) -> None:
-    handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
-    with contextlib.suppress(RPCError):  # closed meanwhile: nothing left to cancel
-        await handle.signal(CANCEL_SIGNAL, CancelInput(action=action))
-
-
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
 async def cancel(
     thread_id: str,
@@ -160,7 +151,7 @@ async def cancel(
             f"No matching runs to cancel. Run {row['run_id']} is {row['status']}; only pending "
             "or running runs can be cancelled."
         )
-    await _signal_cancel(services, str(row["run_id"]), action)
+    await cancel_run(services, str(row["run_id"]), action)
     if wait:
         return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
     return Response(status_code=202)
@@ -183,7 +174,7 @@ async def cancel_many(
     if not live:
         raise NotFound("No runs found to cancel.")
     for row in live:
-        await _signal_cancel(services, str(row["run_id"]), action)
+        await cancel_run(services, str(row["run_id"]), action)
     return Response(status_code=204)
 
 
@@ -195,7 +186,7 @@ async def delete(thread_id: str, run_id: str, services: Deps) -> Response:
         raise NotFound("Run not found") from None
     if row["status"] in ("pending", "running"):
         # Rolling back a live run deletes its row and checkpoints once it has stopped.
-        await _signal_cancel(services, str(row["run_id"]), "rollback")
+        await cancel_run(services, str(row["run_id"]), "rollback")
         return Response(status_code=204)
     async with services.pool.connection() as conn:
         await thread_rows.delete_run_checkpoints(conn, str(row["thread_id"]), str(row["run_id"]))
