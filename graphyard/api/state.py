@@ -11,6 +11,7 @@ from langgraph.types import PregelTask, StateSnapshot
 
 from graphyard.api.deps import Services
 from graphyard.serde import interrupt_json, to_jsonable
+from graphyard.storage import threads as thread_rows
 
 EMPTY_STATE: dict[str, Any] = {
     "values": {},
@@ -100,3 +101,25 @@ async def thread_graph(
         return None
     saver = AsyncPostgresSaver(services.pool)
     return await services.graphs.get(graph_id).bind(config, saver)
+
+
+async def refresh_thread(
+    services: Services, thread: dict[str, Any], graph: Pregel[Any, Any, Any, Any]
+) -> dict[str, Any]:
+    """Recompute a thread's status, values and interrupts from its latest checkpoint."""
+    state = await graph.aget_state(thread_config(thread))
+    interrupts = {
+        t.id: [interrupt_json(i, stream=False) for i in t.interrupts]
+        for t in state.tasks
+        if t.interrupts
+    }
+    async with services.pool.connection() as conn:
+        row = await thread_rows.refresh_state(
+            conn,
+            str(thread["thread_id"]),
+            status="interrupted" if state.next else "idle",
+            values=to_jsonable(state.values),
+            interrupts=interrupts,
+        )
+    assert row is not None
+    return row

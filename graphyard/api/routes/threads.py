@@ -6,16 +6,13 @@ import contextlib
 from typing import Annotated, Any
 
 import uuid_utils
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Response
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import StateUpdate
 from temporalio.service import RPCError
 
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.schemas import (
-    CheckpointBody,
-    HistoryBody,
-    StateUpdateBody,
     ThreadCount,
     ThreadCreate,
     ThreadPatch,
@@ -23,15 +20,8 @@ from graphyard.api.schemas import (
     ThreadSearch,
     thread_json,
 )
-from graphyard.api.state import (
-    EMPTY_STATE,
-    checkpoint_json,
-    state_json,
-    thread_config,
-    thread_graph,
-)
+from graphyard.api.state import refresh_thread, thread_config, thread_graph
 from graphyard.errors import BadRequest, Conflict, NotFound, Unprocessable
-from graphyard.serde import interrupt_json, to_jsonable
 from graphyard.storage import threads as rows
 from graphyard.types import run_workflow_id
 
@@ -84,29 +74,7 @@ async def _apply_supersteps(
         for step in supersteps
     ]
     await graph.abulk_update_state(config, updates)
-    return await _refresh(services, thread, graph, config)
-
-
-async def _refresh(
-    services: Services, thread: dict[str, Any], graph: Any, config: Any
-) -> dict[str, Any]:
-    """Recompute a thread's status, values and interrupts from its latest checkpoint."""
-    state = await graph.aget_state(thread_config(thread))
-    interrupts = {
-        t.id: [interrupt_json(i, stream=False) for i in t.interrupts]
-        for t in state.tasks
-        if t.interrupts
-    }
-    async with services.pool.connection() as conn:
-        row = await rows.refresh_state(
-            conn,
-            str(thread["thread_id"]),
-            status="interrupted" if state.next else "idle",
-            values=to_jsonable(state.values),
-            interrupts=interrupts,
-        )
-    assert row is not None
-    return row
+    return await refresh_thread(services, thread, graph)
 
 
 @router.post("/search")
@@ -218,110 +186,3 @@ async def copy(thread_id: str, services: Deps) -> dict[str, Any]:
         row = await rows.copy(conn, str(source["thread_id"]), new_id)
         await rows.copy_checkpoints(conn, str(source["thread_id"]), new_id)
     return thread_json(row)
-
-
-async def _state(
-    services: Services, thread_id: str, checkpoint: dict[str, Any] | None, subgraphs: bool
-) -> dict[str, Any]:
-    thread = await load_thread(services, thread_id)
-    config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config)
-    if graph is None:
-        return dict(EMPTY_STATE)
-    return state_json(await graph.aget_state(config, subgraphs=subgraphs))
-
-
-@router.get("/{thread_id}/state")
-async def get_state(thread_id: str, services: Deps, subgraphs: bool = False) -> dict[str, Any]:
-    return await _state(services, thread_id, None, subgraphs)
-
-
-@router.get("/{thread_id}/state/{checkpoint_id}")
-async def get_state_at(
-    thread_id: str, checkpoint_id: str, services: Deps, subgraphs: bool = False
-) -> dict[str, Any]:
-    return await _state(services, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
-
-
-@router.post("/{thread_id}/state/checkpoint")
-async def get_state_at_checkpoint(
-    thread_id: str, body: CheckpointBody, services: Deps
-) -> dict[str, Any]:
-    return await _state(services, thread_id, body.checkpoint, body.subgraphs)
-
-
-@router.post("/{thread_id}/state")
-async def update_state(thread_id: str, body: StateUpdateBody, services: Deps) -> dict[str, Any]:
-    thread = await load_thread(services, thread_id)
-    tid = str(thread["thread_id"])
-    async with services.pool.connection() as conn:
-        live = await rows.live_run_ids(conn, tid)
-    if live:
-        raise Conflict(f"Thread {tid} has in-flight runs: {live}")
-    checkpoint = body.checkpoint or (
-        {"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None
-    )
-    config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config)
-    if graph is None:
-        raise BadRequest(
-            f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
-            "executed on this thread yet."
-        )
-    new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
-    await _refresh(services, thread, graph, config)
-    saved = checkpoint_json(new_config)
-    return {
-        "checkpoint": saved,
-        "configurable": new_config.get("configurable", {}),
-        "checkpoint_id": saved["checkpoint_id"] if saved else None,
-    }
-
-
-async def _history(
-    services: Services,
-    thread_id: str,
-    *,
-    limit: int,
-    before: dict[str, Any] | None,
-    metadata: dict[str, Any] | None,
-    checkpoint: dict[str, Any] | None,
-) -> list[dict[str, Any]]:
-    thread = await load_thread(services, thread_id)
-    config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config)
-    if graph is None:
-        return []
-    before_config = thread_config(thread, before) if before else None
-    return [
-        state_json(s)
-        async for s in graph.aget_state_history(
-            config, filter=metadata, before=before_config, limit=limit
-        )
-    ]
-
-
-@router.get("/{thread_id}/history")
-async def get_history(
-    thread_id: str,
-    services: Deps,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 1,
-    before: str | None = None,
-) -> list[dict[str, Any]]:
-    before_cp = {"checkpoint_id": before} if before else None
-    return await _history(
-        services, thread_id, limit=limit, before=before_cp, metadata=None, checkpoint=None
-    )
-
-
-@router.post("/{thread_id}/history")
-async def post_history(thread_id: str, body: HistoryBody, services: Deps) -> list[dict[str, Any]]:
-    before = {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before
-    return await _history(
-        services,
-        thread_id,
-        limit=body.limit,
-        before=before,
-        metadata=body.metadata,
-        checkpoint=body.checkpoint,
-    )

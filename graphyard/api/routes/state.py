@@ -1,0 +1,130 @@
+"""Thread state: read (latest, at a checkpoint, with subgraphs), update, and history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from graphyard.api.deps import Deps, Services
+from graphyard.api.routes.threads import load_thread
+from graphyard.api.schemas import CheckpointBody, HistoryBody, StateUpdateBody
+from graphyard.api.state import (
+    EMPTY_STATE,
+    checkpoint_json,
+    refresh_thread,
+    state_json,
+    thread_config,
+    thread_graph,
+)
+from graphyard.errors import BadRequest, Conflict
+from graphyard.storage import threads as rows
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+
+
+async def _state(
+    services: Services, thread_id: str, checkpoint: dict[str, Any] | None, subgraphs: bool
+) -> dict[str, Any]:
+    thread = await load_thread(services, thread_id)
+    config = thread_config(thread, checkpoint)
+    graph = await thread_graph(services, thread, config)
+    if graph is None:
+        return dict(EMPTY_STATE)
+    return state_json(await graph.aget_state(config, subgraphs=subgraphs))
+
+
+@router.get("/{thread_id}/state")
+async def get_state(thread_id: str, services: Deps, subgraphs: bool = False) -> dict[str, Any]:
+    return await _state(services, thread_id, None, subgraphs)
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(
+    thread_id: str, checkpoint_id: str, services: Deps, subgraphs: bool = False
+) -> dict[str, Any]:
+    return await _state(services, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
+
+
+@router.post("/{thread_id}/state/checkpoint")
+async def get_state_at_checkpoint(
+    thread_id: str, body: CheckpointBody, services: Deps
+) -> dict[str, Any]:
+    return await _state(services, thread_id, body.checkpoint, body.subgraphs)
+
+
+@router.post("/{thread_id}/state")
+async def update_state(thread_id: str, body: StateUpdateBody, services: Deps) -> dict[str, Any]:
+    thread = await load_thread(services, thread_id)
+    tid = str(thread["thread_id"])
+    async with services.pool.connection() as conn:
+        live = await rows.live_run_ids(conn, tid)
+    if live:
+        raise Conflict(f"Thread {tid} has in-flight runs: {live}")
+    checkpoint = body.checkpoint or (
+        {"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None
+    )
+    config = thread_config(thread, checkpoint)
+    graph = await thread_graph(services, thread, config)
+    if graph is None:
+        raise BadRequest(
+            f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
+            "executed on this thread yet."
+        )
+    new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
+    await refresh_thread(services, thread, graph)
+    saved = checkpoint_json(new_config)
+    return {
+        "checkpoint": saved,
+        "configurable": new_config.get("configurable", {}),
+        "checkpoint_id": saved["checkpoint_id"] if saved else None,
+    }
+
+
+async def _history(
+    services: Services,
+    thread_id: str,
+    *,
+    limit: int,
+    before: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    checkpoint: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    thread = await load_thread(services, thread_id)
+    config = thread_config(thread, checkpoint)
+    graph = await thread_graph(services, thread, config)
+    if graph is None:
+        return []
+    before_config = thread_config(thread, before) if before else None
+    return [
+        state_json(s)
+        async for s in graph.aget_state_history(
+            config, filter=metadata, before=before_config, limit=limit
+        )
+    ]
+
+
+@router.get("/{thread_id}/history")
+async def get_history(
+    thread_id: str,
+    services: Deps,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1,
+    before: str | None = None,
+) -> list[dict[str, Any]]:
+    before_cp = {"checkpoint_id": before} if before else None
+    return await _history(
+        services, thread_id, limit=limit, before=before_cp, metadata=None, checkpoint=None
+    )
+
+
+@router.post("/{thread_id}/history")
+async def post_history(thread_id: str, body: HistoryBody, services: Deps) -> list[dict[str, Any]]:
+    before = {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before
+    return await _history(
+        services,
+        thread_id,
+        limit=body.limit,
+        before=before,
+        metadata=body.metadata,
+        checkpoint=body.checkpoint,
+    )
