@@ -1,7 +1,8 @@
 """``RunWorkflow``: one run, one workflow (ID ``run-<run_id>``); each super-step one activity.
 
-The run state machine lives here: ``pending -> running -> success | error``. The workflow only
-ever sees step summaries (ids and node names); inputs and state stay in Postgres.
+The run state machine lives here: ``pending`` (waiting for the thread's previous run, if any)
+``-> running -> success | error | interrupted`` (cancelled). The workflow only ever sees step
+summaries (ids and node names); inputs and state stay in Postgres.
 """
 
 from __future__ import annotations
