@@ -80,7 +80,7 @@ class RunWorkflow:
     async def run(self, inp: RunInput) -> RunOutcomeSummary:
         expected: str | None = None
         try:
-            if inp.run.after_run_id is not None:
+            if inp.run.after_run_id is not None and self._cancel is None:
                 self._in_flight = asyncio.create_task(self._wait_for(inp.run.after_run_id))
                 await self._in_flight
             self._status = "running"
