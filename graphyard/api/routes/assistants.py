@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 from temporalio.service import RPCError
 
 from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.pagination import check_select, page
 from graphyard.api.schemas import (
     ASSISTANT_FIELDS,
     AssistantCount,
@@ -94,12 +95,7 @@ async def create(body: AssistantCreate, services: Deps) -> dict[str, Any]:
 
 @router.post("/search")
 async def search(body: AssistantSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
-    if body.select:
-        invalid = [field for field in body.select if field not in ASSISTANT_FIELDS]
-        if invalid:
-            raise Unprocessable(
-                f"Invalid select columns: {invalid}. Expected: {list(ASSISTANT_FIELDS)}"
-            )
+    check_select(body.select, ASSISTANT_FIELDS)
     async with services.pool.connection() as conn:
         found, total = await rows.search(
             conn,
@@ -111,13 +107,8 @@ async def search(body: AssistantSearch, services: Deps, response: Response) -> l
             sort_by=body.sort_by,
             sort_order=body.sort_order,
         )
-    response.headers["X-Pagination-Total"] = str(total)
-    if body.offset + len(found) < total:
-        response.headers["X-Pagination-Next"] = str(body.offset + len(found))
     items = [assistant_json(r) for r in found]
-    if body.select:
-        items = [{k: v for k, v in item.items() if k in body.select} for item in items]
-    return items
+    return page(response, items, offset=body.offset, total=total, select=body.select)
 
 
 @router.post("/count")

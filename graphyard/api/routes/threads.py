@@ -12,6 +12,7 @@ from langgraph.types import StateUpdate
 from temporalio.service import RPCError
 
 from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.pagination import check_select, page
 from graphyard.api.schemas import (
     ThreadCount,
     ThreadCreate,
@@ -21,7 +22,7 @@ from graphyard.api.schemas import (
     thread_json,
 )
 from graphyard.api.state import refresh_thread, thread_config, thread_graph
-from graphyard.errors import BadRequest, Conflict, NotFound, Unprocessable
+from graphyard.errors import BadRequest, Conflict, NotFound
 from graphyard.storage import threads as rows
 from graphyard.types import run_workflow_id
 
@@ -79,8 +80,7 @@ async def _apply_supersteps(
 
 @router.post("/search")
 async def search(body: ThreadSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
-    if body.select and not set(body.select) <= THREAD_FIELDS:
-        raise Unprocessable(f"Invalid select fields: {sorted(set(body.select) - THREAD_FIELDS)}")
+    check_select(body.select, THREAD_FIELDS)
     ids = [check_uuid(i, "thread") for i in body.ids or []] or None
     async with services.pool.connection() as conn:
         found, total = await rows.search(
@@ -94,13 +94,8 @@ async def search(body: ThreadSearch, services: Deps, response: Response) -> list
             sort_by=body.sort_by,
             sort_order=body.sort_order,
         )
-    response.headers["X-Pagination-Total"] = str(total)
-    if body.offset + len(found) < total:
-        response.headers["X-Pagination-Next"] = str(body.offset + len(found))
     items = [thread_json(r) for r in found]
-    if body.select:
-        items = [{k: v for k, v in item.items() if k in body.select} for item in items]
-    return items
+    return page(response, items, offset=body.offset, total=total, select=body.select)
 
 
 @router.post("/count")
