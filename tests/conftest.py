@@ -99,6 +99,14 @@ class Stack:
             cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
 
+    async def wait_rows(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        """Poll ``query`` until it returns rows (a node started, a row moved), up to a minute."""
+        for _ in range(1200):
+            if rows := self.sql(query, params):
+                return rows
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"nothing matched {query} {params}")
+
 
 @asynccontextmanager
 async def serve_api(settings: Settings, graphs: GraphRegistry) -> AsyncIterator[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -12,19 +11,11 @@ from langgraph_sdk.errors import NotFoundError
 from tests.conftest import Stack
 
 
-async def started(stack: Stack, tid: str, node: str) -> None:
-    for _ in range(600):
-        if stack.sql("SELECT 1 FROM node_runs WHERE thread_id = %s AND node = %s", (tid, node)):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{node} never started")
-
-
 async def blocked_run(stack: Stack, gate: str = "c2") -> tuple[str, dict[str, Any]]:
     thread = await stack.client.threads.create()
     tid = thread["thread_id"]
     run = await stack.client.runs.create(tid, "counted", input={"steps": [], "gate": gate})
-    await started(stack, tid, gate)
+    await stack.wait_rows("SELECT 1 FROM node_runs WHERE thread_id = %s AND node = %s", (tid, gate))
     return tid, run
 
 

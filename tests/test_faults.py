@@ -3,14 +3,12 @@ super-step runs again."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
@@ -50,22 +48,13 @@ def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
                 proc.wait()
 
 
-async def wait_rows(stack: Stack, query: str, params: Any) -> list[dict[str, Any]]:
-    for _ in range(1200):
-        rows = stack.sql(query, params)
-        if rows:
-            return rows
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing matched {query} {params}")
-
-
 @pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)
 async def test_sigkill_worker_mid_node_loses_nothing(api: Stack) -> None:
     thread = await api.client.threads.create()
     tid = thread["thread_id"]
     with worker_process(api.settings) as first:
         run = await api.client.runs.create(tid, "counted", input={"steps": [], "gate": "c2"})
-        await wait_rows(api, "SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c2'", (tid,))
+        await api.wait_rows("SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c2'", (tid,))
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert (await api.client.runs.get(tid, run["run_id"]))["status"] == "running"

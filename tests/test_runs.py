@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -103,21 +102,12 @@ async def test_stateless_wait(stack: Stack) -> None:
     assert stack.sql("SELECT count(*) AS n FROM threads")[0]["n"] == 0  # temporary thread removed
 
 
-async def _wait_for(stack: Stack, query: str, params: Any) -> list[dict[str, Any]]:
-    for _ in range(600):
-        rows = stack.sql(query, params)
-        if rows:
-            return rows
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing matched {query} {params}")
-
-
 async def test_run_moves_through_statuses(stack: Stack) -> None:
     thread = await stack.client.threads.create()
     tid = thread["thread_id"]
     run = await stack.client.runs.create(tid, "counted", input={"steps": [], "gate": "c2"})
     assert run["status"] == "pending"
-    await _wait_for(stack, "SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c2'", (tid,))
+    await stack.wait_rows("SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c2'", (tid,))
     assert (await stack.client.runs.get(tid, run["run_id"]))["status"] == "running"
     assert (await stack.client.threads.get(tid))["status"] == "busy"
     stack.sql("INSERT INTO gates VALUES (%s)", (tid,))

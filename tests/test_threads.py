@@ -127,10 +127,7 @@ async def test_update_state_refusals(stack: Stack) -> None:
         thread = await stack.client.threads.create()
         tid = thread["thread_id"]
         run = await stack.client.runs.create(tid, "counted", input={"steps": [], "gate": "c0"})
-        for _ in range(600):
-            if stack.sql("SELECT 1 FROM node_runs WHERE thread_id = %s", (tid,)):
-                break
-            await __import__("asyncio").sleep(0.05)
+        await stack.wait_rows("SELECT 1 FROM node_runs WHERE thread_id = %s", (tid,))
         busy = await http.post(f"/threads/{tid}/state", json={"values": {"steps": ["x"]}})
         assert busy.status_code == 409
         assert run["run_id"] in busy.json()["detail"]
