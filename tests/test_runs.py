@@ -255,3 +255,21 @@ async def test_batch_of_stateless_runs(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.url) as http:
         empty = await http.post("/runs/batch", json=[])
         assert empty.status_code == 422
+
+
+async def test_resume_an_interrupted_thread_with_a_command(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    asked = await stack.client.runs.wait(tid, "approval", input={"request": "ship"})
+    interrupt_id = asked["__interrupt__"][0]["id"]
+    done = await stack.client.runs.wait(
+        tid, "approval", command={"resume": {interrupt_id: {"approved": True}}}
+    )
+    assert done["outcome"] == "done: plan for: ship"
+    assert "__interrupt__" not in done
+    assert (await stack.client.threads.get(tid))["status"] == "idle"
+    state = await stack.client.threads.get_state(tid)
+    assert state["next"] == []
+    with pytest.raises(httpx.HTTPStatusError) as stateless:
+        await stack.client.runs.wait(None, "approval", command={"resume": True})
+    assert stateless.value.response.status_code == 400
