@@ -96,3 +96,28 @@ async def test_multitask_interrupt_stops_the_running_run(stack: Stack) -> None:
     )
     assert second["steps"][-1] == "node_9"
     assert (await stack.client.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+
+
+async def test_on_disconnect_cancel_stops_the_run(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    body = {
+        "assistant_id": "counted",
+        "input": {"steps": [], "gate": "c1"},
+        "on_disconnect": "cancel",
+    }
+    async with (
+        httpx.AsyncClient(base_url=stack.url) as http,
+        http.stream("POST", f"/threads/{tid}/runs/wait", json=body) as response,
+    ):
+        assert response.status_code == 200
+        run_id = response.headers["Content-Location"].rsplit("/", 1)[-1]
+        await stack.wait_rows(
+            "SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c1'", (tid,)
+        )
+    # The client hung up mid-run: the run is cancelled, not left running.
+    await stack.wait_rows(
+        "SELECT 1 FROM runs WHERE run_id = %s AND status = 'interrupted'", (run_id,)
+    )
+    kept = await stack.client.runs.create(tid, "chain", input={"steps": []})
+    assert (await stack.client.runs.join(tid, kept["run_id"]))["steps"][-1] == "node_9"

@@ -1,7 +1,8 @@
-"""Runs: create (background), create and wait, get, join; stateful and stateless."""
+"""Runs: create, wait, join, get, list, cancel, delete, batch; stateful and stateless."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -23,7 +24,13 @@ RunStatusFilter = Literal["pending", "running", "error", "success", "timeout", "
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-async def _wait_body(services: Services, run_id: str) -> AsyncIterator[bytes]:
+# Cancels started for clients that went away; kept referenced until they finish.
+_DISCONNECT_CANCELS: set[asyncio.Task[None]] = set()
+
+
+async def _wait_body(
+    services: Services, run_id: str, cancel_on_disconnect: bool
+) -> AsyncIterator[bytes]:
     """Newlines while the run lives (keep-alives: leading whitespace is legal JSON), then the
     run's result: the final values, ``__interrupt__`` or ``__error__``."""
 
@@ -31,19 +38,33 @@ async def _wait_body(services: Services, run_id: str) -> AsyncIterator[bytes]:
         async with services.pool.connection() as conn:
             return await rows.get(conn, run_id)
 
-    async for event in services.waiter.until_done(
-        run_id, fetch, services.settings.wait_keepalive_seconds
-    ):
-        if event is None:
-            yield b"\n"
-            continue
-        output = event.row["output"] if event.row is not None else None
-        yield dumps(output if output is not None else {})
+    answered = False
+    try:
+        async for event in services.waiter.until_done(
+            run_id, fetch, services.settings.wait_keepalive_seconds
+        ):
+            if event is None:
+                yield b"\n"
+                continue
+            output = event.row["output"] if event.row is not None else None
+            answered = True
+            yield dumps(output if output is not None else {})
+    finally:
+        if not answered and cancel_on_disconnect:
+            # The client went away (on_disconnect=cancel): stop the run, off this request.
+            task = asyncio.create_task(cancel_run(services, run_id, "interrupt"))
+            _DISCONNECT_CANCELS.add(task)
+            task.add_done_callback(_DISCONNECT_CANCELS.discard)
 
 
-def _waiting(services: Services, row: dict[str, Any], location: str) -> StreamingResponse:
+def _waiting(
+    services: Services,
+    row: dict[str, Any],
+    location: str,
+    cancel_on_disconnect: bool = False,
+) -> StreamingResponse:
     return StreamingResponse(
-        _wait_body(services, str(row["run_id"])),
+        _wait_body(services, str(row["run_id"]), cancel_on_disconnect),
         media_type="application/json",
         headers={"Location": location, "Content-Location": location.removesuffix("/join")},
     )
@@ -65,7 +86,8 @@ async def create_and_wait(
 ) -> StreamingResponse:
     thread_id = check_uuid(thread_id, "thread")
     row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
-    return _waiting(services, row, f"/threads/{thread_id}/runs/{row['run_id']}/join")
+    location = f"/threads/{thread_id}/runs/{row['run_id']}/join"
+    return _waiting(services, row, location, body.on_disconnect == "cancel")
 
 
 @router.post("/runs")
@@ -82,7 +104,8 @@ async def create_stateless_and_wait(
     body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> StreamingResponse:
     row = await create_run(services, body, thread_id=None, idempotency_key=key)
-    return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
+    location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
+    return _waiting(services, row, location, body.on_disconnect == "cancel")
 
 
 @router.post("/runs/batch")
@@ -129,9 +152,12 @@ async def get(thread_id: str, run_id: str, services: Deps) -> dict[str, Any]:
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
-async def join(thread_id: str, run_id: str, services: Deps) -> StreamingResponse:
+async def join(
+    thread_id: str, run_id: str, services: Deps, cancel_on_disconnect: bool = False
+) -> StreamingResponse:
     row = await _load_run(services, thread_id, run_id)
-    return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
+    location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
+    return _waiting(services, row, location, cancel_on_disconnect)
 
 
 CancelActionQuery = Annotated[Literal["interrupt", "rollback"], Query()]
