@@ -182,7 +182,7 @@ async def create_run(
                 assistant_id=ids["assistant_id"],
                 metadata=_client_metadata(body),
                 kwargs=kwargs,
-                multitask_strategy=None if stateless else (body.multitask_strategy or "enqueue"),
+                multitask_strategy=None if stateless else strategy,
             )
             if created:
                 await thread_rows.mark_busy(
