@@ -141,7 +141,8 @@ class StepActivities:
             end = RunEnd("success", to_jsonable(values), [], {}, [])
             await end_run(self.ctx, run, kwargs, end)
         elif result.outcome == "interrupted":
-            await self._end_from_state(graph, config, run, kwargs)
+            state = await graph.aget_state(config)
+            await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))
         return result
 
     async def _run(
@@ -214,13 +215,3 @@ class StepActivities:
         if result.outcome != "continue":
             await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))
         return result
-
-    async def _end_from_state(
-        self,
-        graph: Pregel[Any, Any, Any, Any],
-        config: RunnableConfig,
-        run: RunRef,
-        kwargs: RunKwargs,
-    ) -> None:
-        state = await graph.aget_state(config)
-        await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))

@@ -154,15 +154,7 @@ def assistant_json(row: Row) -> Row:
 def assistant_version_json(row: Row) -> Row:
     """A version item: an Assistant without ``updated_at``."""
     return {
-        "assistant_id": str(row["assistant_id"]),
-        "graph_id": row["graph_id"],
-        "config": row["config"],
-        "context": row["context"],
-        "metadata": row["metadata"],
-        "name": row["name"],
-        "description": row["description"],
-        "version": row["version"],
-        "created_at": row["created_at"],
+        k: v for k, v in assistant_json({**row, "updated_at": None}).items() if k != "updated_at"
     }
 
 
