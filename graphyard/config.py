@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     port: int = 2024
     wait_keepalive_seconds: float = 5.0
 
+    # Streams
+    stream_heartbeat_seconds: float = 5.0
+    stream_send_timeout_seconds: float = Field(
+        default=30.0, description="A stream client that takes no data for this long is dropped."
+    )
+    stream_retention: timedelta = Field(
+        default=timedelta(days=1),
+        description="How long a run's stream events stay replayable after they were written.",
+    )
+
     @field_validator("database_schema")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:

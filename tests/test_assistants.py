@@ -33,14 +33,16 @@ ASSISTANT_KEYS = {
 }
 
 
-async def test_system_assistants_are_registered(stack: Stack) -> None:
+async def test_system_assistants_are_registered(stack: Stack, graphs: GraphRegistry) -> None:
     found = await stack.client.assistants.search(graph_id="chat")
     assert [a["assistant_id"] for a in found] == [default_assistant_id("chat")]
     system = await stack.client.assistants.get(default_assistant_id("chat"))
     assert set(system) == ASSISTANT_KEYS
     assert system["metadata"] == {"created_by": "system"}
     assert (system["name"], system["version"], system["context"]) == ("chat", 1, {})
-    assert await stack.client.assistants.count(metadata={"created_by": "system"}) == 6
+    assert await stack.client.assistants.count(metadata={"created_by": "system"}) == len(
+        graphs.graph_ids
+    )
 
 
 async def test_create_update_versions_and_set_latest(stack: Stack) -> None:
@@ -130,7 +132,7 @@ async def test_create_if_exists_and_errors(stack: Stack) -> None:
         assert bad_graph.status_code == 404
         assert bad_graph.json()["detail"] == (
             "Graph 'nope' not found. Expected one of: "
-            "['chat', 'chain', 'fanout', 'approval', 'counted', 'failing']"
+            "['chat', 'chain', 'fanout', 'approval', 'counted', 'failing', 'streaming']"
         )
         bad_id = await http.post("/assistants", json={"graph_id": "chat", "assistant_id": "x"})
         assert bad_id.json() == {"detail": "Invalid assistant ID: must be a UUID"}

@@ -3,49 +3,12 @@ super-step runs again."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
-from graphyard.config import Settings
 from tests.conftest import Stack
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "GRAPHYARD_CONFIG_PATH": str(settings.config_path),
-        "GRAPHYARD_TEMPORAL_ADDRESS": settings.temporal_address,
-        "GRAPHYARD_TASK_QUEUE": settings.task_queue,
-        "GRAPHYARD_DATABASE_URI": settings.database_uri,
-        "GRAPHYARD_DATABASE_SCHEMA": settings.database_schema,
-        "GRAPHYARD_STEP_ACTIVITY": settings.step_activity,
-    }
-
-
-@contextmanager
-def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphyard", "worker"],
-        env=worker_env(settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+from tests.processes import worker_process
 
 
 @pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)

@@ -30,6 +30,8 @@ class RunKwargs:
     interrupt_after: list[str] | str | None
     temporary: bool
     checkpoint: dict[str, Any] | None = None
+    stream_mode: tuple[str, ...] = ("values",)
+    subgraphs: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunKwargs:
@@ -43,6 +45,8 @@ class RunKwargs:
             interrupt_after=kw.get("interrupt_after"),
             temporary=bool(kw.get("temporary")),
             checkpoint=kw.get("checkpoint"),
+            stream_mode=tuple(kw.get("stream_mode") or ("values",)),
+            subgraphs=bool(kw.get("subgraphs")),
         )
 
     def graph_input(self) -> Any:

@@ -14,6 +14,7 @@ from temporalio import activity
 
 from graphyard.activities.context import RunKwargs, WorkerContext
 from graphyard.serde import interrupt_json, to_jsonable
+from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.types import FINISH_ACTIVITY, FinishInput, RunRef, RunStatus
@@ -59,6 +60,12 @@ class RunEnd:
             return {**base, "__interrupt__": self.stream_interrupts}
         return self.values
 
+    def last_events(self, run_id: str) -> list[event_log.Event]:
+        """An ``error`` event if the run failed, then the marker that ends its stream."""
+        out = [event_log.event("error", self.error)] if self.error is not None else []
+        out.append(event_log.event(event_log.RUN_DONE, {"status": "run_done", "run_id": run_id}))
+        return out
+
     @property
     def thread_status(self) -> str:
         if self.status == "error":
@@ -71,7 +78,12 @@ async def end_run(ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEn
     # Pipelined: the whole transaction costs one round trip to Postgres.
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         await run_rows.finish(
-            conn, run.run_id, status=end.status, output=end.output, error=end.error
+            conn,
+            run.run_id,
+            status=end.status,
+            output=end.output,
+            error=end.error,
+            last_events=end.last_events(run.run_id),
         )
         if kwargs.temporary:
             await thread_rows.delete_row(conn, run.thread_id)
@@ -85,7 +97,9 @@ async def end_run(ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEn
                 error=end.error,
                 config={"configurable": kwargs.config.get("configurable") or {}},
             )
-        await conn.execute("SELECT pg_notify(%s, %s)", (ctx.notify_channel, run.run_id))
+        # Wakes wait/join (the run id) and stream followers (its events, its thread's).
+        wake = f"{run.run_id} {event_log.wake_keys(run.run_id, run.thread_id)}"
+        await conn.execute("SELECT pg_notify(%s, %s)", (ctx.notify_channel, wake))
     if kwargs.temporary:
         await ctx.saver().adelete_thread(run.thread_id)
     ctx.forget(run.run_id)

@@ -14,8 +14,6 @@ from dataclasses import replace
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.errors import EmptyInputError, GraphRecursionError, InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
@@ -24,9 +22,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from graphyard.activities.context import RunKwargs, WorkerContext
+from graphyard.activities.publish import StepPublisher
 from graphyard.activities.runs import RunEnd, end_run
+from graphyard.activities.saver import GuardedSaver
+from graphyard.activities.stream_modes import StepStream, graph_chunks
 from graphyard.serde import to_jsonable
-from graphyard.storage.db import Pool
+from graphyard.storage import events as event_log
 from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
 
 # Errors that no retry can fix: fail the run at once instead of burning attempts.
@@ -77,25 +78,6 @@ async def _heartbeating() -> AsyncIterator[None]:
         task.cancel()
 
 
-class _GuardedSaver(AsyncPostgresSaver):
-    """Hands the guard's read of the thread's latest checkpoint to LangGraph once, so a step
-    reads it from Postgres once, not twice."""
-
-    def __init__(self, pool: Pool) -> None:
-        super().__init__(pool)
-        self._primed: CheckpointTuple | None = None
-
-    async def latest(self, config: RunnableConfig) -> CheckpointTuple | None:
-        self._primed = await super().aget_tuple(config)
-        return self._primed
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        primed, self._primed = self._primed, None
-        if primed is not None and not get_checkpoint_id(config):
-            return primed
-        return await super().aget_tuple(config)
-
-
 class StepActivities:
     """The super-step activity, bound to a worker's shared resources."""
 
@@ -108,18 +90,18 @@ class StepActivities:
         run = inp.run
         kwargs = await self.ctx.run_kwargs(run, start=inp.index == 0)
         config = kwargs.runnable_config(run)
-        saver = _GuardedSaver(self.ctx.pool)
+        saver = GuardedSaver(self.ctx.pool)
         graph = await self.ctx.graph(run, config, saver)
         latest = await saver.latest(config)
         if inp.index == 0:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:
-                return await self._report(graph, config, run, kwargs)
+                return await self._report(graph, config, run, kwargs, inp.index)
             graph_input = kwargs.graph_input()
             step_config = kwargs.runnable_config(run, fork=True)
         else:
             current = latest.config["configurable"]["checkpoint_id"] if latest else None
             if current != inp.expected_checkpoint_id:
-                return await self._report(graph, config, run, kwargs)
+                return await self._report(graph, config, run, kwargs, inp.index)
             graph_input = None
             step_config = config
         if inp.index >= kwargs.recursion_limit:
@@ -130,9 +112,20 @@ class StepActivities:
                 type="GraphRecursionError",
                 non_retryable=True,
             )
+        publisher = StepPublisher(self.ctx.pool, self.ctx.notify_channel, run, inp.index)
+        # Events reach Postgres before the checkpoint or task writes that follow them: a step
+        # that crashes after a write has streamed everything up to it.
+        saver.before_write = publisher.flush
         try:
-            async with _heartbeating():
-                result, values = await self._run(graph, graph_input, step_config, kwargs)
+            async with _heartbeating(), publisher:
+                result, values = await self._run(
+                    graph,
+                    graph_input,
+                    step_config,
+                    kwargs,
+                    publisher,
+                    continuing=inp.index > 0,
+                )
         except NON_RETRYABLE as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
         except Exception as exc:
@@ -151,42 +144,61 @@ class StepActivities:
         graph_input: Any,
         config: RunnableConfig,
         kwargs: RunKwargs,
+        publisher: StepPublisher,
+        *,
+        continuing: bool,
     ) -> tuple[StepResult, Any]:
         nodes: list[str] = []
         interrupted = False
         checkpoint: dict[str, Any] | None = None
+        stream = StepStream(list(kwargs.stream_mode), continuing=continuing)
         # interrupt_after="*" makes one call run exactly one super-step (the first call also
         # applies the input); the workflow decides whether to take the next one.
-        stream = graph.astream(
+        chunks = graph_chunks(
+            graph,
             graph_input,
             config,
+            stream,
             context=kwargs.context,
-            stream_mode=["updates", "checkpoints"],
+            subgraphs=kwargs.subgraphs,
             interrupt_after="*",
             interrupt_before=kwargs.interrupt_before,
             durability="sync",
         )
-        async for mode, data in stream:
-            if mode == "checkpoints":
-                checkpoint = cast(dict[str, Any], data)
-            elif mode == "updates":
-                for key, value in cast(dict[str, Any], data).items():
-                    if key == "__interrupt__":
-                        interrupted = interrupted or bool(value)
-                    else:
-                        nodes.append(key)
+        async for ns, mode, data in chunks:
+            if mode == "events":
+                await publisher.emit("events", data)
+                continue
+            if not ns:
+                if mode == "checkpoints":
+                    checkpoint = cast(dict[str, Any], data)
+                elif mode == "updates":
+                    for key, value in cast(dict[str, Any], data).items():
+                        if key == "__interrupt__":
+                            interrupted = interrupted or bool(value)
+                        else:
+                            nodes.append(key)
+            for name, payload in stream.convert(ns, mode, data):
+                await publisher.emit(name, payload)
         if checkpoint is None:
             state = await graph.aget_state(config)
-            return self._summary(state, kwargs, nodes, interrupted), state.values
-        nxt = list(checkpoint["next"])
-        result = StepResult(
-            checkpoint_id=checkpoint["config"]["configurable"]["checkpoint_id"],
-            step=int(checkpoint["metadata"].get("step", -1)),
-            nodes=nodes,
-            next=nxt,
-            outcome=_outcome(kwargs, nodes, nxt, interrupted),
-        )
-        return result, checkpoint["values"]
+            result = self._summary(state, kwargs, nodes, interrupted)
+            values = state.values
+        else:
+            nxt = list(checkpoint["next"])
+            result = StepResult(
+                checkpoint_id=checkpoint["config"]["configurable"]["checkpoint_id"],
+                step=int(checkpoint["metadata"].get("step", -1)),
+                nodes=nodes,
+                next=nxt,
+                outcome=_outcome(kwargs, nodes, nxt, interrupted),
+            )
+            values = checkpoint["values"]
+        # A breakpoint's empty __interrupt__ is streamed; the stepping's own is not.
+        at_breakpoint = result.outcome == "interrupted" and not interrupted
+        for name, payload in stream.close(at_breakpoint=at_breakpoint):
+            await publisher.emit(name, payload)
+        return result, values
 
     @staticmethod
     def _summary(
@@ -207,6 +219,7 @@ class StepActivities:
         config: RunnableConfig,
         run: RunRef,
         kwargs: RunKwargs,
+        index: int,
     ) -> StepResult:
         """Where the thread stands, without running anything (this step ran before a crash);
         a run found at its end is ended again (the write is idempotent)."""
@@ -214,4 +227,13 @@ class StepActivities:
         result = replace(self._summary(state, kwargs, [], False), replayed=True)
         if result.outcome != "continue":
             await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))
+        else:
+            async with self.ctx.pool.connection() as conn:
+                await event_log.mark_retry(
+                    conn,
+                    self.ctx.notify_channel,
+                    run_id=run.run_id,
+                    thread_id=run.thread_id,
+                    step=index,
+                )
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from datetime import timedelta
@@ -17,9 +18,11 @@ from graphyard.api.schemas import RunCreate
 from graphyard.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
 from graphyard.graphs import default_assistant_id
 from graphyard.storage import assistants as assistant_rows
+from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage.assistants import Conn
+from graphyard.storage.db import notify_channel
 from graphyard.temporal import step_policy
 from graphyard.types import (
     CANCEL_SIGNAL,
@@ -188,6 +191,14 @@ async def create_run(
                 await thread_rows.mark_busy(
                     conn, thread_id, {"graph_id": graph_id, "assistant_id": ids["assistant_id"]}
                 )
+                # Every stream of the run opens with this (later attempts announce themselves).
+                await event_log.append(
+                    conn,
+                    notify_channel(services.settings),
+                    run_id=run_id,
+                    thread_id=thread_id,
+                    events=[event_log.event("metadata", {"run_id": run_id, "attempt": 1})],
+                )
             if created and live and strategy in ("interrupt", "rollback"):
                 interrupted = live
     for previous in interrupted:
@@ -231,6 +242,17 @@ async def _start(
                 await run_rows.delete(conn, ref.run_id)
                 await thread_rows.release_busy(conn, ref.thread_id)
         raise Unavailable(f"could not start the run on Temporal: {exc.message}") from exc
+
+
+# Cancels started for clients that went away; kept referenced until they finish.
+_BACKGROUND_CANCELS: set[asyncio.Task[None]] = set()
+
+
+def cancel_in_background(services: Services, run_id: str) -> None:
+    """``on_disconnect=cancel``: stop the run, off the request that is going away."""
+    task = asyncio.create_task(cancel_run(services, run_id, "interrupt"))
+    _BACKGROUND_CANCELS.add(task)
+    task.add_done_callback(_BACKGROUND_CANCELS.discard)
 
 
 async def cancel_run(services: Services, run_id: str, action: CancelAction) -> None:

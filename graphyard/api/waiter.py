@@ -1,8 +1,9 @@
-"""Wakes requests waiting for runs to end, from Postgres ``LISTEN/NOTIFY``.
+"""Wakes requests waiting for runs to end or streams to grow, from Postgres ``LISTEN/NOTIFY``.
 
-One listening connection per API process. A notification is only a wake-up call: waiters always
-re-read the run row, and re-check on every keep-alive tick, so a lost notification (a dropped
-connection, a restart) costs a few seconds, never a hung request.
+One listening connection per API process. A notification is a list of keys (a run id when the
+run ended, ``ev:<run_id>`` and ``th:<thread_id>`` when events were appended) and only a wake-up
+call: waiters always re-read Postgres, and re-check on every keep-alive tick, so a lost
+notification (a dropped connection, a restart) costs a few seconds, never a hung request.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,14 +65,15 @@ class RunWaiter:
                     self._ready.set()
                     self._wake_all()  # anything that ended while we were away
                     async for note in conn.notifies():
-                        self._wake(note.payload)
+                        for key in note.payload.split():
+                            self._wake(key)
             except OperationalError as exc:
                 log.warning("run notifications lost (%s); reconnecting", exc)
                 self._wake_all()
                 await asyncio.sleep(1)
 
-    def _wake(self, run_id: str) -> None:
-        for event in self._events.get(run_id, ()):
+    def _wake(self, key: str) -> None:
+        for event in self._events.get(key, ()):
             event.set()
 
     def _wake_all(self) -> None:
@@ -79,14 +81,24 @@ class RunWaiter:
             for event in events:
                 event.set()
 
+    @contextlib.contextmanager
+    def subscribe(self, key: str) -> Iterator[asyncio.Event]:
+        """An event set whenever ``key`` is notified (or notifications may have been lost)."""
+        event = asyncio.Event()
+        self._events[key].add(event)
+        try:
+            yield event
+        finally:
+            self._events[key].discard(event)
+            if not self._events[key]:
+                del self._events[key]
+
     async def until_done(
         self, run_id: str, fetch: RowFetcher, tick: float
     ) -> AsyncIterator[Done | None]:
         """Yield ``None`` every ``tick`` seconds while the run is live (a keep-alive chance),
         then ``Done``."""
-        event = asyncio.Event()
-        self._events[run_id].add(event)
-        try:
+        with self.subscribe(run_id) as event:
             while True:
                 row = await fetch()
                 if row is None or row["status"] in TERMINAL:
@@ -97,7 +109,3 @@ class RunWaiter:
                 if not event.is_set():
                     yield None
                 event.clear()
-        finally:
-            self._events[run_id].discard(event)
-            if not self._events[run_id]:
-                del self._events[run_id]

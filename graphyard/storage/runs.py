@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from graphyard.storage.events import Event
 from graphyard.storage.jsonb import jsonb
 
 Conn = AsyncConnection[DictRow]
@@ -55,6 +56,8 @@ async def get(conn: Conn, run_id: str, thread_id: str | None = None) -> Row | No
 
 
 async def delete(conn: Conn, run_id: str) -> None:
+    """Delete a run and what it streamed."""
+    await conn.execute("DELETE FROM run_events WHERE run_id = %s", (run_id,))
     await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
 
 
@@ -76,14 +79,32 @@ async def mark_running(conn: Conn, run_id: str) -> Row | None:
     return await cur.fetchone()
 
 
-async def finish(conn: Conn, run_id: str, *, status: str, output: Any, error: Any) -> None:
-    """Write a run's terminal status and result once; a run already ended keeps its status."""
+async def finish(
+    conn: Conn, run_id: str, *, status: str, output: Any, error: Any, last_events: list[Event]
+) -> None:
+    """Write a run's terminal status and result once, with its last stream events; a run
+    already ended keeps its status and streams nothing more."""
     await conn.execute(
         """
-        UPDATE runs SET status = %s, output = %s, error = %s, ended_at = now(), updated_at = now()
-        WHERE run_id = %s AND status IN ('pending', 'running')
+        WITH ended AS (
+            UPDATE runs SET status = %(status)s, output = %(output)s, error = %(error)s,
+                ended_at = now(), updated_at = now()
+            WHERE run_id = %(run)s AND status IN ('pending', 'running')
+            RETURNING run_id, thread_id
+        )
+        INSERT INTO run_events (run_id, thread_id, event, data)
+        SELECT ended.run_id, ended.thread_id, e, d
+        FROM ended, unnest(%(events)s::text[], %(datas)s::text[]) WITH ORDINALITY AS t(e, d, i)
+        ORDER BY i
         """,
-        (status, jsonb(output), jsonb(error), run_id),
+        {
+            "status": status,
+            "output": jsonb(output),
+            "error": jsonb(error),
+            "run": run_id,
+            "events": [e.event for e in last_events],
+            "datas": [e.data for e in last_events],
+        },
     )
 
 

@@ -77,8 +77,9 @@ async def record_run_end(
 
 
 async def delete(conn: Conn, thread_id: str) -> bool:
-    """Delete a thread and its runs; checkpoints are the saver's to delete."""
+    """Delete a thread, its runs and their events; checkpoints are the saver's to delete."""
     async with conn.transaction():
+        await conn.execute("DELETE FROM run_events WHERE thread_id = %s", (thread_id,))
         await conn.execute("DELETE FROM runs WHERE thread_id = %s", (thread_id,))
         cur = await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
         return cur.rowcount > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import RunCreate, RunsCancel, run_json
-from graphyard.api.submit import cancel_run, create_run
+from graphyard.api.submit import cancel_in_background, cancel_run, create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
 from graphyard.storage import runs as rows
@@ -22,10 +21,6 @@ router = APIRouter(tags=["runs"])
 
 RunStatusFilter = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-
-
-# Cancels started for clients that went away; kept referenced until they finish.
-_DISCONNECT_CANCELS: set[asyncio.Task[None]] = set()
 
 
 async def _wait_body(
@@ -51,10 +46,7 @@ async def _wait_body(
             yield dumps(output if output is not None else {})
     finally:
         if not answered and cancel_on_disconnect:
-            # The client went away (on_disconnect=cancel): stop the run, off this request.
-            task = asyncio.create_task(cancel_run(services, run_id, "interrupt"))
-            _DISCONNECT_CANCELS.add(task)
-            task.add_done_callback(_DISCONNECT_CANCELS.discard)
+            cancel_in_background(services, run_id)
 
 
 def _waiting(

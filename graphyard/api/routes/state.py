@@ -18,7 +18,9 @@ from graphyard.api.state import (
     thread_graph,
 )
 from graphyard.errors import BadRequest, Conflict
+from graphyard.storage import events as event_log
 from graphyard.storage import threads as rows
+from graphyard.storage.db import notify_channel
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -73,6 +75,16 @@ async def update_state(thread_id: str, body: StateUpdateBody, services: Deps) ->
         )
     new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
     await refresh_thread(services, thread, graph)
+    # Thread streams following state_update see the new state.
+    state = state_json(await graph.aget_state(thread_config(thread, None)))
+    async with services.pool.connection() as conn:
+        await event_log.append(
+            conn,
+            notify_channel(services.settings),
+            run_id=None,
+            thread_id=tid,
+            events=[event_log.event(event_log.STATE_UPDATE, {"state": state, "thread_id": tid})],
+        )
     saved = checkpoint_json(new_config)
     return {
         "checkpoint": saved,

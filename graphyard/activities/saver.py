@@ -1,0 +1,61 @@
+"""The step's checkpoint saver: reads the latest checkpoint once, and lets stream events reach
+Postgres before each durable write."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+)
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+from graphyard.storage.db import Pool
+
+
+class GuardedSaver(AsyncPostgresSaver):
+    """Hands the guard's read of the thread's latest checkpoint to LangGraph once, so a step
+    reads it from Postgres once, not twice."""
+
+    def __init__(self, pool: Pool) -> None:
+        super().__init__(pool)
+        self._primed: CheckpointTuple | None = None
+        self.before_write: Callable[[], Awaitable[None]] | None = None
+
+    async def latest(self, config: RunnableConfig) -> CheckpointTuple | None:
+        self._primed = await super().aget_tuple(config)
+        return self._primed
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        primed, self._primed = self._primed, None
+        if primed is not None and not get_checkpoint_id(config):
+            return primed
+        return await super().aget_tuple(config)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        if self.before_write is not None:
+            await self.before_write()
+        return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        if self.before_write is not None:
+            await self.before_write()
+        await super().aput_writes(config, writes, task_id, task_path)

@@ -1,0 +1,136 @@
+"""Streams: create a run and stream it, join a run's stream, follow a thread."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse
+
+from graphyard.api import sse
+from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.routes.threads import load_thread
+from graphyard.api.schemas import RunCreate
+from graphyard.api.submit import cancel_in_background, create_run
+from graphyard.errors import NotFound
+from graphyard.storage import runs as rows
+
+router = APIRouter(tags=["runs"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
+StreamModeQuery = Annotated[list[str] | None, Query()]
+
+
+def _run_stream(
+    services: Services,
+    row: dict[str, Any],
+    *,
+    after: int = 0,
+    modes: set[str] | None = None,
+    cancel_on_disconnect: bool = False,
+    stateless: bool = False,
+) -> EventSourceResponse:
+    run_id = str(row["run_id"])
+    path = f"/runs/{run_id}" if stateless else f"/threads/{row['thread_id']}/runs/{run_id}"
+    body = sse.follow_run(
+        services,
+        run_id,
+        after=after,
+        keep=sse.run_event_filter(modes),
+        on_abandon=(lambda: cancel_in_background(services, run_id))
+        if cancel_on_disconnect
+        else None,
+    )
+    return sse.response(body, services, {"Location": f"{path}/stream", "Content-Location": path})
+
+
+@router.post("/threads/{thread_id}/runs/stream", response_class=EventSourceResponse)
+async def create_and_stream(
+    thread_id: str, body: RunCreate, services: Deps, key: IdempotencyKey = None
+) -> EventSourceResponse:
+    thread_id = check_uuid(thread_id, "thread")
+    row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
+    return _run_stream(services, row, cancel_on_disconnect=body.on_disconnect == "cancel")
+
+
+@router.post("/runs/stream", response_class=EventSourceResponse)
+async def create_stateless_and_stream(
+    body: RunCreate, services: Deps, key: IdempotencyKey = None
+) -> EventSourceResponse:
+    row = await create_run(services, body, thread_id=None, idempotency_key=key)
+    return _run_stream(
+        services, row, cancel_on_disconnect=body.on_disconnect == "cancel", stateless=True
+    )
+
+
+async def _joined(
+    services: Services, run_id: str, thread_id: str | None, last_event_id: str | None
+) -> tuple[dict[str, Any], int]:
+    after = sse.last_event_id(last_event_id)
+    run_id = check_uuid(run_id, "run")
+    async with services.pool.connection() as conn:
+        row = await rows.get(conn, run_id, thread_id)
+    if row is None:
+        raise NotFound("Run not found")
+    return row, after
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=EventSourceResponse)
+async def join_stream(
+    thread_id: str,
+    run_id: str,
+    services: Deps,
+    stream_mode: StreamModeQuery = None,
+    cancel_on_disconnect: bool = False,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Replay the run's stream after ``Last-Event-ID`` (from the start without one), then
+    follow it live to its end."""
+    thread_id = check_uuid(thread_id, "thread")
+    row, after = await _joined(services, run_id, thread_id, last_event_id)
+    return _run_stream(
+        services,
+        row,
+        after=after,
+        modes=sse.stream_modes(stream_mode),
+        cancel_on_disconnect=cancel_on_disconnect,
+    )
+
+
+@router.get("/runs/{run_id}/stream", response_class=EventSourceResponse)
+async def join_stateless_stream(
+    run_id: str,
+    services: Deps,
+    stream_mode: StreamModeQuery = None,
+    cancel_on_disconnect: bool = False,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """The stream of a stateless run (where ``POST /runs/stream`` points ``Location``)."""
+    row, after = await _joined(services, run_id, None, last_event_id)
+    return _run_stream(
+        services,
+        row,
+        after=after,
+        modes=sse.stream_modes(stream_mode),
+        cancel_on_disconnect=cancel_on_disconnect,
+        stateless=True,
+    )
+
+
+@router.get("/threads/{thread_id}/stream", response_class=EventSourceResponse)
+async def join_thread_stream(
+    thread_id: str,
+    services: Deps,
+    stream_mode: StreamModeQuery = None,
+    stream_modes: StreamModeQuery = None,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Every run of the thread as it comes (``run_modes``), or only their starts and ends
+    (``lifecycle``), and state updates (``state_update``). Never ends on its own."""
+    thread = await load_thread(services, thread_id)
+    # The SDK sends stream_mode, the reference reads stream_modes: take either.
+    modes = sse.thread_stream_modes((stream_modes or []) + (stream_mode or []))
+    after = sse.last_event_id(last_event_id) if last_event_id is not None else None
+    body = sse.follow_thread(services, str(thread["thread_id"]), after=after, modes=modes)
+    return sse.response(body, services, {})

@@ -1,0 +1,181 @@
+"""The stream event log: what every run streamed, in order, for live followers and replays.
+
+Writers notify ``ev:<run_id>`` and ``th:<thread_id>`` on the runs channel after each batch, so
+followers in any API process wake without polling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
+from graphyard.serde import dumps_str
+
+Conn = AsyncConnection[DictRow]
+Row = dict[str, Any]
+
+# The last event of every run: ends run streams; thread streams show it as ``metadata``.
+RUN_DONE = "run_done"
+# A ``POST /threads/{t}/state``: only thread streams asked for ``state_update`` show it.
+STATE_UPDATE = "state_update"
+
+
+def wake_keys(run_id: str | None, thread_id: str | None) -> str:
+    """The notification payload that wakes followers of this run and of its thread."""
+    keys = []
+    if run_id:
+        keys.append(f"ev:{run_id}")
+    if thread_id:
+        keys.append(f"th:{thread_id}")
+    return " ".join(keys)
+
+
+@dataclass(frozen=True)
+class Event:
+    event: str
+    data: str  # JSON text, as it goes on the wire
+
+
+def event(name: str, data: Any) -> Event:
+    return Event(name, dumps_str(data))
+
+
+async def append(
+    conn: Conn,
+    channel: str,
+    *,
+    run_id: str | None,
+    thread_id: str | None,
+    events: list[Event],
+    step: int | None = None,
+    attempt: int = 1,
+) -> None:
+    """Append events in order and wake their followers (in the caller's transaction, if any)."""
+    await conn.execute(
+        """
+        INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
+        SELECT %s, %s, %s, %s, e, d
+        FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(e, d, i) ORDER BY i
+        """,
+        (run_id, thread_id, step, attempt, [e.event for e in events], [e.data for e in events]),
+    )
+    await conn.execute("SELECT pg_notify(%s, %s)", (channel, wake_keys(run_id, thread_id)))
+
+
+# Which attempt at step %(step)s a writer is, from the run's last event: if that came from
+# the same step, an earlier attempt streamed part of it and then died. A retry marker (an
+# attempt's "metadata" event) already written for the step counts as this attempt's own.
+_ATTEMPT = """
+    last AS (
+        SELECT step, attempt, event FROM run_events WHERE run_id = %(run)s
+        ORDER BY seq DESC LIMIT 1
+    ), this AS (
+        SELECT CASE WHEN last.step IS DISTINCT FROM %(step)s THEN 1
+                    WHEN last.event = 'metadata' THEN last.attempt
+                    ELSE last.attempt + 1 END AS attempt,
+               last.step IS NOT DISTINCT FROM %(step)s AND last.event <> 'metadata' AS retried
+        FROM (SELECT 1) AS one LEFT JOIN last ON true
+    )"""
+
+
+async def append_first(
+    conn: Conn, channel: str, *, run_id: str, thread_id: str, step: int, events: list[Event]
+) -> int:
+    """Append the first events a step activity streams, returning which attempt it is.
+
+    A retried step says so first with a ``metadata`` event (``{"run_id", "attempt"}``), as the
+    reference server does on retries, so a client knows that what follows may repeat what the
+    failed attempt streamed.
+    """
+    cur = await conn.execute(
+        f"""
+        WITH {_ATTEMPT}, batch AS (
+            SELECT 0::bigint AS i, 'metadata' AS e,
+                json_build_object('run_id', %(run)s::text, 'attempt', this.attempt)::text AS d
+            FROM this WHERE this.retried
+            UNION ALL
+            SELECT t.i, t.e, t.d FROM unnest(%(events)s::text[], %(datas)s::text[])
+                WITH ORDINALITY AS t(e, d, i)
+        ), inserted AS (
+            INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
+            SELECT %(run)s, %(thread)s, %(step)s, (SELECT attempt FROM this), e, d
+            FROM batch ORDER BY i
+        )
+        SELECT attempt FROM this
+        """,
+        {
+            "run": run_id,
+            "thread": thread_id,
+            "step": step,
+            "events": [e.event for e in events],
+            "datas": [e.data for e in events],
+        },
+    )
+    row = await cur.fetchone()
+    await conn.execute("SELECT pg_notify(%s, %s)", (channel, wake_keys(run_id, thread_id)))
+    return int(row["attempt"]) if row else 1
+
+
+async def mark_retry(conn: Conn, channel: str, *, run_id: str, thread_id: str, step: int) -> None:
+    """A step found already run (its worker died after its checkpoint) may have streamed part
+    of what the next step now streams again: announce that step as a retry."""
+    await conn.execute(
+        f"""
+        WITH {_ATTEMPT}
+        INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
+        SELECT %(run)s, %(thread)s, %(step)s + 1, this.attempt,
+            'metadata', json_build_object('run_id', %(run)s::text, 'attempt', this.attempt)::text
+        FROM this WHERE this.retried
+        """,
+        {"run": run_id, "thread": thread_id, "step": step},
+    )
+    await conn.execute("SELECT pg_notify(%s, %s)", (channel, wake_keys(run_id, thread_id)))
+
+
+async def for_run(conn: Conn, run_id: str, after: int, limit: int) -> list[Row]:
+    cur = await conn.execute(
+        """
+        SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s
+        ORDER BY seq LIMIT %s
+        """,
+        (run_id, after, limit),
+    )
+    return await cur.fetchall()
+
+
+async def for_thread(conn: Conn, thread_id: str, after: int, limit: int) -> list[Row]:
+    cur = await conn.execute(
+        """
+        SELECT seq, run_id, event, data FROM run_events WHERE thread_id = %s AND seq > %s
+        ORDER BY seq LIMIT %s
+        """,
+        (thread_id, after, limit),
+    )
+    return await cur.fetchall()
+
+
+async def last_seq(conn: Conn) -> int:
+    """The newest event's seq: where a thread stream joined without ``Last-Event-ID`` starts."""
+    cur = await conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM run_events")
+    row = await cur.fetchone()
+    return int(row["seq"]) if row else 0
+
+
+async def delete_for_run(conn: Conn, run_id: str) -> None:
+    await conn.execute("DELETE FROM run_events WHERE run_id = %s", (run_id,))
+
+
+async def delete_for_thread(conn: Conn, thread_id: str) -> None:
+    await conn.execute("DELETE FROM run_events WHERE thread_id = %s", (thread_id,))
+
+
+async def prune(conn: Conn, retention: timedelta) -> int:
+    """Drop events older than the retention period; returns how many went."""
+    cur = await conn.execute(
+        "DELETE FROM run_events WHERE created_at < now() - %s::interval", (retention,)
+    )
+    return cur.rowcount

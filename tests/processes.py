@@ -1,0 +1,83 @@
+"""graphyard processes started by tests, to be killed: workers and API servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import httpx
+
+from graphyard.config import Settings
+from graphyard.devstack.ports import free_port
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GRAPHYARD_CONFIG_PATH": str(settings.config_path),
+        "GRAPHYARD_TEMPORAL_ADDRESS": settings.temporal_address,
+        "GRAPHYARD_TASK_QUEUE": settings.task_queue,
+        "GRAPHYARD_DATABASE_URI": settings.database_uri,
+        "GRAPHYARD_DATABASE_SCHEMA": settings.database_schema,
+        "GRAPHYARD_STEP_ACTIVITY": settings.step_activity,
+    }
+
+
+@contextmanager
+def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphyard", "worker"],
+        env=worker_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@asynccontextmanager
+async def api_process(settings: Settings) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """``graphyard api`` on its own port, sharing the test's schema and task queue; yields
+    the process and its URL once it answers."""
+    port = free_port()
+    env = {**worker_env(settings), "GRAPHYARD_HOST": "127.0.0.1", "GRAPHYARD_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphyard", "api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            for _ in range(600):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"graphyard api exited with {proc.returncode}")
+                try:
+                    if (await http.get("/info")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("graphyard api did not start")
+        yield proc, url
+    finally:
+        _stop(proc)
