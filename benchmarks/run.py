@@ -3,7 +3,10 @@
 Starts ``graphyard dev`` (real Postgres, Temporal, API and worker processes) on free ports in a
 temporary folder, then measures through langgraph-sdk as a user would:
 - latency: create thread + ``runs.wait``, sequential;
-- throughput: runs at a fixed concurrency, each on its own thread.
+- throughput: runs at a fixed concurrency, each on its own thread;
+- streams: the first SSE event after ``runs.stream`` is sent, and how long a token takes from
+  the model in a node (``examples/graphs/tokens.py``, whose tokens are their emission times)
+  to the client.
 """
 
 from __future__ import annotations
@@ -67,6 +70,39 @@ async def throughput(url: str, total: int, concurrency: int) -> float:
     return total / (time.perf_counter() - t0)
 
 
+async def first_event(url: str, n: int) -> list[float]:
+    client = get_client(url=url)
+    samples = []
+    for _ in range(n):
+        thread = await client.threads.create()
+        t0 = time.perf_counter()
+        stream = client.runs.stream(thread["thread_id"], "chain", input=CHAIN_INPUT)
+        async for _part in stream:
+            samples.append((time.perf_counter() - t0) * 1000)
+            break
+        await stream.aclose()
+        await client.runs.join(
+            thread["thread_id"], (await client.runs.list(thread["thread_id"]))[0]["run_id"]
+        )
+    return samples
+
+
+async def token_latency(url: str, n: int) -> list[float]:
+    client = get_client(url=url)
+    samples = []
+    for _ in range(n):
+        thread = await client.threads.create()
+        async for part in client.runs.stream(
+            thread["thread_id"],
+            "tokens",
+            input={"messages": [{"type": "human", "content": "hi"}]},
+            stream_mode="messages-tuple",
+        ):
+            if part.event == "messages" and part.data[0]["content"].strip():
+                samples.append((time.time() - float(part.data[0]["content"])) * 1000)
+    return samples
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -76,11 +112,16 @@ async def measure(url: str, n: int, total: int, concurrency: int) -> dict[str, f
     await latency(url, 10)  # warm-up: imports, pools, caches
     samples = await latency(url, n)
     rate = await throughput(url, total, concurrency)
+    first = await first_event(url, n)
+    tokens = await token_latency(url, max(n // 5, 3))
     return {
         "p50": statistics.median(samples),
         "p90": pct(samples, 0.9),
         "min": min(samples),
         "runs/s": rate,
+        "first": statistics.median(first),
+        "token": statistics.median(tokens),
+        "token90": pct(tokens, 0.9),
     }
 
 
@@ -107,6 +148,10 @@ def main() -> None:
     print(f"{'step activity':<14} {'p50':>8} {'p90':>8} {'min':>8} {'runs/s':>8}")
     for kind, r in rows:
         print(f"{kind:<14} {r['p50']:>8.1f} {r['p90']:>8.1f} {r['min']:>8.1f} {r['runs/s']:>8.1f}")
+    print("\nstreams (ms): first SSE event after runs.stream p50; token from node to client")
+    print(f"{'step activity':<14} {'first':>8} {'token50':>8} {'token90':>8}")
+    for kind, r in rows:
+        print(f"{kind:<14} {r['first']:>8.1f} {r['token']:>8.1f} {r['token90']:>8.1f}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
         default=timedelta(days=1),
         description="How long a run's stream events stay replayable after they were written.",
     )
+    stream_prune_interval: timedelta = timedelta(minutes=1)
 
     @field_validator("database_schema")
     @classmethod

@@ -132,7 +132,7 @@ async def test_create_if_exists_and_errors(stack: Stack) -> None:
         assert bad_graph.status_code == 404
         assert bad_graph.json()["detail"] == (
             "Graph 'nope' not found. Expected one of: "
-            "['chat', 'chain', 'fanout', 'approval', 'counted', 'failing', 'streaming']"
+            "['chat', 'chain', 'fanout', 'approval', 'counted', 'failing', 'streaming', 'tokens']"
         )
         bad_id = await http.post("/assistants", json={"graph_id": "chat", "assistant_id": "x"})
         assert bad_id.json() == {"detail": "Invalid assistant ID: must be a UUID"}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 import pytest
 from langgraph_sdk import get_client
 
+from graphyard.graphs import GraphRegistry
+from graphyard.worker import running_worker
 from tests.conftest import Stack
 from tests.processes import api_process, worker_process
 
@@ -166,3 +169,26 @@ async def test_many_concurrent_streams(stack: Stack) -> None:
 
     results = await asyncio.gather(*(one() for _ in range(20)))
     assert all(r == ["metadata"] + ["updates"] * 10 for r in results)
+
+
+async def test_events_past_retention_are_pruned(api: Stack, graphs: GraphRegistry) -> None:
+    settings = api.settings.model_copy(
+        update={
+            "stream_retention": timedelta(milliseconds=1),
+            "stream_prune_interval": timedelta(milliseconds=100),
+        }
+    )
+    thread = await api.client.threads.create()
+    tid = thread["thread_id"]
+    run = await api.client.runs.create(tid, "chain", input={"steps": []})
+    assert api.sql("SELECT count(*) AS n FROM run_events WHERE run_id = %s", (run["run_id"],)) == [
+        {"n": 1}
+    ]
+    async with running_worker(settings, api.temporal, graphs):
+        await api.client.runs.join(tid, run["run_id"])
+        await api.wait_rows(
+            "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM run_events WHERE run_id = %s)",
+            (run["run_id"],),
+        )
+    # A pruned run's stream is empty and closes at once.
+    assert [p async for p in api.client.runs.join_stream(tid, run["run_id"])] == []
