@@ -6,12 +6,14 @@ import asyncio
 import signal
 from datetime import timedelta
 
+import httpx
 import pytest
 from langgraph_sdk import get_client
 
+from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry
 from graphyard.worker import running_worker
-from tests.conftest import Stack
+from tests.conftest import Stack, serve_api
 from tests.processes import api_process, worker_process
 
 HI = {"type": "human", "content": "hi"}
@@ -192,3 +194,37 @@ async def test_events_past_retention_are_pruned(api: Stack, graphs: GraphRegistr
         )
     # A pruned run's stream is empty and closes at once.
     assert [p async for p in api.client.runs.join_stream(tid, run["run_id"])] == []
+
+
+async def test_a_client_that_stops_reading_holds_nothing_up(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    body = {
+        "assistant_id": "streaming",
+        "input": {"messages": [HI], "tokens": 400},
+        "stream_mode": ["messages-tuple", "values", "debug"],
+    }
+    async with (
+        httpx.AsyncClient(base_url=stack.url) as http,
+        http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as stalled,
+    ):
+        run_id = stalled.headers["content-location"].rsplit("/", 1)[-1]
+        # The stalled client reads nothing; the run still ends, and another client gets all.
+        result = await stack.client.runs.join(tid, run_id)
+        assert result["steps"] == ["model", "check"]
+        replay = [p async for p in stack.client.runs.join_stream(tid, run_id)]
+        assert sum(p.event == "messages" for p in replay) == 2 * 400 - 1
+
+
+async def test_heartbeats_keep_a_quiet_stream_open(
+    settings: Settings, graphs: GraphRegistry
+) -> None:
+    quick = settings.model_copy(update={"stream_heartbeat_seconds": 0.2})
+    async with serve_api(quick, graphs) as url:
+        client = get_client(url=url)
+        thread = await client.threads.create()
+        async with httpx.AsyncClient(base_url=url) as http:
+            tid = thread["thread_id"]
+            async with http.stream("GET", f"/threads/{tid}/stream") as quiet:
+                lines = quiet.aiter_lines()
+                assert [await anext(lines), await anext(lines)] == [": heartbeat", ""]
