@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dotenv import dotenv_values
 from langchain_core.runnables import RunnableConfig
@@ -46,6 +46,21 @@ class GraphEntry(BaseModel):
     description: str | None = None
 
 
+class ThreadTTLConfig(BaseModel):
+    """``checkpointer.ttl``: threads expire ``default_ttl`` minutes after their last update."""
+
+    model_config = ConfigDict(extra="allow")
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    default_ttl: float | None = Field(default=None, gt=0)
+    sweep_interval_minutes: float = Field(default=5, gt=0)
+    sweep_limit: int = Field(default=1000, ge=1)
+
+
+class CheckpointerConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    ttl: ThreadTTLConfig = Field(default_factory=ThreadTTLConfig)
+
+
 class ProjectConfig(BaseModel):
     """The parts of ``langgraph.json`` graphyard reads; unknown keys are kept, not rejected."""
 
@@ -53,6 +68,7 @@ class ProjectConfig(BaseModel):
     graphs: dict[str, str | GraphEntry] = Field(min_length=1)
     env: dict[str, str] | str | None = None
     dependencies: list[str] = Field(default_factory=list)
+    checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ dataclass objects) rendered the way the reference server renders them."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,9 +36,35 @@ def _default(obj: Any) -> Any:
     return repr(obj)
 
 
+# A JSON-escaped NUL: ``\u0000`` after an even number of backslashes.
+_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def dumps(obj: Any) -> bytes:
-    """Serialize to JSON bytes; unknown objects fall back to their ``repr``."""
-    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+    """Serialize to JSON bytes; unknown objects fall back to their ``repr``.
+
+    What Postgres cannot store is replaced as the reference server replaces it: NUL by U+FFFD,
+    lone surrogates by ``?``.
+    """
+    try:
+        data = orjson.dumps(obj, default=_default, option=_OPTIONS)
+    except TypeError:
+        # Integers beyond 64 bits and lone surrogates are valid Python values orjson refuses.
+        text = json.dumps(_clean(obj), default=_default, ensure_ascii=False, separators=(",", ":"))
+        data = text.encode()
+    if b"\\u0000" in data:
+        data = _NUL.sub(rb"\1\\ufffd", data)
+    return data
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "replace").decode()
+    if isinstance(obj, dict):
+        return {_clean(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
 
 
 def dumps_str(obj: Any) -> str:

@@ -9,16 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import psycopg
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from graphyard import maintenance
 from graphyard.activities import all_activities
 from graphyard.activities.context import WorkerContext
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
-from graphyard.storage import events as event_log
-from graphyard.storage.db import Pool, notify_channel, open_pool
+from graphyard.storage.db import notify_channel, open_pool
 from graphyard.storage.migrate import migrate
 from graphyard.temporal import connect
 from graphyard.workflows import ALL_WORKFLOWS
@@ -54,27 +53,15 @@ async def running_worker(
             sticky_queue_schedule_to_start_timeout=settings.sticky_schedule_to_start_timeout,
             **options,
         )
-        pruning = asyncio.create_task(_prune_events(settings, pool), name="graphyard-prune")
+        housekeeping = maintenance.start(settings, graphs.config.project.checkpointer.ttl, pool)
         try:
             async with worker:
                 yield worker
         finally:
-            pruning.cancel()
+            for task in housekeeping:
+                task.cancel()
     finally:
         await pool.close()
-
-
-async def _prune_events(settings: Settings, pool: Pool) -> None:
-    """Drop stream events past their retention. Any number of workers may do it at once."""
-    while True:
-        await asyncio.sleep(settings.stream_prune_interval.total_seconds())
-        try:
-            async with pool.connection() as conn:
-                pruned = await event_log.prune(conn, settings.stream_retention)
-            if pruned:
-                log.info("pruned %d stream events older than %s", pruned, settings.stream_retention)
-        except psycopg.Error as exc:
-            log.warning("stream event pruning failed (%s); will retry", exc)
 
 
 async def serve(settings: Settings) -> None:

@@ -8,6 +8,8 @@ import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
+from graphyard.graphs import CheckpointerConfig, GraphRegistry, LoadedConfig
+from graphyard.worker import running_worker
 from tests.conftest import Stack
 
 CHAIN = [f"node_{i}" for i in range(10)]
@@ -162,3 +164,56 @@ async def test_supersteps_seed_state(stack: Stack) -> None:
     assert state["values"] == {"steps": ["seeded"]}
     assert state["next"] == ["node_5"]
     assert (await stack.client.threads.get(thread["thread_id"]))["status"] == "interrupted"
+
+
+def _checkpoints(stack: Stack, thread_id: str) -> int:
+    rows = stack.sql("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (thread_id,))
+    return int(rows[0]["n"])
+
+
+async def test_threads_expire_after_their_ttl(api: Stack, graphs: GraphRegistry) -> None:
+    client = api.client
+    # 0.005 minutes = 0.3 s after each thread's last update; workers sweep every 0.1 s here.
+    doomed = await client.threads.create(ttl={"strategy": "delete", "ttl": 0.005})
+    pruned = await client.threads.create(ttl={"strategy": "keep_latest", "ttl": 0.005})
+    kept = await client.threads.create()
+    shown = await client.threads.get(doomed["thread_id"], include=["ttl"])
+    assert shown["ttl"]["strategy"] == "delete"
+    assert shown["ttl"]["ttl_minutes"] == 0.005
+    assert shown["ttl"]["expires_at"] > shown["updated_at"]
+    assert (await client.threads.get(kept["thread_id"], include=["ttl"]))["ttl"] is None
+    fast = GraphRegistry(
+        LoadedConfig(
+            graphs.config.path,
+            graphs.config.project.model_copy(
+                update={"checkpointer": CheckpointerConfig(ttl={"sweep_interval_minutes": 0.002})}
+            ),
+        )
+    )
+    async with running_worker(api.settings, api.temporal, fast):
+        for thread in (doomed, pruned, kept):
+            await client.runs.wait(thread["thread_id"], "chain", input={"steps": []})
+        await api.wait_rows(
+            "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM threads WHERE thread_id = %s)",
+            (doomed["thread_id"],),
+        )
+        await api.wait_rows(
+            "SELECT 1 FROM threads WHERE thread_id = %s AND ttl_swept_at IS NOT NULL",
+            (pruned["thread_id"],),
+        )
+    assert _checkpoints(api, doomed["thread_id"]) == 0
+    assert api.sql("SELECT run_id FROM runs WHERE thread_id = %s", (doomed["thread_id"],)) == []
+    assert _checkpoints(api, pruned["thread_id"]) == 1
+    state = await client.threads.get_state(pruned["thread_id"])
+    assert state["values"] == {"steps": CHAIN}
+    assert _checkpoints(api, kept["thread_id"]) == 12
+    updated = await client.threads.update(kept["thread_id"], metadata={}, ttl=60)
+    assert updated["thread_id"] == kept["thread_id"]
+    again = await client.threads.get(kept["thread_id"], include=["ttl"])
+    assert again["ttl"]["strategy"] == "delete"
+    assert again["ttl"]["ttl_minutes"] == 60
+    async with httpx.AsyncClient(base_url=api.url) as http:
+        bad = await http.post("/threads", json={"ttl": -1})
+        assert bad.status_code == 422
+        bad = await http.patch(f"/threads/{kept['thread_id']}", json={"ttl": {"ttl": 0}})
+        assert bad.status_code == 422

@@ -24,6 +24,13 @@ class Services:
     graphs: GraphRegistry
     waiter: RunWaiter
 
+    @property
+    def default_ttl(self) -> tuple[str, float] | None:
+        """``checkpointer.ttl.default_ttl`` of langgraph.json: new threads get it unless the
+        request names a TTL."""
+        ttl = self.graphs.config.project.checkpointer.ttl
+        return (ttl.strategy, ttl.default_ttl) if ttl.default_ttl else None
+
 
 def _services(request: Request) -> Services:
     services: Services = request.app.state.services

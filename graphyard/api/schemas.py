@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphyard.errors import Unprocessable
+
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 IfNotExists = Literal["create", "reject"]
 OnCompletion = Literal["delete", "keep"]
@@ -26,6 +28,8 @@ StreamMode = Literal[
     "custom",
 ]
 Row = dict[str, Any]
+# Postgres OFFSET takes a bigint.
+MAX_OFFSET = 2**63 - 1
 
 
 class Body(BaseModel):
@@ -37,7 +41,7 @@ class AssistantSearch(Body):
     graph_id: str | None = None
     name: str | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[str] | None = None
@@ -89,11 +93,19 @@ class AssistantCount(Body):
 class AssistantVersionsSearch(Body):
     metadata: dict[str, Any] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class AssistantLatest(Body):
     version: int | None = None
+
+
+class ThreadTTL(Body):
+    """The thread is deleted (or pruned to its latest checkpoint) ``ttl`` minutes after its
+    last update."""
+
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    ttl: float = Field(gt=0)
 
 
 class ThreadCreate(Body):
@@ -101,6 +113,7 @@ class ThreadCreate(Body):
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     supersteps: list[dict[str, Any]] | None = None
+    ttl: ThreadTTL | float | None = None
 
 
 class Command(Body):
@@ -190,7 +203,18 @@ def run_json(row: Row) -> Row:
 
 class ThreadPatch(Body):
     metadata: dict[str, Any] | None = None
-    ttl: dict[str, Any] | None = None
+    ttl: ThreadTTL | float | None = None
+
+
+def ttl_setting(ttl: ThreadTTL | float | None) -> tuple[str, float] | None:
+    """A request's TTL as (strategy, minutes); a bare number means ``delete``."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, ThreadTTL):
+        return ttl.strategy, ttl.ttl
+    if ttl <= 0:
+        raise Unprocessable("ttl must be a positive number of minutes")
+    return "delete", float(ttl)
 
 
 class ThreadSearch(Body):
@@ -199,7 +223,7 @@ class ThreadSearch(Body):
     values: dict[str, Any] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
         "created_at"
     )

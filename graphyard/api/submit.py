@@ -143,6 +143,7 @@ async def create_run(
                     conn,
                     thread_id,
                     {"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])},
+                    None if stateless else services.default_ttl,
                 )
                 assert thread is not None
             live = await thread_rows.live_run_ids(conn, thread_id)

@@ -11,17 +11,22 @@ from graphyard.storage.jsonb import jsonb
 
 Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
+TTL = tuple[str, float]
 
 
-async def create(conn: Conn, thread_id: str, metadata: dict[str, Any]) -> Row | None:
-    """Insert a thread; ``None`` if the id is taken."""
+async def create(
+    conn: Conn, thread_id: str, metadata: dict[str, Any], ttl: TTL | None = None
+) -> Row | None:
+    """Insert a thread (with a TTL: strategy and minutes); ``None`` if the id is taken."""
+    strategy, minutes = ttl or (None, None)
     cur = await conn.execute(
         """
-        INSERT INTO threads (thread_id, metadata) VALUES (%s, %s)
+        INSERT INTO threads (thread_id, metadata, ttl_strategy, ttl_minutes)
+        VALUES (%s, %s, %s, %s)
         ON CONFLICT (thread_id) DO NOTHING
         RETURNING *
         """,
-        (thread_id, jsonb(metadata)),
+        (thread_id, jsonb(metadata), strategy, minutes),
     )
     return await cur.fetchone()
 

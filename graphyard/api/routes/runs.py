@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.routes.threads import load_thread
-from graphyard.api.schemas import RunCreate, RunsCancel, run_json
+from graphyard.api.schemas import MAX_OFFSET, RunCreate, RunsCancel, run_json
 from graphyard.api.submit import cancel_in_background, cancel_run, create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
@@ -126,7 +126,7 @@ async def list_runs(
     thread_id: str,
     services: Deps,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: RunStatusFilter | None = None,
 ) -> list[dict[str, Any]]:
     thread = await load_thread(services, thread_id)

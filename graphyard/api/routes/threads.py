@@ -6,7 +6,7 @@ import contextlib
 from typing import Annotated, Any
 
 import uuid_utils
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import StateUpdate
 from temporalio.service import RPCError
@@ -20,9 +20,11 @@ from graphyard.api.schemas import (
     ThreadPrune,
     ThreadSearch,
     thread_json,
+    ttl_setting,
 )
 from graphyard.api.state import refresh_thread, thread_config, thread_graph
 from graphyard.errors import BadRequest, Conflict, NotFound
+from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
 from graphyard.types import run_workflow_id
 
@@ -48,7 +50,8 @@ async def load_thread(services: Services, thread_id: str) -> dict[str, Any]:
 async def create(body: ThreadCreate, services: Deps) -> dict[str, Any]:
     thread_id = check_uuid(body.thread_id, "thread") if body.thread_id else str(uuid_utils.uuid7())
     async with services.pool.connection() as conn:
-        row = await rows.create(conn, thread_id, body.metadata or {})
+        ttl = ttl_setting(body.ttl) or services.default_ttl
+        row = await rows.create(conn, thread_id, body.metadata or {}, ttl)
         if row is None:
             if body.if_exists == "do_nothing":
                 row = await rows.get(conn, thread_id)
@@ -133,8 +136,15 @@ async def prune(body: ThreadPrune, services: Deps) -> dict[str, int]:
 
 
 @router.get("/{thread_id}")
-async def get(thread_id: str, services: Deps) -> dict[str, Any]:
-    return thread_json(await load_thread(services, thread_id))
+async def get(
+    thread_id: str, services: Deps, include: Annotated[list[str] | None, Query()] = None
+) -> dict[str, Any]:
+    """The thread; ``include=ttl`` adds its TTL (strategy, minutes, expiry)."""
+    row = await load_thread(services, thread_id)
+    out = thread_json(row)
+    if include and "ttl" in include:
+        out["ttl"] = thread_ttl.ttl_json(row)
+    return out
 
 
 @router.patch("/{thread_id}", response_model=None)
@@ -145,7 +155,10 @@ async def patch(
     prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any] | Response:
     thread = await load_thread(services, thread_id)
-    async with services.pool.connection() as conn:
+    ttl = ttl_setting(body.ttl)
+    async with services.pool.connection() as conn, conn.transaction():
+        if ttl is not None:
+            await thread_ttl.set_ttl(conn, str(thread["thread_id"]), *ttl)
         row = await rows.merge_metadata(conn, str(thread["thread_id"]), body.metadata or {})
     if row is None:
         raise NotFound(f"Thread with ID {thread_id} not found")

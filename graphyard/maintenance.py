@@ -1,0 +1,67 @@
+"""Workers' housekeeping: stream events past their retention, threads past their TTL.
+
+Every worker runs it; the queries are safe to run from many at once (``SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+from graphyard.config import Settings
+from graphyard.graphs import ThreadTTLConfig
+from graphyard.storage import events as event_log
+from graphyard.storage import thread_ttl
+from graphyard.storage.db import Pool
+
+log = logging.getLogger(__name__)
+
+
+async def prune_events(settings: Settings, pool: Pool) -> None:
+    async with pool.connection() as conn:
+        pruned = await event_log.prune(conn, settings.stream_retention)
+    if pruned:
+        log.info("pruned %d stream events older than %s", pruned, settings.stream_retention)
+
+
+async def sweep_threads(ttl: ThreadTTLConfig, pool: Pool) -> None:
+    async with pool.connection() as conn:
+        deleted, keep_latest = await thread_ttl.sweep(conn, ttl.sweep_limit)
+    if keep_latest:
+        await AsyncPostgresSaver(pool).aprune(keep_latest, strategy="keep_latest")
+    if deleted or keep_latest:
+        log.info(
+            "threads past their TTL: %d deleted, %d pruned to their latest checkpoint",
+            len(deleted),
+            len(keep_latest),
+        )
+
+
+async def every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run ``job`` every ``seconds`` until cancelled; a failed run is logged and retried."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except psycopg.Error as exc:
+            log.warning("%s failed (%s); will retry", getattr(job, "__name__", job), exc)
+
+
+def start(settings: Settings, ttl: ThreadTTLConfig, pool: Pool) -> list[asyncio.Task[None]]:
+    """The housekeeping tasks of one worker process."""
+    return [
+        asyncio.create_task(
+            every(
+                settings.stream_prune_interval.total_seconds(), lambda: prune_events(settings, pool)
+            ),
+            name="graphyard-prune-events",
+        ),
+        asyncio.create_task(
+            every(ttl.sweep_interval_minutes * 60, lambda: sweep_threads(ttl, pool)),
+            name="graphyard-sweep-threads",
+        ),
+    ]
