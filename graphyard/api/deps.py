@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from temporalio.client import Client
 
 from graphyard.api.waiter import RunWaiter
@@ -38,6 +38,11 @@ def _services(request: Request) -> Services:
 
 
 Deps = Annotated[Services, Depends(_services)]
+# Path ids are UUIDs (documented as such; ``check_uuid`` gives the reference's 422 message).
+ThreadId = Annotated[
+    str, Path(description="The thread's UUID.", json_schema_extra={"format": "uuid"})
+]
+RunId = Annotated[str, Path(description="The run's UUID.", json_schema_extra={"format": "uuid"})]
 
 
 def check_uuid(value: str, what: str) -> str:

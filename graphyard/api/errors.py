@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from langgraph.errors import InvalidUpdateError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from temporalio.service import RPCError, RPCStatusCode
@@ -17,7 +20,8 @@ def _detail(status: int, detail: object) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Register the exception handlers."""
+    """Register the exception handlers, and document their body."""
+    _document(app)
 
     @app.exception_handler(GraphyardError)
     async def graphyard_error(_: Request, exc: GraphyardError) -> Response:
@@ -38,6 +42,11 @@ def install(app: FastAPI) -> None:
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
         return _detail(422, "; ".join(parts))
 
+    @app.exception_handler(InvalidUpdateError)
+    async def invalid_update(_: Request, exc: InvalidUpdateError) -> Response:
+        # LangGraph refusing a state update the client asked for (an unknown as_node, ...).
+        return _detail(400, str(exc))
+
     @app.exception_handler(RPCError)
     async def temporal_error(_: Request, exc: RPCError) -> Response:
         if exc.status == RPCStatusCode.NOT_FOUND:
@@ -45,3 +54,23 @@ def install(app: FastAPI) -> None:
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return _detail(503, f"Temporal is unavailable: {exc.message}")
         return _detail(500, f"Temporal error: {exc.message}")
+
+
+def _document(app: FastAPI) -> None:
+    """FastAPI documents 422 bodies as its list of errors; ours carry one message, as every
+    other error does."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = build()["components"]["schemas"]
+            schemas.pop("ValidationError", None)
+            schemas["HTTPValidationError"] = {
+                "title": "HTTPValidationError",
+                "type": "object",
+                "properties": {"detail": {"title": "Detail", "type": "string"}},
+                "required": ["detail"],
+            }
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]

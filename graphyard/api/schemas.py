@@ -30,6 +30,8 @@ StreamMode = Literal[
 Row = dict[str, Any]
 # Postgres OFFSET takes a bigint.
 MAX_OFFSET = 2**63 - 1
+# A start delay of up to ten years (Temporal's timers overflow far beyond that).
+MAX_DELAY_SECONDS = 10 * 365 * 24 * 3600
 
 
 class Body(BaseModel):
@@ -141,7 +143,7 @@ class RunCreate(Body):
     on_disconnect: OnDisconnect | None = None
     on_completion: OnCompletion | None = None
     webhook: str | None = None
-    after_seconds: float | None = Field(default=None, ge=0)
+    after_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
     checkpoint: dict[str, Any] | None = None
     checkpoint_id: str | None = None
     durability: Durability | None = None

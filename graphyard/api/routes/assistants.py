@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 from temporalio.service import RPCError
 
 from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.models import Assistant, AssistantVersion, GraphDrawing, GraphSchemas, returns
 from graphyard.api.pagination import check_select, page
 from graphyard.api.schemas import (
     ASSISTANT_FIELDS,
@@ -66,7 +67,7 @@ async def _load(services: Services, assistant_id: str) -> Row:
     return row
 
 
-@router.post("")
+@router.post("", **returns(Assistant))
 async def create(body: AssistantCreate, services: Deps) -> dict[str, Any]:
     if body.assistant_id:
         assistant_id = check_uuid(body.assistant_id, "assistant")
@@ -93,7 +94,7 @@ async def create(body: AssistantCreate, services: Deps) -> dict[str, Any]:
     return assistant_json(row)
 
 
-@router.post("/search")
+@router.post("/search", **returns(list[Assistant]))
 async def search(body: AssistantSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
     check_select(body.select, ASSISTANT_FIELDS)
     async with services.pool.connection() as conn:
@@ -119,12 +120,12 @@ async def count(body: AssistantCount, services: Deps) -> int:
         )
 
 
-@router.get("/{assistant_id}")
+@router.get("/{assistant_id}", **returns(Assistant))
 async def get(assistant_id: str, services: Deps) -> dict[str, Any]:
     return assistant_json(await _load(services, check_uuid(assistant_id, "assistant")))
 
 
-@router.patch("/{assistant_id}")
+@router.patch("/{assistant_id}", **returns(Assistant))
 async def patch(assistant_id: str, body: AssistantPatch, services: Deps) -> dict[str, Any]:
     assistant_id = check_uuid(assistant_id, "assistant")
     if body.graph_id is not None:
@@ -153,7 +154,7 @@ async def delete(assistant_id: str, services: Deps, delete_threads: bool = False
     return Response(status_code=204)
 
 
-@router.post("/{assistant_id}/versions")
+@router.post("/{assistant_id}/versions", **returns(list[AssistantVersion]))
 async def versions(
     assistant_id: str, services: Deps, body: AssistantVersionsSearch | None = None
 ) -> list[dict[str, Any]]:
@@ -168,7 +169,7 @@ async def versions(
     return [assistant_version_json(r) for r in found]
 
 
-@router.post("/{assistant_id}/latest")
+@router.post("/{assistant_id}/latest", **returns(Assistant))
 async def set_latest(
     assistant_id: str,
     services: Deps,
@@ -212,7 +213,7 @@ def _parse_xray(value: str | None) -> bool | int:
     return depth
 
 
-@router.get("/{assistant_id}/graph")
+@router.get("/{assistant_id}/graph", **returns(GraphDrawing))
 async def get_graph(assistant_id: str, services: Deps, xray: str | None = None) -> dict[str, Any]:
     """The graph's drawing. A graph id stands for its system assistant here."""
     if assistant_id in services.graphs:
@@ -230,15 +231,15 @@ async def get_graph(assistant_id: str, services: Deps, xray: str | None = None) 
     return drawing
 
 
-@router.get("/{assistant_id}/schemas")
+@router.get("/{assistant_id}/schemas", **returns(GraphSchemas))
 async def get_schemas(assistant_id: str, services: Deps) -> dict[str, Any]:
     row = await _load(services, check_uuid(assistant_id, "assistant"))
     graph = await _compiled(services, row)
     return {"graph_id": row["graph_id"], **graph_schemas(graph)}
 
 
-@router.get("/{assistant_id}/subgraphs")
-@router.get("/{assistant_id}/subgraphs/{namespace}")
+@router.get("/{assistant_id}/subgraphs", **returns(dict[str, GraphSchemas]))
+@router.get("/{assistant_id}/subgraphs/{namespace}", **returns(dict[str, GraphSchemas]))
 async def get_subgraphs(
     assistant_id: str, services: Deps, namespace: str | None = None, recurse: bool = False
 ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from graphyard import __version__
 from graphyard.api.deps import Deps, Services
+from graphyard.api.models import Health, Info, returns
 from graphyard.api.responses import JSON
 
 router = APIRouter(tags=["meta"])
@@ -52,7 +53,7 @@ async def _check(probe: Any, services: Services) -> bool:
         return False
 
 
-@router.get("/ok")
+@router.get("/ok", **returns(Health))
 @router.get("/", include_in_schema=False)
 async def ok(services: Deps) -> JSON:
     """200 only when Postgres, Temporal and at least one worker are ready; 503 otherwise."""
@@ -64,7 +65,7 @@ async def ok(services: Deps) -> JSON:
     return JSON({"ok": healthy, "services": checks}, status_code=200 if healthy else 503)
 
 
-@router.get("/info")
+@router.get("/info", **returns(Info))
 async def info() -> dict[str, Any]:
     return {
         "version": __version__,

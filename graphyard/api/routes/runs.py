@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
+from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import MAX_OFFSET, RunCreate, RunsCancel, run_json
 from graphyard.api.submit import cancel_in_background, cancel_run, create_run
@@ -62,9 +63,13 @@ def _waiting(
     )
 
 
-@router.post("/threads/{thread_id}/runs")
+@router.post("/threads/{thread_id}/runs", **returns(Run))
 async def create(
-    thread_id: str, body: RunCreate, services: Deps, response: Response, key: IdempotencyKey = None
+    thread_id: ThreadId,
+    body: RunCreate,
+    services: Deps,
+    response: Response,
+    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     thread_id = check_uuid(thread_id, "thread")
     row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
@@ -72,9 +77,9 @@ async def create(
     return run_json(row)
 
 
-@router.post("/threads/{thread_id}/runs/wait")
+@router.post("/threads/{thread_id}/runs/wait", **WAIT)
 async def create_and_wait(
-    thread_id: str, body: RunCreate, services: Deps, key: IdempotencyKey = None
+    thread_id: ThreadId, body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> StreamingResponse:
     thread_id = check_uuid(thread_id, "thread")
     row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
@@ -82,7 +87,7 @@ async def create_and_wait(
     return _waiting(services, row, location, body.on_disconnect == "cancel")
 
 
-@router.post("/runs")
+@router.post("/runs", **returns(Run))
 async def create_stateless(
     body: RunCreate, services: Deps, response: Response, key: IdempotencyKey = None
 ) -> dict[str, Any]:
@@ -91,7 +96,7 @@ async def create_stateless(
     return run_json(row)
 
 
-@router.post("/runs/wait")
+@router.post("/runs/wait", **WAIT)
 async def create_stateless_and_wait(
     body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> StreamingResponse:
@@ -100,7 +105,7 @@ async def create_stateless_and_wait(
     return _waiting(services, row, location, body.on_disconnect == "cancel")
 
 
-@router.post("/runs/batch")
+@router.post("/runs/batch", **returns(list[Run]))
 async def create_batch(
     body: Annotated[list[RunCreate], Body(min_length=1)], services: Deps
 ) -> list[dict[str, Any]]:
@@ -121,9 +126,9 @@ async def _load_run(services: Services, thread_id: str, run_id: str) -> dict[str
     return row
 
 
-@router.get("/threads/{thread_id}/runs")
+@router.get("/threads/{thread_id}/runs", **returns(list[Run]))
 async def list_runs(
-    thread_id: str,
+    thread_id: ThreadId,
     services: Deps,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -137,15 +142,15 @@ async def list_runs(
     return [run_json(r) for r in found]
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
-async def get(thread_id: str, run_id: str, services: Deps) -> dict[str, Any]:
+@router.get("/threads/{thread_id}/runs/{run_id}", **returns(Run))
+async def get(thread_id: ThreadId, run_id: RunId, services: Deps) -> dict[str, Any]:
     await load_thread(services, thread_id)
     return run_json(await _load_run(services, thread_id, run_id))
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/join")
+@router.get("/threads/{thread_id}/runs/{run_id}/join", **WAIT)
 async def join(
-    thread_id: str, run_id: str, services: Deps, cancel_on_disconnect: bool = False
+    thread_id: ThreadId, run_id: RunId, services: Deps, cancel_on_disconnect: bool = False
 ) -> StreamingResponse:
     row = await _load_run(services, thread_id, run_id)
     location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
@@ -157,8 +162,8 @@ CancelActionQuery = Annotated[Literal["interrupt", "rollback"], Query()]
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
 async def cancel(
-    thread_id: str,
-    run_id: str,
+    thread_id: ThreadId,
+    run_id: RunId,
     services: Deps,
     wait: bool = False,
     action: CancelActionQuery = "interrupt",
@@ -197,7 +202,7 @@ async def cancel_many(
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
-async def delete(thread_id: str, run_id: str, services: Deps) -> Response:
+async def delete(thread_id: ThreadId, run_id: RunId, services: Deps) -> Response:
     try:
         row = await _load_run(services, thread_id, run_id)
     except NotFound:

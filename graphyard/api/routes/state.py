@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from graphyard.api.deps import Deps, Services
+from graphyard.api.deps import Deps, Services, ThreadId
+from graphyard.api.models import StateUpdated, ThreadState, returns
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import CheckpointBody, HistoryBody, StateUpdateBody
 from graphyard.api.state import (
@@ -36,27 +37,29 @@ async def _state(
     return state_json(await graph.aget_state(config, subgraphs=subgraphs))
 
 
-@router.get("/{thread_id}/state")
-async def get_state(thread_id: str, services: Deps, subgraphs: bool = False) -> dict[str, Any]:
+@router.get("/{thread_id}/state", **returns(ThreadState))
+async def get_state(thread_id: ThreadId, services: Deps, subgraphs: bool = False) -> dict[str, Any]:
     return await _state(services, thread_id, None, subgraphs)
 
 
-@router.get("/{thread_id}/state/{checkpoint_id}")
+@router.get("/{thread_id}/state/{checkpoint_id}", **returns(ThreadState))
 async def get_state_at(
-    thread_id: str, checkpoint_id: str, services: Deps, subgraphs: bool = False
+    thread_id: ThreadId, checkpoint_id: str, services: Deps, subgraphs: bool = False
 ) -> dict[str, Any]:
     return await _state(services, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
 
 
-@router.post("/{thread_id}/state/checkpoint")
+@router.post("/{thread_id}/state/checkpoint", **returns(ThreadState))
 async def get_state_at_checkpoint(
-    thread_id: str, body: CheckpointBody, services: Deps
+    thread_id: ThreadId, body: CheckpointBody, services: Deps
 ) -> dict[str, Any]:
     return await _state(services, thread_id, body.checkpoint, body.subgraphs)
 
 
-@router.post("/{thread_id}/state")
-async def update_state(thread_id: str, body: StateUpdateBody, services: Deps) -> dict[str, Any]:
+@router.post("/{thread_id}/state", **returns(StateUpdated))
+async def update_state(
+    thread_id: ThreadId, body: StateUpdateBody, services: Deps
+) -> dict[str, Any]:
     thread = await load_thread(services, thread_id)
     tid = str(thread["thread_id"])
     async with services.pool.connection() as conn:
@@ -116,9 +119,9 @@ async def _history(
     ]
 
 
-@router.get("/{thread_id}/history")
+@router.get("/{thread_id}/history", **returns(list[ThreadState]))
 async def get_history(
-    thread_id: str,
+    thread_id: ThreadId,
     services: Deps,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1,
     before: str | None = None,
@@ -129,8 +132,10 @@ async def get_history(
     )
 
 
-@router.post("/{thread_id}/history")
-async def post_history(thread_id: str, body: HistoryBody, services: Deps) -> list[dict[str, Any]]:
+@router.post("/{thread_id}/history", **returns(list[ThreadState]))
+async def post_history(
+    thread_id: ThreadId, body: HistoryBody, services: Deps
+) -> list[dict[str, Any]]:
     before = {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before
     return await _history(
         services,

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from graphyard.api import sse
-from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
+from graphyard.api.models import EVENT_STREAM
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import RunCreate
 from graphyard.api.submit import cancel_in_background, create_run
@@ -16,6 +17,7 @@ from graphyard.errors import NotFound
 from graphyard.storage import runs as rows
 
 router = APIRouter(tags=["runs"])
+STREAM = {"response_class": EventSourceResponse, **EVENT_STREAM}
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
@@ -45,16 +47,16 @@ def _run_stream(
     return sse.response(body, services, {"Location": f"{path}/stream", "Content-Location": path})
 
 
-@router.post("/threads/{thread_id}/runs/stream", response_class=EventSourceResponse)
+@router.post("/threads/{thread_id}/runs/stream", **STREAM)
 async def create_and_stream(
-    thread_id: str, body: RunCreate, services: Deps, key: IdempotencyKey = None
+    thread_id: ThreadId, body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> EventSourceResponse:
     thread_id = check_uuid(thread_id, "thread")
     row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
     return _run_stream(services, row, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
-@router.post("/runs/stream", response_class=EventSourceResponse)
+@router.post("/runs/stream", **STREAM)
 async def create_stateless_and_stream(
     body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> EventSourceResponse:
@@ -76,10 +78,12 @@ async def _joined(
     return row, after
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=EventSourceResponse)
+@router.get(
+    "/threads/{thread_id}/runs/{run_id}/stream", response_class=EventSourceResponse, **EVENT_STREAM
+)
 async def join_stream(
-    thread_id: str,
-    run_id: str,
+    thread_id: ThreadId,
+    run_id: RunId,
     services: Deps,
     stream_mode: StreamModeQuery = None,
     cancel_on_disconnect: bool = False,
@@ -98,9 +102,9 @@ async def join_stream(
     )
 
 
-@router.get("/runs/{run_id}/stream", response_class=EventSourceResponse)
+@router.get("/runs/{run_id}/stream", **STREAM)
 async def join_stateless_stream(
-    run_id: str,
+    run_id: RunId,
     services: Deps,
     stream_mode: StreamModeQuery = None,
     cancel_on_disconnect: bool = False,
@@ -118,9 +122,9 @@ async def join_stateless_stream(
     )
 
 
-@router.get("/threads/{thread_id}/stream", response_class=EventSourceResponse)
+@router.get("/threads/{thread_id}/stream", **STREAM)
 async def join_thread_stream(
-    thread_id: str,
+    thread_id: ThreadId,
     services: Deps,
     stream_mode: StreamModeQuery = None,
     stream_modes: StreamModeQuery = None,

@@ -11,7 +11,8 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import StateUpdate
 from temporalio.service import RPCError
 
-from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
+from graphyard.api.models import Pruned, Thread, returns
 from graphyard.api.pagination import check_select, page
 from graphyard.api.schemas import (
     ThreadCount,
@@ -46,7 +47,7 @@ async def load_thread(services: Services, thread_id: str) -> dict[str, Any]:
     return row
 
 
-@router.post("")
+@router.post("", **returns(Thread))
 async def create(body: ThreadCreate, services: Deps) -> dict[str, Any]:
     thread_id = check_uuid(body.thread_id, "thread") if body.thread_id else str(uuid_utils.uuid7())
     async with services.pool.connection() as conn:
@@ -81,7 +82,7 @@ async def _apply_supersteps(
     return await refresh_thread(services, thread, graph)
 
 
-@router.post("/search")
+@router.post("/search", **returns(list[Thread]))
 async def search(body: ThreadSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
     check_select(body.select, THREAD_FIELDS)
     ids = [check_uuid(i, "thread") for i in body.ids or []] or None
@@ -118,7 +119,7 @@ async def count(body: ThreadCount, services: Deps) -> int:
     return total
 
 
-@router.post("/prune")
+@router.post("/prune", **returns(Pruned))
 async def prune(body: ThreadPrune, services: Deps) -> dict[str, int]:
     ids = [check_uuid(i, "thread") for i in body.thread_ids]
     pruned = 0
@@ -135,9 +136,9 @@ async def prune(body: ThreadPrune, services: Deps) -> dict[str, int]:
     return {"pruned_count": pruned}
 
 
-@router.get("/{thread_id}")
+@router.get("/{thread_id}", **returns(Thread))
 async def get(
-    thread_id: str, services: Deps, include: Annotated[list[str] | None, Query()] = None
+    thread_id: ThreadId, services: Deps, include: Annotated[list[str] | None, Query()] = None
 ) -> dict[str, Any]:
     """The thread; ``include=ttl`` adds its TTL (strategy, minutes, expiry)."""
     row = await load_thread(services, thread_id)
@@ -147,9 +148,9 @@ async def get(
     return out
 
 
-@router.patch("/{thread_id}", response_model=None)
+@router.patch("/{thread_id}", **returns(Thread))
 async def patch(
-    thread_id: str,
+    thread_id: ThreadId,
     body: ThreadPatch,
     services: Deps,
     prefer: Annotated[str | None, Header()] = None,
@@ -180,14 +181,14 @@ async def _delete(services: Services, thread_id: str) -> None:
 
 
 @router.delete("/{thread_id}", status_code=204)
-async def delete(thread_id: str, services: Deps) -> Response:
+async def delete(thread_id: ThreadId, services: Deps) -> Response:
     thread = await load_thread(services, thread_id)
     await _delete(services, str(thread["thread_id"]))
     return Response(status_code=204)
 
 
-@router.post("/{thread_id}/copy")
-async def copy(thread_id: str, services: Deps) -> dict[str, Any]:
+@router.post("/{thread_id}/copy", **returns(Thread))
+async def copy(thread_id: ThreadId, services: Deps) -> dict[str, Any]:
     source = await load_thread(services, thread_id)
     new_id = str(uuid_utils.uuid7())
     async with services.pool.connection() as conn, conn.transaction():
