@@ -217,3 +217,19 @@ async def test_threads_expire_after_their_ttl(api: Stack, graphs: GraphRegistry)
         assert bad.status_code == 422
         bad = await http.patch(f"/threads/{kept['thread_id']}", json={"ttl": {"ttl": 0}})
         assert bad.status_code == 422
+
+
+async def test_storage_reports_what_checkpoints_occupy(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        empty = (await http.get(f"/threads/{tid}/storage")).json()
+        await stack.client.runs.wait(tid, "chain", input={"steps": []})
+        used = (await http.get(f"/threads/{tid}/storage")).json()
+        missing = await http.get(f"/threads/{uuid.uuid4()}/storage")
+    assert empty["total_bytes"] == 0
+    assert used["checkpoints"]["count"] == _checkpoints(stack, tid) == 12
+    assert used["channel_values"]["by_channel"]["steps"]["versions"] >= 10
+    sections = ("checkpoints", "channel_values", "pending_writes")
+    assert used["total_bytes"] == sum(used[s]["bytes"] for s in sections) > 0
+    assert missing.status_code == 404

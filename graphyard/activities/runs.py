@@ -14,6 +14,7 @@ from temporalio import activity
 
 from graphyard.activities.context import RunKwargs, WorkerContext
 from graphyard.serde import interrupt_json, to_jsonable
+from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
@@ -131,4 +132,4 @@ class RunActivities:
         async with self.ctx.pool.connection() as conn:
             row = await run_rows.get(conn, run.run_id)
             if row is not None and row["status"] in ("pending", "running"):
-                await thread_rows.delete_run_checkpoints(conn, run.thread_id, run.run_id)
+                await checkpoint_rows.delete_run_checkpoints(conn, run.thread_id, run.run_id)

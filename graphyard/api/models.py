@@ -130,6 +130,28 @@ class Run(Doc):
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None
 
 
+class StorageCount(Doc):
+    count: int
+    bytes: int
+
+
+class ChannelStorage(Doc):
+    versions: int
+    bytes: int
+
+
+class ChannelValuesStorage(StorageCount):
+    by_channel: dict[str, ChannelStorage]
+
+
+class ThreadStorage(Doc):
+    thread_id: str
+    total_bytes: int
+    checkpoints: StorageCount
+    channel_values: ChannelValuesStorage
+    pending_writes: StorageCount
+
+
 class Pruned(Doc):
     pruned_count: int
 

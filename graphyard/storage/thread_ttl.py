@@ -8,19 +8,10 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
+from graphyard.storage import checkpoints as checkpoint_rows
+
 Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
-
-# Everything a thread owns, with the type of its thread_id column (the saver's tables, as
-# langgraph-checkpoint-postgres creates them, use text).
-_THREAD_TABLES = (
-    ("checkpoint_writes", "text"),
-    ("checkpoint_blobs", "text"),
-    ("checkpoints", "text"),
-    ("run_events", "uuid"),
-    ("runs", "uuid"),
-    ("threads", "uuid"),
-)
 
 
 async def set_ttl(conn: Conn, thread_id: str, strategy: str | None, minutes: float | None) -> None:
@@ -65,10 +56,11 @@ async def sweep(conn: Conn, limit: int) -> tuple[list[str], list[str]]:
         deleted = [str(r["thread_id"]) for r in expired if r["ttl_strategy"] == "delete"]
         pruned = [str(r["thread_id"]) for r in expired if r["ttl_strategy"] != "delete"]
         if deleted:
-            for table, kind in _THREAD_TABLES:
+            await checkpoint_rows.delete_threads(conn, deleted)
+            for table in ("run_events", "runs", "threads"):
                 await conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE thread_id = ANY(%s::{}[])").format(
-                        sql.Identifier(table), sql.SQL(kind)
+                    sql.SQL("DELETE FROM {} WHERE thread_id = ANY(%s::uuid[])").format(
+                        sql.Identifier(table)
                     ),
                     (deleted,),
                 )

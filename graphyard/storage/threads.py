@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from graphyard.storage.jsonb import jsonb
@@ -209,52 +209,3 @@ async def copy(conn: Conn, source_id: str, new_id: str) -> Row:
     row = await cur.fetchone()
     assert row is not None
     return row
-
-
-CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
-
-
-async def copy_checkpoints(conn: Conn, source_id: str, new_id: str) -> None:
-    """Copy a thread's LangGraph checkpoints to another thread id. The Postgres saver has no
-    ``acopy_thread``; its tables are copied row for row, whatever columns its version has."""
-    async with conn.transaction():
-        for table in CHECKPOINT_TABLES:
-            cur = await conn.execute(
-                """
-                SELECT column_name FROM information_schema.columns
-                WHERE table_schema = current_schema() AND table_name = %s
-                ORDER BY ordinal_position
-                """,
-                (table,),
-            )
-            columns = [r["column_name"] for r in await cur.fetchall()]
-            targets = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-            sources = sql.SQL(", ").join(
-                sql.Placeholder() if c == "thread_id" else sql.Identifier(c) for c in columns
-            )
-            await conn.execute(
-                sql.SQL("INSERT INTO {t} ({c}) SELECT {s} FROM {t} WHERE thread_id = %s").format(
-                    t=sql.Identifier(table), c=targets, s=sources
-                ),
-                (new_id, source_id),
-            )
-
-
-async def delete_run_checkpoints(conn: Conn, thread_id: str, run_id: str) -> None:
-    """Delete the checkpoints (and their pending writes) a run wrote. The Postgres saver has no
-    ``adelete_for_runs``; LangGraph records the run id in each checkpoint's metadata. Blobs
-    are shared between checkpoints by channel version and stay."""
-    async with conn.transaction():
-        await conn.execute(
-            """
-            DELETE FROM checkpoint_writes w USING checkpoints c
-            WHERE c.thread_id = %(t)s AND c.metadata->>'run_id' = %(r)s
-              AND w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
-              AND w.checkpoint_id = c.checkpoint_id
-            """,
-            {"t": thread_id, "r": run_id},
-        )
-        await conn.execute(
-            "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s",
-            (thread_id, run_id),
-        )

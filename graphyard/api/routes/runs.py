@@ -15,8 +15,8 @@ from graphyard.api.schemas import MAX_OFFSET, RunCreate, RunsCancel, run_json
 from graphyard.api.submit import cancel_in_background, cancel_run, create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
+from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import runs as rows
-from graphyard.storage import threads as thread_rows
 
 router = APIRouter(tags=["runs"])
 
@@ -212,6 +212,8 @@ async def delete(thread_id: ThreadId, run_id: RunId, services: Deps) -> Response
         await cancel_run(services, str(row["run_id"]), "rollback")
         return Response(status_code=204)
     async with services.pool.connection() as conn:
-        await thread_rows.delete_run_checkpoints(conn, str(row["thread_id"]), str(row["run_id"]))
+        await checkpoint_rows.delete_run_checkpoints(
+            conn, str(row["thread_id"]), str(row["run_id"])
+        )
         await rows.delete(conn, str(row["run_id"]))
     return Response(status_code=204)

@@ -12,7 +12,7 @@ from langgraph.types import StateUpdate
 from temporalio.service import RPCError
 
 from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
-from graphyard.api.models import Pruned, Thread, returns
+from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
 from graphyard.api.pagination import check_select, page
 from graphyard.api.schemas import (
     ThreadCount,
@@ -25,6 +25,7 @@ from graphyard.api.schemas import (
 )
 from graphyard.api.state import refresh_thread, thread_config, thread_graph
 from graphyard.errors import BadRequest, Conflict, NotFound
+from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
 from graphyard.types import run_workflow_id
@@ -143,7 +144,8 @@ async def get(
     """The thread; ``include=ttl`` adds its TTL (strategy, minutes, expiry)."""
     row = await load_thread(services, thread_id)
     out = thread_json(row)
-    if include and "ttl" in include:
+    # The reference reads one comma-separated value; the SDK may repeat the parameter.
+    if "ttl" in {part.strip() for value in include or [] for part in value.split(",")}:
         out["ttl"] = thread_ttl.ttl_json(row)
     return out
 
@@ -187,11 +189,19 @@ async def delete(thread_id: ThreadId, services: Deps) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/{thread_id}/storage", **returns(ThreadStorage))
+async def storage(thread_id: ThreadId, services: Deps) -> dict[str, Any]:
+    """Bytes the thread's checkpoints occupy, per table and per channel."""
+    thread = await load_thread(services, thread_id)
+    async with services.pool.connection() as conn:
+        return await checkpoint_rows.storage(conn, str(thread["thread_id"]))
+
+
 @router.post("/{thread_id}/copy", **returns(Thread))
 async def copy(thread_id: ThreadId, services: Deps) -> dict[str, Any]:
     source = await load_thread(services, thread_id)
     new_id = str(uuid_utils.uuid7())
     async with services.pool.connection() as conn, conn.transaction():
         row = await rows.copy(conn, str(source["thread_id"]), new_id)
-        await rows.copy_checkpoints(conn, str(source["thread_id"]), new_id)
+        await checkpoint_rows.copy_checkpoints(conn, str(source["thread_id"]), new_id)
     return thread_json(row)
