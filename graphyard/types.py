@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
@@ -21,6 +21,7 @@ FINISH_ACTIVITY = "graphyard.finish_run"
 WAIT_ACTIVITY = "graphyard.wait_for_run"
 RUN_WORKFLOW = "RunWorkflow"
 CANCEL_SIGNAL = "cancel"
+RESUME_SIGNAL = "resume"
 
 
 def run_workflow_id(run_id: str) -> str:
@@ -58,6 +59,8 @@ class RunInput:
 
     run: RunRef
     policy: StepPolicy = field(default_factory=StepPolicy)
+    # How long the run waits for an answer at an interrupt before it ends as ``timeout``.
+    interrupt_timeout: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,12 @@ class StepInput:
     run: RunRef
     index: int
     expected_checkpoint_id: str | None = None
+    # The answer the run was waiting for at an interrupt: this step resumes with it.
+    command: ResumeInput | None = None
+    # The workflow waits at interrupts: a step that stops at one pauses the run, not ends it.
+    pause: bool = False
+    # The index where the run last (re)started: the recursion limit counts steps since then.
+    segment: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,17 @@ class CancelInput:
     """The ``cancel`` signal of ``RunWorkflow``."""
 
     action: CancelAction = "interrupt"
+
+
+@dataclass(frozen=True)
+class ResumeInput:
+    """The ``resume`` signal: what ``Command(resume=..., update=..., goto=...)`` the run waiting
+    at an interrupt continues with. ``temporal workflow signal --name resume --input
+    '{"resume": ...}'`` sends one."""
+
+    resume: Any = None
+    update: Any = None
+    goto: Any = None
 
 
 @dataclass(frozen=True)

@@ -51,17 +51,7 @@ class RunKwargs:
 
     def graph_input(self) -> Any:
         """The first step's input: the command (resume/update/goto) if any, else the input."""
-        if not self.command:
-            return self.input
-        goto = self.command.get("goto")
-        if goto is not None:
-            items = goto if isinstance(goto, list) else [goto]
-            goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in items]
-        return Command(
-            update=self.command.get("update"),
-            resume=self.command.get("resume"),
-            goto=goto if goto is not None else (),
-        )
+        return command_input(self.command) if self.command else self.input
 
     def runnable_config(self, run: RunRef, *, fork: bool = False) -> RunnableConfig:
         """The config every step of the run executes with. ``fork``: the first step's, which
@@ -82,6 +72,22 @@ class RunKwargs:
         return int(self.config.get("recursion_limit") or 25)
 
 
+def command_input(command: dict[str, Any]) -> Any:
+    """A client's ``{resume?, update?, goto?}`` as LangGraph's input: a ``Command`` (``goto``
+    items may be ``{"node", "input"}`` sends), or ``None`` when it says nothing (continue)."""
+    goto = command.get("goto")
+    if command.get("resume") is None and command.get("update") is None and goto is None:
+        return None
+    if goto is not None:
+        items = goto if isinstance(goto, list) else [goto]
+        goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in items]
+    return Command(
+        update=command.get("update"),
+        resume=command.get("resume"),
+        goto=goto if goto is not None else (),
+    )
+
+
 class WorkerContext:
     """Shared resources of the worker's activities."""
 
@@ -93,11 +99,14 @@ class WorkerContext:
         self.notify_channel = notify_channel
         self._kwargs: OrderedDict[str, RunKwargs] = OrderedDict()
 
-    async def run_kwargs(self, run: RunRef, *, start: bool = False) -> RunKwargs:
-        """The run's kwargs (cached per worker: rows never change once the run is created).
-        ``start`` also marks the run ``running``, in the same query."""
+    async def run_kwargs(
+        self, run: RunRef, *, start: bool = False, refresh: bool = False
+    ) -> RunKwargs:
+        """The run's kwargs (cached per worker: they only change when an answer to an
+        interrupt asks for other stream modes; ``refresh`` then). ``start`` also marks the run
+        ``running``, in the same query."""
         cached = self._kwargs.get(run.run_id)
-        if cached is not None and not start:
+        if cached is not None and not (start or refresh):
             self._kwargs.move_to_end(run.run_id)
             return cached
         async with self.pool.connection() as conn:

@@ -74,19 +74,26 @@ class RunEnd:
         return "interrupted" if self.next else "idle"
 
 
-async def end_run(ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEnd) -> None:
-    """Write the run's end once (idempotent), refresh its thread, wake waiting requests."""
+async def end_run(
+    ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEnd, *, pause: bool = False
+) -> None:
+    """Write the run's end once (idempotent), refresh its thread, wake waiting requests.
+    ``pause``: the run stopped at an interrupt and waits for its answer instead."""
     # Pipelined: the whole transaction costs one round trip to Postgres.
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
-        await run_rows.finish(
-            conn,
-            run.run_id,
-            status=end.status,
-            output=end.output,
-            error=end.error,
-            last_events=end.last_events(run.run_id),
-        )
-        if kwargs.temporary:
+        if pause:
+            marker = event_log.event(event_log.RUN_PAUSED, {"run_id": run.run_id})
+            await run_rows.pause(conn, run.run_id, output=end.output, last_events=[marker])
+        else:
+            await run_rows.finish(
+                conn,
+                run.run_id,
+                status=end.status,
+                output=end.output,
+                error=end.error,
+                last_events=end.last_events(run.run_id),
+            )
+        if kwargs.temporary and not pause:
             await thread_rows.delete_row(conn, run.thread_id)
         else:
             await thread_rows.record_run_end(
@@ -101,9 +108,10 @@ async def end_run(ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEn
         # Wakes wait/join (the run id) and stream followers (its events, its thread's).
         wake = f"{run.run_id} {event_log.wake_keys(run.run_id, run.thread_id)}"
         await conn.execute("SELECT pg_notify(%s, %s)", (ctx.notify_channel, wake))
-    if kwargs.temporary:
+    if kwargs.temporary and not pause:
         await ctx.saver().adelete_thread(run.thread_id)
-    ctx.forget(run.run_id)
+    if not pause:
+        ctx.forget(run.run_id)
 
 
 class RunActivities:

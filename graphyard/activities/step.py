@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -21,13 +21,14 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from graphyard.activities.context import RunKwargs, WorkerContext
+from graphyard.activities.context import RunKwargs, WorkerContext, command_input
 from graphyard.activities.publish import StepPublisher
 from graphyard.activities.runs import RunEnd, end_run
 from graphyard.activities.saver import GuardedSaver
 from graphyard.activities.stream_modes import StepStream, graph_chunks
 from graphyard.serde import to_jsonable
 from graphyard.storage import events as event_log
+from graphyard.storage import runs as run_rows
 from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
 
 # Errors that no retry can fix: fail the run at once instead of burning attempts.
@@ -88,23 +89,34 @@ class StepActivities:
     async def step(self, inp: StepInput) -> StepResult:
         """Run one super-step; when it is the run's last, also write the run's end."""
         run = inp.run
-        kwargs = await self.ctx.run_kwargs(run, start=inp.index == 0)
+        kwargs = await self.ctx.run_kwargs(
+            run, start=inp.index == 0, refresh=inp.command is not None
+        )
         config = kwargs.runnable_config(run)
         saver = GuardedSaver(self.ctx.pool)
         graph = await self.ctx.graph(run, config, saver)
         latest = await saver.latest(config)
         if inp.index == 0:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:
-                return await self._report(graph, config, run, kwargs, inp.index)
+                return await self._report(graph, config, run, kwargs, inp)
             graph_input = kwargs.graph_input()
             step_config = kwargs.runnable_config(run, fork=True)
         else:
             current = latest.config["configurable"]["checkpoint_id"] if latest else None
-            if current != inp.expected_checkpoint_id:
-                return await self._report(graph, config, run, kwargs, inp.index)
-            graph_input = None
+            # A run waiting at an interrupt resumes from the thread's state even if a human
+            # edited it meanwhile (update_state); otherwise a moved thread means "already ran".
+            edited = (
+                inp.command is not None and latest and latest.metadata.get("source") == "update"
+            )
+            if current != inp.expected_checkpoint_id and not edited:
+                return await self._report(graph, config, run, kwargs, inp)
+            graph_input = command_input(asdict(inp.command)) if inp.command else None
             step_config = config
-        if inp.index >= kwargs.recursion_limit:
+        if inp.command is not None:
+            # Resumed straight through Temporal (the CLI, the UI): the run is running again.
+            async with self.ctx.pool.connection() as conn:
+                await run_rows.resume(conn, run.run_id)
+        if inp.index - inp.segment >= kwargs.recursion_limit:
             raise ApplicationError(
                 f"Recursion limit of {kwargs.recursion_limit} reached without hitting a stop "
                 "condition. You can increase the limit by setting the `recursion_limit` config "
@@ -124,7 +136,7 @@ class StepActivities:
                     step_config,
                     kwargs,
                     publisher,
-                    continuing=inp.index > 0,
+                    continuing=inp.index > 0 and inp.command is None,
                 )
         except NON_RETRYABLE as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
@@ -135,7 +147,8 @@ class StepActivities:
             await end_run(self.ctx, run, kwargs, end)
         elif result.outcome == "interrupted":
             state = await graph.aget_state(config)
-            await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))
+            end = RunEnd.from_state(state, "success")
+            await end_run(self.ctx, run, kwargs, end, pause=inp.pause)
         return result
 
     async def _run(
@@ -219,14 +232,15 @@ class StepActivities:
         config: RunnableConfig,
         run: RunRef,
         kwargs: RunKwargs,
-        index: int,
+        inp: StepInput,
     ) -> StepResult:
         """Where the thread stands, without running anything (this step ran before a crash);
-        a run found at its end is ended again (the write is idempotent)."""
+        a run found at its end (or pause) is ended again (the write is idempotent)."""
         state = await graph.aget_state(config)
         result = replace(self._summary(state, kwargs, [], False), replayed=True)
         if result.outcome != "continue":
-            await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, "success"))
+            end = RunEnd.from_state(state, "success")
+            await end_run(self.ctx, run, kwargs, end, pause=inp.pause and result.outcome != "done")
         else:
             async with self.ctx.pool.connection() as conn:
                 await event_log.mark_retry(
@@ -234,6 +248,6 @@ class StepActivities:
                     self.ctx.notify_channel,
                     run_id=run.run_id,
                     thread_id=run.thread_id,
-                    step=index,
+                    step=inp.index,
                 )
         return result

@@ -91,6 +91,13 @@ def response(
     )
 
 
+async def _still_paused(services: Services, run_id: str, seq: int) -> bool:
+    async with services.pool.connection() as conn:
+        row = await run_rows.get(conn, run_id)
+        later = await event_log.for_run(conn, run_id, seq, 1)
+    return row is not None and row["waiting"] and not later
+
+
 async def _live(services: Services, run_id: str) -> bool:
     async with services.pool.connection() as conn:
         row = await run_rows.get(conn, run_id)
@@ -121,6 +128,13 @@ async def follow_run(
                     if row["event"] == event_log.RUN_DONE:
                         ended = True
                         return
+                    if row["event"] == event_log.RUN_PAUSED:
+                        # The run stopped at an interrupt: the stream ends, unless the run
+                        # was resumed since (its next segment follows).
+                        if row is rows[-1] and await _still_paused(services, run_id, after):
+                            ended = True
+                            return
+                        continue
                     if keep(row["event"]):
                         yield frame(row["event"], row["data"], after)
                 if rows:
@@ -157,6 +171,8 @@ async def follow_thread(
             for row in rows:
                 after = row["seq"]
                 event = row["event"]
+                if event == event_log.RUN_PAUSED:
+                    continue
                 if event == event_log.STATE_UPDATE:
                     if "state_update" in modes:
                         yield frame(event, row["data"], after)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +16,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from graphyard.api import hitl
 from graphyard.api.deps import Services
+from graphyard.api.hitl import Submitted
 from graphyard.api.schemas import RunCreate
 from graphyard.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
 from graphyard.graphs import default_assistant_id
@@ -42,6 +47,22 @@ RESERVED_METADATA = frozenset(
 )
 RESERVED_CONFIGURABLE_PREFIXES = ("langgraph_auth_user", "__")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("0d3c8f6e-2f4a-4d0e-9a51-6b7a1c2e9f10")
+
+
+# Run (or assistant) configurable key: seconds a run waits at an interrupt before it times out.
+INTERRUPT_TIMEOUT_KEY = "interrupt_timeout_seconds"
+
+
+def _seconds(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise Unprocessable(f"{INTERRUPT_TIMEOUT_KEY} must be a number of seconds") from None
+    if not 0 < seconds <= 10 * 365 * 24 * 3600:
+        raise Unprocessable(f"{INTERRUPT_TIMEOUT_KEY} must be positive (at most ten years)")
+    return timedelta(seconds=seconds)
 
 
 def run_id_for(scope: str, idempotency_key: str | None) -> str:
@@ -112,8 +133,9 @@ async def create_run(
     *,
     thread_id: str | None,
     idempotency_key: str | None,
-) -> Row:
-    """Create (or, for a repeated idempotency key, find) a run and start its workflow."""
+) -> Submitted:
+    """Create (or, for a repeated idempotency key, find) a run and start its workflow; or,
+    when the thread has a run waiting at an interrupt and the body answers it, resume that."""
     if (body.config or {}).get("configurable") and body.context:
         raise BadRequest(
             "Cannot specify both configurable and context. Prefer setting context alone. "
@@ -123,87 +145,22 @@ async def create_run(
     stateless = thread_id is None
     if stateless and body.command is not None and body.command.resume is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
+    if thread_id is not None and idempotency_key is None and hitl.answers(body):
+        resumed = await hitl.answer_waiting_run(services, thread_id, body)
+        if resumed is not None:
+            return resumed
     run_id = run_id_for(thread_id or "stateless", idempotency_key)
-    interrupted: list[str] = []
-    strategy = body.multitask_strategy or "enqueue"
+    fingerprint = _fingerprint(thread_id, body) if idempotency_key else None
     async with services.pool.connection() as conn, conn.transaction():
-        # Only an idempotency key can name a run that exists already.
-        existing = await run_rows.get(conn, run_id) if idempotency_key else None
-        if existing is not None:
-            row, created = existing, False
-        else:
-            assistant = await resolve_assistant(conn, services, body.assistant_id)
-            graph_id = assistant["graph_id"]
-            thread_id = thread_id or str(uuid_utils.uuid7())
-            thread = await thread_rows.get(conn, thread_id, for_update=True)
-            if thread is None:
-                if not stateless and body.if_not_exists != "create":
-                    raise NotFound("Thread or assistant not found.")
-                thread = await thread_rows.create(
-                    conn,
-                    thread_id,
-                    {"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])},
-                    None if stateless else services.default_ttl,
-                )
-                assert thread is not None
-            live = await thread_rows.live_run_ids(conn, thread_id)
-            if live and strategy == "reject" and not stateless:
-                raise Conflict(
-                    "Thread is already running a task. Wait for it to finish or choose a "
-                    "different multitask strategy."
-                )
-            ids = {
-                "run_id": run_id,
-                "thread_id": thread_id,
-                "graph_id": graph_id,
-                "assistant_id": str(assistant["assistant_id"]),
-            }
-            kwargs = {
-                "input": body.input,
-                "command": body.command.model_dump(exclude_none=True) if body.command else None,
-                "config": _merged_config(assistant, thread, body, ids),
-                "context": {**assistant["context"], **(body.context or {})},
-                "stream_mode": _stream_modes(body),
-                "interrupt_before": body.interrupt_before,
-                "interrupt_after": body.interrupt_after,
-                "webhook": body.webhook,
-                "feedback_keys": body.feedback_keys,
-                "temporary": stateless and body.on_completion != "keep",
-                "subgraphs": body.stream_subgraphs,
-                "resumable": body.stream_resumable,
-                "checkpoint": body.checkpoint
-                or ({"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None),
-                "durability": body.durability
-                or ("exit" if body.checkpoint_during is False else "async"),
-                "checkpoint_during": body.checkpoint_during is not False,
-                "after_seconds": body.after_seconds,
-                "after_run_id": live[-1] if live else None,
-            }
-            row, created = await run_rows.insert(
-                conn,
-                run_id=run_id,
-                thread_id=thread_id,
-                assistant_id=ids["assistant_id"],
-                metadata=_client_metadata(body),
-                kwargs=kwargs,
-                multitask_strategy=None if stateless else strategy,
-            )
-            if created:
-                await thread_rows.mark_busy(
-                    conn, thread_id, {"graph_id": graph_id, "assistant_id": ids["assistant_id"]}
-                )
-                # Every stream of the run opens with this (later attempts announce themselves).
-                await event_log.append(
-                    conn,
-                    notify_channel(services.settings),
-                    run_id=run_id,
-                    thread_id=thread_id,
-                    events=[event_log.event("metadata", {"run_id": run_id, "attempt": 1})],
-                )
-            if created and live and strategy in ("interrupt", "rollback"):
-                interrupted = live
-    for previous in interrupted:
+        created = await _insert(conn, services, body, run_id, thread_id, fingerprint)
+    row = created.row
+    if fingerprint is not None and row["kwargs"].get("request_hash") != fingerprint:
+        raise Conflict("Idempotency-Key was already used for a different request")
+    strategy = row["multitask_strategy"]
+    for previous in created.interrupted:
         await cancel_run(services, previous, "rollback" if strategy == "rollback" else "interrupt")
+    for previous in created.superseded:
+        await cancel_run(services, previous, "interrupt")
     graph_id = row["kwargs"]["config"]["configurable"]["graph_id"]
     ref = RunRef(
         run_id=str(row["run_id"]),
@@ -212,18 +169,132 @@ async def create_run(
         graph_id=graph_id,
         after_run_id=row["kwargs"].get("after_run_id"),
     )
-    await _start(services, ref, row["kwargs"].get("after_seconds"), created=created)
-    return row
+    await _start(services, ref, row["kwargs"], created=created.created)
+    return Submitted(row)
 
 
-async def _start(
-    services: Services, ref: RunRef, after_seconds: float | None, *, created: bool
-) -> None:
+@dataclass(frozen=True)
+class _Inserted:
+    row: Row
+    created: bool  # False: an earlier request with the same Idempotency-Key made it
+    interrupted: list[str] = field(default_factory=list)  # live runs the strategy stops
+    superseded: list[str] = field(default_factory=list)  # runs waiting at an interrupt
+
+
+def _fingerprint(thread_id: str | None, body: RunCreate) -> str:
+    request = {"thread_id": thread_id, **body.model_dump(mode="json", exclude_none=True)}
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def _insert(
+    conn: Conn,
+    services: Services,
+    body: RunCreate,
+    run_id: str,
+    thread_id: str | None,
+    fingerprint: str | None,
+) -> _Inserted:
+    """Write a new run's row under its thread's lock, deciding how it meets the thread's
+    runs in flight; or find the run an earlier request with the same key created."""
+    stateless = thread_id is None
+    strategy = body.multitask_strategy or "enqueue"
+    # Only an idempotency key can name a run that exists already.
+    existing = await run_rows.get(conn, run_id) if fingerprint else None
+    if existing is not None:
+        return _Inserted(existing, created=False)
+    assistant = await resolve_assistant(conn, services, body.assistant_id)
+    graph_id = assistant["graph_id"]
+    thread_id = thread_id or str(uuid_utils.uuid7())
+    thread = await thread_rows.get(conn, thread_id, for_update=True)
+    if thread is None:
+        if not stateless and body.if_not_exists != "create":
+            raise NotFound("Thread or assistant not found.")
+        thread = await thread_rows.create(
+            conn,
+            thread_id,
+            {"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])},
+            None if stateless else services.default_ttl,
+        )
+        assert thread is not None
+    elif fingerprint and (twin := await run_rows.get(conn, run_id)) is not None:
+        return _Inserted(twin, created=False)  # made while this request waited for the lock
+    live, waiting = await thread_rows.runs_in_flight(conn, thread_id)
+    if live and strategy == "reject" and not stateless:
+        raise Conflict(
+            "Thread is already running a task. Wait for it to finish or choose a "
+            "different multitask strategy."
+        )
+    ids = {
+        "run_id": run_id,
+        "thread_id": thread_id,
+        "graph_id": graph_id,
+        "assistant_id": str(assistant["assistant_id"]),
+    }
+    kwargs = {
+        "input": body.input,
+        "command": body.command.model_dump(exclude_none=True) if body.command else None,
+        "config": _merged_config(assistant, thread, body, ids),
+        "context": {**assistant["context"], **(body.context or {})},
+        "stream_mode": _stream_modes(body),
+        "interrupt_before": body.interrupt_before,
+        "interrupt_after": body.interrupt_after,
+        "webhook": body.webhook,
+        "feedback_keys": body.feedback_keys,
+        "temporary": stateless and body.on_completion != "keep",
+        "subgraphs": body.stream_subgraphs,
+        "resumable": body.stream_resumable,
+        "checkpoint": body.checkpoint
+        or ({"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None),
+        "durability": body.durability or ("exit" if body.checkpoint_during is False else "async"),
+        "checkpoint_during": body.checkpoint_during is not False,
+        "after_seconds": body.after_seconds,
+        "after_run_id": (live or waiting)[-1] if live or waiting else None,
+        "request_hash": fingerprint,
+    }
+    _seconds(kwargs["config"]["configurable"].get(INTERRUPT_TIMEOUT_KEY))
+    row, created = await run_rows.insert(
+        conn,
+        run_id=run_id,
+        thread_id=thread_id,
+        assistant_id=ids["assistant_id"],
+        metadata=_client_metadata(body),
+        kwargs=kwargs,
+        multitask_strategy=None if stateless else strategy,
+    )
+    if not created:
+        # A stateless twin with the same key won the race: this request's thread goes.
+        if stateless:
+            await thread_rows.delete_row(conn, thread_id)
+        return _Inserted(row, created=False)
+    await thread_rows.mark_busy(
+        conn, thread_id, {"graph_id": graph_id, "assistant_id": ids["assistant_id"]}
+    )
+    # Every stream of the run opens with this (later attempts announce themselves).
+    await event_log.append(
+        conn,
+        notify_channel(services.settings),
+        run_id=run_id,
+        thread_id=thread_id,
+        events=[event_log.event("metadata", {"run_id": run_id, "attempt": 1})],
+    )
+    return _Inserted(
+        row,
+        created=True,
+        interrupted=live if strategy in ("interrupt", "rollback") else [],
+        # A run waiting at an interrupt that gets new input instead of an answer is over (as
+        # the reference's would be): it stops, keeping what it checkpointed.
+        superseded=waiting,
+    )
+
+
+async def _start(services: Services, ref: RunRef, kwargs: Row, *, created: bool) -> None:
     settings = services.settings
+    after_seconds = kwargs.get("after_seconds")
+    deadline = (kwargs["config"].get("configurable") or {}).get(INTERRUPT_TIMEOUT_KEY)
     try:
         await services.temporal.start_workflow(
             RUN_WORKFLOW,
-            RunInput(run=ref, policy=step_policy(settings)),
+            RunInput(run=ref, policy=step_policy(settings), interrupt_timeout=_seconds(deadline)),
             id=run_workflow_id(ref.run_id),
             task_queue=settings.task_queue,
             # Same run_id, same workflow: a repeated submission never executes twice.

@@ -94,14 +94,17 @@ class RunWaiter:
                 del self._events[key]
 
     async def until_done(
-        self, run_id: str, fetch: RowFetcher, tick: float
+        self, run_id: str, fetch: RowFetcher, tick: float, *, settled: bool = False
     ) -> AsyncIterator[Done | None]:
         """Yield ``None`` every ``tick`` seconds while the run is live (a keep-alive chance),
-        then ``Done``."""
+        then ``Done``. A run waiting at an interrupt is done, unless ``settled`` asks for its
+        end."""
         with self.subscribe(run_id) as event:
             while True:
                 row = await fetch()
-                if row is None or row["status"] in TERMINAL:
+                if row is None or (
+                    row["status"] in TERMINAL and not (settled and row.get("waiting"))
+                ):
                     yield Done(row)
                     return
                 with contextlib.suppress(TimeoutError):

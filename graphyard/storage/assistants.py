@@ -162,10 +162,12 @@ async def delete(conn: Conn, assistant_id: str, *, delete_threads: bool) -> Dele
         )
         thread_ids = [str(r["thread_id"]) for r in await cur.fetchall()]
         cur = await conn.execute(
-            "DELETE FROM runs WHERE thread_id = ANY(%s::uuid[]) RETURNING run_id, status",
+            "DELETE FROM runs WHERE thread_id = ANY(%s::uuid[]) RETURNING run_id, status, waiting",
             (thread_ids,),
         )
-        live = [str(r["run_id"]) for r in await cur.fetchall() if r["status"] in LIVE]
+        live = [
+            str(r["run_id"]) for r in await cur.fetchall() if r["status"] in LIVE or r["waiting"]
+        ]
     return Deleted(thread_ids, live)
 
 

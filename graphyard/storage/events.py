@@ -20,6 +20,9 @@ Row = dict[str, Any]
 
 # The last event of every run: ends run streams; thread streams show it as ``metadata``.
 RUN_DONE = "run_done"
+# A run stopped at an interrupt to wait for its answer: ends the streams that were following
+# it; the answer opens the next segment with a ``metadata`` event.
+RUN_PAUSED = "run_paused"
 # A ``POST /threads/{t}/state``: only thread streams asked for ``state_update`` show it.
 STATE_UPDATE = "state_update"
 

@@ -88,8 +88,8 @@ async def finish(
         """
         WITH ended AS (
             UPDATE runs SET status = %(status)s, output = %(output)s, error = %(error)s,
-                ended_at = now(), updated_at = now()
-            WHERE run_id = %(run)s AND status IN ('pending', 'running')
+                waiting = false, ended_at = now(), updated_at = now()
+            WHERE run_id = %(run)s AND (status IN ('pending', 'running') OR waiting)
             RETURNING run_id, thread_id
         )
         INSERT INTO run_events (run_id, thread_id, event, data)
@@ -106,6 +106,78 @@ async def finish(
             "datas": [e.data for e in last_events],
         },
     )
+
+
+async def pause(conn: Conn, run_id: str, *, output: Any, last_events: list[Event]) -> None:
+    """A running run stops at an interrupt and waits for its answer (status ``interrupted``);
+    its streams end here, with ``last_events``."""
+    await conn.execute(
+        """
+        WITH paused AS (
+            UPDATE runs SET status = 'interrupted', waiting = true, output = %(output)s,
+                updated_at = now()
+            WHERE run_id = %(run)s AND status = 'running'
+            RETURNING run_id, thread_id
+        )
+        INSERT INTO run_events (run_id, thread_id, event, data)
+        SELECT paused.run_id, paused.thread_id, e, d
+        FROM paused, unnest(%(events)s::text[], %(datas)s::text[]) WITH ORDINALITY AS t(e, d, i)
+        ORDER BY i
+        """,
+        {
+            "output": jsonb(output),
+            "run": run_id,
+            "events": [e.event for e in last_events],
+            "datas": [e.data for e in last_events],
+        },
+    )
+
+
+async def resume(conn: Conn, run_id: str, kwargs: dict[str, Any] | None = None) -> int | None:
+    """Move a run waiting at an interrupt back to ``running`` (its thread to ``busy``) and open
+    its next stream segment with a ``metadata`` event; ``kwargs`` (stream modes) are merged into
+    its own. Returns that event's seq, or ``None`` if the run was not waiting (someone else
+    resumed it first)."""
+    cur = await conn.execute(
+        """
+        WITH resumed AS (
+            UPDATE runs SET status = 'running', waiting = false, output = NULL, updated_at = now(),
+                kwargs = kwargs || %(kwargs)s
+            WHERE run_id = %(run)s AND waiting
+            RETURNING run_id, thread_id
+        ), busy AS (
+            UPDATE threads SET status = 'busy', updated_at = now()
+            WHERE thread_id = (SELECT thread_id FROM resumed)
+        )
+        INSERT INTO run_events (run_id, thread_id, event, data)
+        SELECT run_id, thread_id, 'metadata',
+            json_build_object('run_id', run_id::text, 'attempt', 1)::text
+        FROM resumed
+        RETURNING seq
+        """,
+        {"run": run_id, "kwargs": jsonb(kwargs or {})},
+    )
+    row = await cur.fetchone()
+    return int(row["seq"]) if row else None
+
+
+async def unresume(conn: Conn, run_id: str) -> None:
+    """Undo ``resume`` when the answer could not be delivered."""
+    await conn.execute(
+        """
+        UPDATE runs SET status = 'interrupted', waiting = true, updated_at = now()
+        WHERE run_id = %s AND status = 'running'
+        """,
+        (run_id,),
+    )
+
+
+async def waiting_on_thread(conn: Conn, thread_id: str) -> Row | None:
+    """The thread's run waiting at an interrupt, if any (locked until the transaction ends)."""
+    cur = await conn.execute(
+        "SELECT * FROM runs WHERE thread_id = %s AND waiting FOR UPDATE", (thread_id,)
+    )
+    return await cur.fetchone()
 
 
 async def list_for_thread(
@@ -129,14 +201,15 @@ async def select_live(
     run_ids: list[str] | None = None,
     status: str | None = None,
 ) -> list[Row]:
-    """Runs that can still be cancelled (pending or running), narrowed by the given filters."""
+    """Runs that can still be cancelled (pending, running, or waiting at an interrupt),
+    narrowed by the given filters."""
     statuses = ["pending", "running"] if status in (None, "all") else [status]
     cur = await conn.execute(
         """
-        SELECT * FROM runs WHERE status = ANY(%s)
+        SELECT * FROM runs WHERE (status = ANY(%s) OR (waiting AND %s))
           AND (%s::uuid IS NULL OR thread_id = %s::uuid)
           AND (%s::uuid[] IS NULL OR run_id = ANY(%s::uuid[]))
         """,
-        (statuses, thread_id, thread_id, run_ids, run_ids),
+        (statuses, status in (None, "all"), thread_id, thread_id, run_ids, run_ids),
     )
     return await cur.fetchall()

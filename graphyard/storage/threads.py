@@ -184,14 +184,28 @@ async def refresh_state(
     return await cur.fetchone()
 
 
-async def live_run_ids(conn: Conn, thread_id: str) -> list[str]:
-    """The thread's pending or running runs."""
+async def live_run_ids(conn: Conn, thread_id: str, *, waiting: bool = False) -> list[str]:
+    """The thread's pending or running runs (and, with ``waiting``, those waiting at an
+    interrupt)."""
     cur = await conn.execute(
-        "SELECT run_id FROM runs WHERE thread_id = %s AND status IN ('pending', 'running')"
+        "SELECT run_id FROM runs WHERE thread_id = %s"
+        " AND (status IN ('pending', 'running') OR (waiting AND %s))"
         " ORDER BY created_at, run_id",
-        (thread_id,),
+        (thread_id, waiting),
     )
     return [str(r["run_id"]) for r in await cur.fetchall()]
+
+
+async def runs_in_flight(conn: Conn, thread_id: str) -> tuple[list[str], list[str]]:
+    """The thread's pending or running runs, and its runs waiting at an interrupt."""
+    cur = await conn.execute(
+        "SELECT run_id, waiting FROM runs WHERE thread_id = %s"
+        " AND (status IN ('pending', 'running') OR waiting) ORDER BY created_at, run_id",
+        (thread_id,),
+    )
+    rows = await cur.fetchall()
+    live = [str(r["run_id"]) for r in rows if not r["waiting"]]
+    return live, [str(r["run_id"]) for r in rows if r["waiting"]]
 
 
 async def copy(conn: Conn, source_id: str, new_id: str) -> Row:

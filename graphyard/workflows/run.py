@@ -1,8 +1,10 @@
 """``RunWorkflow``: one run, one workflow (ID ``run-<run_id>``); each super-step one activity.
 
 The run state machine lives here: ``pending`` (waiting for the thread's previous run, if any)
-``-> running -> success | error | interrupted`` (cancelled). The workflow only ever sees step
-summaries (ids and node names); inputs and state stay in Postgres.
+``-> running -> success | error | interrupted`` (cancelled) ``| timeout``. At an interrupt the
+run waits, status ``interrupted``, for the ``resume`` signal (a durable wait: no worker holds
+it), then goes on ``running``; an optional deadline ends it ``timeout``. The workflow only sees
+step summaries (ids and node names) and the human's answers; state stays in Postgres.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from graphyard.types import (
         CANCEL_SIGNAL,
         FINISH_ACTIVITY,
+        RESUME_SIGNAL,
         RUN_WORKFLOW,
         STEP_ACTIVITY,
         WAIT_ACTIVITY,
         CancelAction,
         CancelInput,
         FinishInput,
+        ResumeInput,
         RunError,
         RunInput,
         RunOutcomeSummary,
@@ -41,6 +46,15 @@ _FINISH_RETRY = RetryPolicy(
 _FINISH_TIMEOUT = timedelta(seconds=60)
 _WAIT_TIMEOUT = timedelta(days=30)
 _WAIT_HEARTBEAT = timedelta(seconds=30)
+# Runs started before this patch end at an interrupt (the reference's way) instead of waiting.
+_WAIT_AT_INTERRUPTS = "wait-at-interrupts"
+
+
+def _deadline_error(inp: RunInput) -> RunError:
+    return RunError(
+        error="TimeoutError",
+        message=f"no answer to the interrupt within {inp.interrupt_timeout}",
+    )
 
 
 def _run_error(err: BaseException) -> RunError:
@@ -48,7 +62,7 @@ def _run_error(err: BaseException) -> RunError:
     cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
         return RunError(error=cause.type or "Error", message=cause.message)
-    if isinstance(cause, TimeoutError):
+    if isinstance(cause, TemporalTimeoutError):
         return RunError(error="TimeoutError", message=f"super-step timed out ({cause.type})")
     return RunError(error=type(cause).__name__ if cause else "Error", message=str(cause or err))
 
@@ -63,6 +77,7 @@ class RunWorkflow:
         self._steps = 0
         self._cancel: CancelAction | None = None
         self._in_flight: asyncio.Task[Any] | None = None
+        self._answer: ResumeInput | None = None
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, inp: CancelInput) -> None:
@@ -70,6 +85,12 @@ class RunWorkflow:
         self._cancel = self._cancel or inp.action
         if self._in_flight is not None:
             self._in_flight.cancel()
+
+    @workflow.signal(name=RESUME_SIGNAL)
+    def resume(self, inp: ResumeInput) -> None:
+        """The answer to the interrupt the run waits at. Kept until the run waits (a signal can
+        arrive in the same task as the step that paused it)."""
+        self._answer = inp
 
     @workflow.query
     def status(self) -> str:
@@ -79,21 +100,29 @@ class RunWorkflow:
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutcomeSummary:
         expected: str | None = None
+        answer: ResumeInput | None = None
+        segment = 0
+        waits = workflow.patched(_WAIT_AT_INTERRUPTS)
         try:
             if inp.run.after_run_id is not None and self._cancel is None:
                 self._in_flight = asyncio.create_task(self._wait_for(inp.run.after_run_id))
                 await self._in_flight
             self._status = "running"
             while self._cancel is None:
-                self._in_flight = asyncio.create_task(
-                    self._step(inp, StepInput(inp.run, self._steps, expected))
-                )
+                step = StepInput(inp.run, self._steps, expected, answer, waits, segment)
+                self._in_flight = asyncio.create_task(self._step(inp, step))
                 result = await self._in_flight
                 self._in_flight = None
                 self._steps += 1
+                expected, answer = result.checkpoint_id, None
+                if result.outcome == "interrupted" and waits:
+                    answer = await self._wait_for_answer(inp)
+                    if answer is None and self._cancel is None:
+                        return await self._finish(inp, "timeout", _deadline_error(inp))
+                    segment = self._steps
+                    continue
                 if result.outcome != "continue":
                     break
-                expected = result.checkpoint_id
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
             # A cancel from the API arrives as our signal; one from Temporal itself (the UI,
             # the CLI, a deleted thread) as CancelledError: both stop the run as interrupted.
@@ -106,6 +135,22 @@ class RunWorkflow:
         # The last step wrote the run's end itself (one activity fewer per run).
         self._status = "success"
         return RunOutcomeSummary(status="success", steps=self._steps)
+
+    async def _wait_for_answer(self, inp: RunInput) -> ResumeInput | None:
+        """Wait at an interrupt for the ``resume`` signal (or a cancel); ``None`` past the
+        deadline."""
+        self._status = "interrupted"
+        try:
+            await workflow.wait_condition(
+                lambda: self._answer is not None or self._cancel is not None,
+                timeout=inp.interrupt_timeout,
+                timeout_summary="interrupt deadline",
+            )
+        except TimeoutError:
+            return None
+        answer, self._answer = self._answer, None
+        self._status = "running"
+        return answer
 
     async def _wait_for(self, run_id: str) -> None:
         """Wait for the thread's previous run: runs of one thread never overlap."""

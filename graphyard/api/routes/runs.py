@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
+from graphyard.api.hitl import resume_run
 from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.routes.threads import load_thread
-from graphyard.api.schemas import MAX_OFFSET, RunCreate, RunsCancel, run_json
+from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
 from graphyard.api.submit import cancel_in_background, cancel_run, create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
@@ -25,7 +26,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 async def _wait_body(
-    services: Services, run_id: str, cancel_on_disconnect: bool
+    services: Services, run_id: str, cancel_on_disconnect: bool, settled: bool
 ) -> AsyncIterator[bytes]:
     """Newlines while the run lives (keep-alives: leading whitespace is legal JSON), then the
     run's result: the final values, ``__interrupt__`` or ``__error__``."""
@@ -37,7 +38,7 @@ async def _wait_body(
     answered = False
     try:
         async for event in services.waiter.until_done(
-            run_id, fetch, services.settings.wait_keepalive_seconds
+            run_id, fetch, services.settings.wait_keepalive_seconds, settled=settled
         ):
             if event is None:
                 yield b"\n"
@@ -55,9 +56,10 @@ def _waiting(
     row: dict[str, Any],
     location: str,
     cancel_on_disconnect: bool = False,
+    settled: bool = False,
 ) -> StreamingResponse:
     return StreamingResponse(
-        _wait_body(services, str(row["run_id"]), cancel_on_disconnect),
+        _wait_body(services, str(row["run_id"]), cancel_on_disconnect, settled),
         media_type="application/json",
         headers={"Location": location, "Content-Location": location.removesuffix("/join")},
     )
@@ -72,7 +74,7 @@ async def create(
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     thread_id = check_uuid(thread_id, "thread")
-    row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
+    row = (await create_run(services, body, thread_id=thread_id, idempotency_key=key)).row
     response.headers["Content-Location"] = f"/threads/{thread_id}/runs/{row['run_id']}"
     return run_json(row)
 
@@ -82,7 +84,7 @@ async def create_and_wait(
     thread_id: ThreadId, body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> StreamingResponse:
     thread_id = check_uuid(thread_id, "thread")
-    row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
+    row = (await create_run(services, body, thread_id=thread_id, idempotency_key=key)).row
     location = f"/threads/{thread_id}/runs/{row['run_id']}/join"
     return _waiting(services, row, location, body.on_disconnect == "cancel")
 
@@ -91,7 +93,7 @@ async def create_and_wait(
 async def create_stateless(
     body: RunCreate, services: Deps, response: Response, key: IdempotencyKey = None
 ) -> dict[str, Any]:
-    row = await create_run(services, body, thread_id=None, idempotency_key=key)
+    row = (await create_run(services, body, thread_id=None, idempotency_key=key)).row
     response.headers["Content-Location"] = f"/runs/{row['run_id']}"
     return run_json(row)
 
@@ -100,7 +102,7 @@ async def create_stateless(
 async def create_stateless_and_wait(
     body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> StreamingResponse:
-    row = await create_run(services, body, thread_id=None, idempotency_key=key)
+    row = (await create_run(services, body, thread_id=None, idempotency_key=key)).row
     location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
     return _waiting(services, row, location, body.on_disconnect == "cancel")
 
@@ -113,7 +115,7 @@ async def create_batch(
     created = [
         await create_run(services, item, thread_id=None, idempotency_key=None) for item in body
     ]
-    return [run_json(row) for row in created]
+    return [run_json(submitted.row) for submitted in created]
 
 
 async def _load_run(services: Services, thread_id: str, run_id: str) -> dict[str, Any]:
@@ -157,6 +159,20 @@ async def join(
     return _waiting(services, row, location, cancel_on_disconnect)
 
 
+@router.post("/threads/{thread_id}/runs/{run_id}/resume", **returns(Run))
+async def resume(
+    thread_id: ThreadId,
+    run_id: RunId,
+    services: Deps,
+    body: Annotated[Command | None, Body()] = None,
+) -> dict[str, Any]:
+    """Answer the interrupt a run waits at (``{"resume": ...}``, and/or ``update``, ``goto``):
+    the same run goes on. 409 when the run does not wait."""
+    row = await _load_run(services, thread_id, run_id)
+    submitted = await resume_run(services, str(row["thread_id"]), str(row["run_id"]), body)
+    return run_json(submitted.row)
+
+
 CancelActionQuery = Annotated[Literal["interrupt", "rollback"], Query()]
 
 
@@ -169,14 +185,15 @@ async def cancel(
     action: CancelActionQuery = "interrupt",
 ) -> Response | StreamingResponse:
     row = await _load_run(services, thread_id, run_id)
-    if row["status"] not in ("pending", "running"):
+    if row["status"] not in ("pending", "running") and not row["waiting"]:
         raise NotFound(
             f"No matching runs to cancel. Run {row['run_id']} is {row['status']}; only pending "
-            "or running runs can be cancelled."
+            "or running runs, or runs waiting at an interrupt, can be cancelled."
         )
     await cancel_run(services, str(row["run_id"]), action)
     if wait:
-        return _waiting(services, row, f"/threads/{row['thread_id']}/runs/{row['run_id']}/join")
+        location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
+        return _waiting(services, row, location, settled=True)
     return Response(status_code=202)
 
 

@@ -52,17 +52,21 @@ async def create_and_stream(
     thread_id: ThreadId, body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> EventSourceResponse:
     thread_id = check_uuid(thread_id, "thread")
-    row = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
-    return _run_stream(services, row, cancel_on_disconnect=body.on_disconnect == "cancel")
+    submitted = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
+    # A resumed run streams its new segment only.
+    after = submitted.resumed_from - 1 if submitted.resumed_from else 0
+    return _run_stream(
+        services, submitted.row, after=after, cancel_on_disconnect=body.on_disconnect == "cancel"
+    )
 
 
 @router.post("/runs/stream", **STREAM)
 async def create_stateless_and_stream(
     body: RunCreate, services: Deps, key: IdempotencyKey = None
 ) -> EventSourceResponse:
-    row = await create_run(services, body, thread_id=None, idempotency_key=key)
+    submitted = await create_run(services, body, thread_id=None, idempotency_key=key)
     return _run_stream(
-        services, row, cancel_on_disconnect=body.on_disconnect == "cancel", stateless=True
+        services, submitted.row, cancel_on_disconnect=body.on_disconnect == "cancel", stateless=True
     )
 
 

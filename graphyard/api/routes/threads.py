@@ -172,7 +172,7 @@ async def patch(
 
 async def _delete(services: Services, thread_id: str) -> None:
     async with services.pool.connection() as conn:
-        live = await rows.live_run_ids(conn, thread_id)
+        live = await rows.live_run_ids(conn, thread_id, waiting=True)
     for run_id in live:
         handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
         with contextlib.suppress(RPCError):  # already closed: nothing to cancel
