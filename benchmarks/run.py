@@ -6,13 +6,17 @@ temporary folder, then measures through langgraph-sdk as a user would:
 - throughput: runs at a fixed concurrency, each on its own thread;
 - streams: the first SSE event after ``runs.stream`` is sent, and how long a token takes from
   the model in a node (``examples/graphs/tokens.py``, whose tokens are their emission times)
-  to the client.
+  to the client;
+- human in the loop (``examples/graphs/approval.py``): create thread + ``runs.wait`` up to the
+  interrupt, and the answer (``command.resume``) to the run's end; then many runs left waiting
+  at their interrupt, with the worker's CPU and memory while they wait.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -103,18 +107,71 @@ async def token_latency(url: str, n: int) -> list[float]:
     return samples
 
 
+async def hitl(url: str, n: int) -> tuple[list[float], list[float]]:
+    client = get_client(url=url)
+    to_interrupt, to_end = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        thread = await client.threads.create()
+        await client.runs.wait(thread["thread_id"], "approval", input={"request": "x"})
+        t1 = time.perf_counter()
+        await client.runs.wait(thread["thread_id"], "approval", command={"resume": True})
+        to_end.append((time.perf_counter() - t1) * 1000)
+        to_interrupt.append((t1 - t0) * 1000)
+    return to_interrupt, to_end
+
+
+def _proc(pid: int) -> tuple[float, int]:
+    """CPU seconds and resident bytes of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return (int(fields[11]) + int(fields[12])) / ticks, rss_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+async def waiting_runs(url: str, worker_pid: int, count: int) -> dict[str, float]:
+    """Leave ``count`` runs waiting at their interrupt; the worker's CPU while they wait idle
+    for 10 s, and its memory growth."""
+    client = get_client(url=url)
+    _, rss0 = _proc(worker_pid)
+    gate = asyncio.Semaphore(20)
+
+    async def one() -> None:
+        async with gate:
+            thread = await client.threads.create()
+            await client.runs.wait(thread["thread_id"], "approval", input={"request": "x"})
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    cpu1, _ = _proc(worker_pid)
+    await asyncio.sleep(10)
+    cpu2, rss2 = _proc(worker_pid)
+    return {
+        "waiting": count,
+        "idle_cpu_pct": (cpu2 - cpu1) / 10 * 100,
+        "rss_growth_mb": (rss2 - rss0) / 2**20,
+        "rss_mb": rss2 / 2**20,
+    }
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(url: str, n: int, total: int, concurrency: int) -> dict[str, float]:
+async def measure(
+    url: str, n: int, total: int, concurrency: int, worker_pid: int, waiting: int
+) -> dict[str, float]:
     await latency(url, 10)  # warm-up: imports, pools, caches
     samples = await latency(url, n)
     rate = await throughput(url, total, concurrency)
     first = await first_event(url, n)
     tokens = await token_latency(url, max(n // 5, 3))
+    to_interrupt, to_end = await hitl(url, n)
+    parked = await waiting_runs(url, worker_pid, waiting) if waiting else {}
     return {
+        **parked,
+        "to_interrupt": statistics.median(to_interrupt),
+        "to_end": statistics.median(to_end),
         "p50": statistics.median(samples),
         "p90": pct(samples, 0.9),
         "min": min(samples),
@@ -131,13 +188,17 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=200, help="runs for throughput")
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--kinds", default="local,regular")
+    parser.add_argument("--waiting", type=int, default=1000, help="runs left at an interrupt")
     args = parser.parse_args()
     rows = []
     for kind in args.kinds.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             proc, url = start_dev(Path(tmp) / "data", kind)
             try:
-                rows.append((kind, asyncio.run(measure(url, args.n, args.total, args.concurrency))))
+                state = json.loads((Path(tmp) / "data" / "dev.json").read_text())
+                worker = state["pids"]["worker"]
+                figures = measure(url, args.n, args.total, args.concurrency, worker, args.waiting)
+                rows.append((kind, asyncio.run(figures)))
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
@@ -152,6 +213,18 @@ def main() -> None:
     print(f"{'step activity':<14} {'first':>8} {'token50':>8} {'token90':>8}")
     for kind, r in rows:
         print(f"{kind:<14} {r['first']:>8.1f} {r['token']:>8.1f} {r['token90']:>8.1f}")
+    print("\nhuman in the loop (ms p50): create + wait to the interrupt; answer to the end")
+    print(f"{'step activity':<14} {'to int.':>8} {'to end':>8}")
+    for kind, r in rows:
+        print(f"{kind:<14} {r['to_interrupt']:>8.1f} {r['to_end']:>8.1f}")
+    if args.waiting:
+        print(f"\n{args.waiting} runs waiting at an interrupt: the worker over 10 s of waiting")
+        print(f"{'step activity':<14} {'CPU %':>8} {'RSS MB':>8} {'growth':>8}")
+        for kind, r in rows:
+            print(
+                f"{kind:<14} {r['idle_cpu_pct']:>8.1f} {r['rss_mb']:>8.1f} "
+                f"{r['rss_growth_mb']:>8.1f}"
+            )
 
 
 if __name__ == "__main__":
