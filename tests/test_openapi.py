@@ -70,3 +70,32 @@ async def test_every_route_documents_its_response(stack: Stack) -> None:
         "POST /threads/{thread_id}/runs/wait",
         "GET /threads/{thread_id}/runs/{run_id}/join",
     }
+
+
+async def test_what_the_fuzzer_found_stays_fixed(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    assistant = await stack.client.assistants.create(graph_id="chain")
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        # JSON integers beyond 64 bits, NUL and lone surrogates in JSON values are stored.
+        search = await http.post(
+            "/threads/search",
+            content=b'{"metadata": {"n": %d, "s": "a\\u0000b\\ud800"}}' % 2**70,
+            headers={"Content-Type": "application/json"},
+        )
+        assert (search.status_code, search.json()) == (200, [])
+        patched = await http.patch(f"/threads/{tid}", json={"metadata": {"s": "x\x00"}})
+        assert patched.json()["metadata"]["s"] == "x\ufffd"
+        # NUL in a plain text field is refused.
+        named = await http.patch(f"/assistants/{assistant['assistant_id']}", json={"name": "a\x00"})
+        assert named.status_code == 422
+        assert "NUL" in named.json()["detail"]
+        # Offsets beyond bigint, unknown as_node, delays beyond ten years: 4xx.
+        far = await http.post("/threads/search", json={"offset": 2**70})
+        assert far.status_code == 422
+        node = await http.post(f"/threads/{tid}/state", json={"values": {}, "as_node": ""})
+        assert node.status_code in (400, 422)
+        late = await http.post(
+            f"/threads/{tid}/runs", json={"assistant_id": "chain", "after_seconds": 1e12}
+        )
+        assert late.status_code == 422

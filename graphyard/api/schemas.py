@@ -5,9 +5,9 @@ Unknown request fields are tolerated, as the reference server tolerates them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from graphyard.errors import Unprocessable
 
@@ -36,6 +36,14 @@ MAX_DELAY_SECONDS = 10 * 365 * 24 * 3600
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        # Postgres text cannot hold NUL (JSON values are cleaned on the way in instead).
+        for name, value in self:
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"{name} must not contain NUL characters")
+        return self
 
 
 class AssistantSearch(Body):
