@@ -245,3 +245,21 @@ async def test_resume_after_the_worker_and_the_api_restarted(api: Stack) -> None
             assert result["outcome"] == f"done: {PLAN}"
             (after,) = await client.runs.list(tid)
     assert (after["run_id"], after["status"]) == (str(run["run_id"]), "success")
+
+
+async def test_a_bad_deadline_is_refused(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        for bad in ("soon", -1):
+            response = await http.post(
+                f"/threads/{tid}/runs",
+                json={
+                    "assistant_id": "approval",
+                    "input": {"request": "x"},
+                    "config": {"configurable": {"interrupt_timeout_seconds": bad}},
+                },
+            )
+            assert response.status_code == 422
+            assert "interrupt_timeout_seconds" in response.json()["detail"]
+    assert await stack.client.runs.list(tid) == []

@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from graphyard.api import hitl
+from graphyard.api import hitl, run_config
 from graphyard.api.deps import Services
 from graphyard.api.hitl import Submitted
 from graphyard.api.schemas import RunCreate
@@ -41,28 +41,7 @@ from graphyard.types import (
 
 Row = dict[str, Any]
 
-# Keys the server owns: silently dropped from client metadata and configurable (as the reference).
-RESERVED_METADATA = frozenset(
-    {"thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"}
-)
-RESERVED_CONFIGURABLE_PREFIXES = ("langgraph_auth_user", "__")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("0d3c8f6e-2f4a-4d0e-9a51-6b7a1c2e9f10")
-
-
-# Run (or assistant) configurable key: seconds a run waits at an interrupt before it times out.
-INTERRUPT_TIMEOUT_KEY = "interrupt_timeout_seconds"
-
-
-def _seconds(value: Any) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise Unprocessable(f"{INTERRUPT_TIMEOUT_KEY} must be a number of seconds") from None
-    if not 0 < seconds <= 10 * 365 * 24 * 3600:
-        raise Unprocessable(f"{INTERRUPT_TIMEOUT_KEY} must be positive (at most ten years)")
-    return timedelta(seconds=seconds)
 
 
 def run_id_for(scope: str, idempotency_key: str | None) -> str:
@@ -88,43 +67,6 @@ async def resolve_assistant(conn: Conn, services: Services, assistant_id: str) -
     if row is None:
         raise NotFound("Thread or assistant not found.")
     return row
-
-
-def _merged_config(
-    assistant: Row, thread: Row, body: RunCreate, ids: dict[str, str]
-) -> dict[str, Any]:
-    request = dict(body.config or {})
-    configurable = {
-        k: v
-        for k, v in (request.pop("configurable", None) or {}).items()
-        if not k.startswith(RESERVED_CONFIGURABLE_PREFIXES)
-    }
-    config: dict[str, Any] = {**assistant["config"], **request}
-    config["configurable"] = {
-        **(assistant["config"].get("configurable") or {}),
-        **(thread["config"].get("configurable") or {}),
-        **configurable,
-        **ids,
-    }
-    config["metadata"] = {
-        **assistant["metadata"],
-        **thread["metadata"],
-        **(request.get("metadata") or {}),
-        **_client_metadata(body),
-        "assistant_id": ids["assistant_id"],
-        "graph_id": ids["graph_id"],
-    }
-    return config
-
-
-def _client_metadata(body: RunCreate) -> dict[str, Any]:
-    return {k: v for k, v in (body.metadata or {}).items() if k not in RESERVED_METADATA}
-
-
-def _stream_modes(body: RunCreate) -> list[str]:
-    if body.stream_mode is None:
-        return ["values"]
-    return [body.stream_mode] if isinstance(body.stream_mode, str) else list(body.stream_mode)
 
 
 async def create_run(
@@ -233,9 +175,9 @@ async def _insert(
     kwargs = {
         "input": body.input,
         "command": body.command.model_dump(exclude_none=True) if body.command else None,
-        "config": _merged_config(assistant, thread, body, ids),
+        "config": run_config.merged_config(assistant, thread, body, ids),
         "context": {**assistant["context"], **(body.context or {})},
-        "stream_mode": _stream_modes(body),
+        "stream_mode": run_config.stream_modes(body),
         "interrupt_before": body.interrupt_before,
         "interrupt_after": body.interrupt_after,
         "webhook": body.webhook,
@@ -251,13 +193,15 @@ async def _insert(
         "after_run_id": (live or waiting)[-1] if live or waiting else None,
         "request_hash": fingerprint,
     }
-    _seconds(kwargs["config"]["configurable"].get(INTERRUPT_TIMEOUT_KEY))
+    run_config.interrupt_timeout(
+        kwargs["config"]["configurable"].get(run_config.INTERRUPT_TIMEOUT_KEY)
+    )
     row, created = await run_rows.insert(
         conn,
         run_id=run_id,
         thread_id=thread_id,
         assistant_id=ids["assistant_id"],
-        metadata=_client_metadata(body),
+        metadata=run_config.client_metadata(body),
         kwargs=kwargs,
         multitask_strategy=None if stateless else strategy,
     )
@@ -290,11 +234,15 @@ async def _insert(
 async def _start(services: Services, ref: RunRef, kwargs: Row, *, created: bool) -> None:
     settings = services.settings
     after_seconds = kwargs.get("after_seconds")
-    deadline = (kwargs["config"].get("configurable") or {}).get(INTERRUPT_TIMEOUT_KEY)
+    deadline = (kwargs["config"].get("configurable") or {}).get(run_config.INTERRUPT_TIMEOUT_KEY)
     try:
         await services.temporal.start_workflow(
             RUN_WORKFLOW,
-            RunInput(run=ref, policy=step_policy(settings), interrupt_timeout=_seconds(deadline)),
+            RunInput(
+                run=ref,
+                policy=step_policy(settings),
+                interrupt_timeout=run_config.interrupt_timeout(deadline),
+            ),
             id=run_workflow_id(ref.run_id),
             task_queue=settings.task_queue,
             # Same run_id, same workflow: a repeated submission never executes twice.
