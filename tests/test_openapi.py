@@ -19,7 +19,7 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"step_max_attempts": 1})
 
 
-async def test_schemathesis_finds_no_server_error(stack: Stack) -> None:
+async def test_schemathesis_finds_no_server_error(stack: Stack, tmp_path: Path) -> None:
     # In a subprocess: the API under test runs in this event loop; loopback only. Routes that
     # hold the request until a run ends (wait, join, streams) are left out: a fuzzed run may
     # start years from now. Their bodies are the background routes' bodies, fuzzed there.
@@ -39,6 +39,7 @@ async def test_schemathesis_finds_no_server_error(stack: Stack) -> None:
         "--no-color",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,  # its example cache: each run starts clean
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=240)
     report = out.decode()
