@@ -170,7 +170,10 @@ async def test_many_concurrent_streams(stack: Stack) -> None:
         ]
 
     results = await asyncio.gather(*(one() for _ in range(20)))
-    assert all(r == ["metadata"] + ["updates"] * 10 for r in results)
+    for events in results:
+        # Under load a step may be retried: its stream then says so with another metadata.
+        assert events[0] == "metadata"
+        assert [e for e in events if e != "metadata"] == ["updates"] * 10
 
 
 async def test_events_past_retention_are_pruned(api: Stack, graphs: GraphRegistry) -> None:

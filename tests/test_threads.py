@@ -198,8 +198,9 @@ async def test_threads_expire_after_their_ttl(api: Stack, graphs: GraphRegistry)
             (doomed["thread_id"],),
         )
         await api.wait_rows(
-            "SELECT 1 FROM threads WHERE thread_id = %s AND ttl_swept_at IS NOT NULL",
-            (pruned["thread_id"],),
+            "SELECT 1 FROM threads WHERE thread_id = %s AND ttl_swept_at IS NOT NULL"
+            " AND (SELECT count(*) FROM checkpoints WHERE thread_id = %s::text) = 1",
+            (pruned["thread_id"], pruned["thread_id"]),
         )
     assert _checkpoints(api, doomed["thread_id"]) == 0
     assert api.sql("SELECT run_id FROM runs WHERE thread_id = %s", (doomed["thread_id"],)) == []
