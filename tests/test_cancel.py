@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk.errors import NotFoundError
 
+from graphyard.graphs import GraphRegistry
+from graphyard.worker import running_worker
 from tests.conftest import Stack
 
 
@@ -121,3 +125,50 @@ async def test_on_disconnect_cancel_stops_the_run(stack: Stack) -> None:
     )
     kept = await stack.client.runs.create(tid, "chain", input={"steps": []})
     assert (await stack.client.runs.join(tid, kept["run_id"]))["steps"][-1] == "node_9"
+
+
+async def test_rollback_strategy_removes_the_running_run(stack: Stack) -> None:
+    tid, first = await blocked_run(stack)
+    second = await stack.client.runs.wait(
+        tid, "chain", input={"steps": []}, multitask_strategy="rollback"
+    )
+    assert second["steps"][-1] == "node_9"
+    with pytest.raises(NotFoundError):
+        await stack.client.runs.get(tid, first["run_id"])
+    left = stack.sql(
+        "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s",
+        (tid, first["run_id"]),
+    )
+    assert left == [{"n": 0}]
+
+
+async def test_concurrent_runs_of_one_thread_never_overlap(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    runs = await asyncio.gather(
+        *(stack.client.runs.create(tid, "chain", input={"steps": []}) for _ in range(10))
+    )
+    for run in runs:
+        await stack.client.runs.join(tid, run["run_id"])
+    rows = stack.sql(
+        "SELECT status, started_at, ended_at FROM runs WHERE thread_id = %s ORDER BY started_at",
+        (tid,),
+    )
+    assert [r["status"] for r in rows] == ["success"] * 10
+    assert all(a["ended_at"] <= b["started_at"] for a, b in itertools.pairwise(rows))
+    assert (await stack.client.threads.get(tid))["status"] == "idle"
+
+
+async def test_runs_are_created_and_cancelled_with_no_worker_up(
+    api: Stack, graphs: GraphRegistry
+) -> None:
+    thread = await api.client.threads.create()
+    tid = thread["thread_id"]
+    # No worker polls yet: creating and cancelling runs still answer at once.
+    cancelled = await api.client.runs.create(tid, "counted", input={"steps": []})
+    await api.client.runs.cancel(tid, cancelled["run_id"])  # its workflow does not exist yet
+    after = await api.client.runs.create(tid, "chain", input={"steps": []})
+    async with running_worker(api.settings, api.temporal, graphs):
+        assert (await api.client.runs.join(tid, after["run_id"]))["steps"][-1] == "node_9"
+        assert (await api.client.runs.get(tid, cancelled["run_id"]))["status"] == "interrupted"
+    assert api.sql("SELECT node FROM node_runs WHERE thread_id = %s", (tid,)) == []

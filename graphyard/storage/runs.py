@@ -30,8 +30,11 @@ async def insert(
     The flag says whether this call created it."""
     cur = await conn.execute(
         """
-        INSERT INTO runs (run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy)
-        VALUES (%s, %s, %s, %s, %s, %s)
+        INSERT INTO runs (run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy,
+            created_at, updated_at)
+        -- The clock, not the transaction's start: under the thread's lock, runs created one
+        -- after the other must also sort so (a thread's queue follows this order).
+        VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp(), clock_timestamp())
         ON CONFLICT (run_id) DO NOTHING
         RETURNING *
         """,
