@@ -21,7 +21,8 @@ from graphyard.storage.db import Pool
 
 class GuardedSaver(AsyncPostgresSaver):
     """Hands the guard's read of the thread's latest checkpoint to LangGraph once, so a step
-    reads it from Postgres once, not twice."""
+    reads it from Postgres once, not twice; and awaits ``before_write`` (the stream's flush)
+    before each checkpoint or task write."""
 
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool)
