@@ -20,19 +20,6 @@ class Doc(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Assistant(Doc):
-    assistant_id: str
-    graph_id: str
-    config: dict[str, Any]
-    context: dict[str, Any]
-    metadata: dict[str, Any]
-    name: str
-    description: str | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-
 class AssistantVersion(Doc):
     assistant_id: str
     graph_id: str
@@ -43,6 +30,10 @@ class AssistantVersion(Doc):
     description: str | None
     version: int
     created_at: datetime
+
+
+class Assistant(AssistantVersion):
+    updated_at: datetime
 
 
 class GraphSchemas(Doc):
