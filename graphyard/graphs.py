@@ -15,7 +15,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,12 +38,27 @@ def default_assistant_id(graph_id: str) -> str:
     return str(uuid.uuid5(ASSISTANT_NAMESPACE, graph_id))
 
 
+class RetryConfig(BaseModel):
+    """``graphs.<id>.retry``: how this graph's super-steps are retried (unset fields keep the
+    settings' values). ``non_retryable`` names exception classes (a subclass counts) that
+    fail the run at once."""
+
+    model_config = ConfigDict(extra="forbid")
+    initial_interval_seconds: float | None = Field(default=None, gt=0)
+    backoff: float | None = Field(default=None, ge=1)
+    max_attempts: int | None = Field(default=None, ge=1)
+    start_to_close_seconds: float | None = Field(default=None, gt=0)
+    heartbeat_seconds: float | None = Field(default=None, gt=0)
+    non_retryable: list[str] = Field(default_factory=list)
+
+
 class GraphEntry(BaseModel):
     """The object form of a ``graphs`` value."""
 
     model_config = ConfigDict(extra="allow")
     path: str
     description: str | None = None
+    retry: RetryConfig = Field(default_factory=RetryConfig)
 
 
 class ThreadTTLConfig(BaseModel):
@@ -139,6 +154,7 @@ class Graph:
     description: str | None
     compiled: Pregel[Any, Any, Any, Any] | None
     factory: GraphFactory | None
+    retry: RetryConfig = field(default_factory=RetryConfig)
 
     @property
     def name(self) -> str:
@@ -233,11 +249,13 @@ class GraphRegistry:
         for graph_id, value in config.project.graphs.items():
             spec = value if isinstance(value, str) else value.path
             description = None if isinstance(value, str) else value.description
+            retry = RetryConfig() if isinstance(value, str) else value.retry
             target = _import_target(config, graph_id, spec)
             if isinstance(target, Pregel | StateGraph):
-                graph = Graph(graph_id, spec, description, _as_pregel(target, graph_id, spec), None)
+                compiled = _as_pregel(target, graph_id, spec)
+                graph = Graph(graph_id, spec, description, compiled, None, retry)
             elif callable(target):
-                graph = Graph(graph_id, spec, description, None, target)
+                graph = Graph(graph_id, spec, description, None, target, retry)
             else:
                 raise ConfigError(
                     f"{config.path}: key graphs.{graph_id}: {spec!r} is a "

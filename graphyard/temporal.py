@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from graphyard.config import Settings
+from graphyard.graphs import RetryConfig
 from graphyard.types import StepPolicy
 
 
@@ -20,13 +23,21 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-def step_policy(settings: Settings) -> StepPolicy:
-    """How runs started now will execute their super-steps (recorded in each run's history)."""
+def step_policy(settings: Settings, retry: RetryConfig | None = None) -> StepPolicy:
+    """How runs started now will execute their super-steps (recorded in each run's history):
+    the settings, overridden by the graph's ``retry`` in langgraph.json."""
+    retry = retry or RetryConfig()
+
+    def seconds(value: float | None, default: timedelta) -> timedelta:
+        return timedelta(seconds=value) if value is not None else default
+
     return StepPolicy(
         kind=settings.step_activity,
-        start_to_close=settings.step_timeout,
-        heartbeat=settings.step_heartbeat_timeout,
-        max_attempts=settings.step_max_attempts,
-        initial_interval=settings.step_initial_retry_interval,
-        backoff=settings.step_backoff_coefficient,
+        start_to_close=seconds(retry.start_to_close_seconds, settings.step_timeout),
+        heartbeat=seconds(retry.heartbeat_seconds, settings.step_heartbeat_timeout),
+        max_attempts=retry.max_attempts or settings.step_max_attempts,
+        initial_interval=seconds(
+            retry.initial_interval_seconds, settings.step_initial_retry_interval
+        ),
+        backoff=retry.backoff or settings.step_backoff_coefficient,
     )

@@ -26,6 +26,7 @@ from graphyard.activities.publish import StepPublisher
 from graphyard.activities.runs import RunEnd, end_run
 from graphyard.activities.saver import GuardedSaver
 from graphyard.activities.stream_modes import StepStream, graph_chunks
+from graphyard.graphs import GraphRegistry
 from graphyard.serde import to_jsonable
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
@@ -38,6 +39,16 @@ NON_RETRYABLE: tuple[type[BaseException], ...] = (
     EmptyInputError,
     ValidationError,
 )
+
+
+def _listed(exc: BaseException, graphs: GraphRegistry, graph_id: str) -> bool:
+    """Whether the graph's author lists the error (or a base class of it) as one no retry
+    can fix (``retry.non_retryable`` in langgraph.json)."""
+    listed = set(graphs.get(graph_id).retry.non_retryable)
+    return any(
+        cls.__name__ in listed or f"{cls.__module__}.{cls.__qualname__}" in listed
+        for cls in type(exc).__mro__
+    )
 
 
 def _matches(nodes: list[str], breakpoints: list[str] | str | None) -> bool:
@@ -138,10 +149,9 @@ class StepActivities:
                     publisher,
                     continuing=inp.index > 0 and inp.command is None,
                 )
-        except NON_RETRYABLE as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
         except Exception as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+            final = isinstance(exc, NON_RETRYABLE) or _listed(exc, self.ctx.graphs, run.graph_id)
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=final) from exc
         if result.outcome == "done":
             end = RunEnd("success", to_jsonable(values), [], {}, [])
             await end_run(self.ctx, run, kwargs, end)

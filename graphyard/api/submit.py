@@ -240,7 +240,7 @@ async def _start(services: Services, ref: RunRef, kwargs: Row, *, created: bool)
             RUN_WORKFLOW,
             RunInput(
                 run=ref,
-                policy=step_policy(settings),
+                policy=step_policy(settings, services.graphs.get(ref.graph_id).retry),
                 interrupt_timeout=run_config.interrupt_timeout(deadline),
             ),
             id=run_workflow_id(ref.run_id),
