@@ -109,6 +109,16 @@ def load_everything(path: Path) -> None:
             {"g.py": GRAPH_MODULE},
             "key env",
         ),
+        (
+            {"graphs": {"g": {"path": "./g.py:compiled", "retry": {"max_attempts": 0}}}},
+            {"g.py": GRAPH_MODULE},
+            "key graphs.g.GraphEntry.retry.max_attempts",
+        ),
+        (
+            {"graphs": {"g": {"path": "./g.py:compiled", "retry": {"attempts": 3}}}},
+            {"g.py": GRAPH_MODULE},
+            "retry.attempts: Extra inputs are not permitted",
+        ),
     ],
 )
 def test_errors_name_file_key_and_cause(
