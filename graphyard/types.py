@@ -95,6 +95,9 @@ class StepResult:
     next: list[str]
     outcome: StepOutcome
     replayed: bool = False
+    # The activity attempt that reported: a step found half done after failed attempts spent
+    # them, and the next step gets only what is left of the retry budget.
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

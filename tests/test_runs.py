@@ -278,17 +278,21 @@ async def test_resume_an_interrupted_thread_with_a_command(stack: Stack) -> None
 
 
 async def test_retry_policy_per_graph_and_errors_listed_as_final(stack: Stack) -> None:
-    async def attempts(error: str) -> tuple[str, int]:
+    async def attempts(error: str, at: str = "attempt") -> tuple[str, int]:
         thread = await stack.client.threads.create()
         tid = thread["thread_id"]
         result = await stack.client.runs.wait(
-            tid, "flaky", input={"error": error}, raise_error=False
+            tid, "flaky", input={"error": error, "at": at}, raise_error=False
         )
         (run,) = await stack.client.runs.list(tid)
         assert result["__error__"]["error"] == error
-        rows = stack.sql("SELECT count(*) AS n FROM node_runs WHERE thread_id = %s", (tid,))
+        rows = stack.sql(
+            "SELECT count(*) AS n FROM node_runs WHERE thread_id = %s AND node = %s", (tid, at)
+        )
         return run["status"], rows[0]["n"]
 
     # langgraph.json gives "flaky" 3 attempts 0.1 s apart, and lists LookupError as final.
     assert await attempts("ValueError") == ("error", 3)
     assert await attempts("KeyError") == ("error", 1)  # a LookupError: no retry can fix it
+    # The first step fails after its input checkpoint: the budget still holds.
+    assert await attempts("ValueError", at="begin") == ("error", 3)

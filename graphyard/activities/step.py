@@ -247,7 +247,8 @@ class StepActivities:
         """Where the thread stands, without running anything (this step ran before a crash);
         a run found at its end (or pause) is ended again (the write is idempotent)."""
         state = await graph.aget_state(config)
-        result = replace(self._summary(state, kwargs, [], False), replayed=True)
+        summary = self._summary(state, kwargs, [], False)
+        result = replace(summary, replayed=True, attempt=activity.info().attempt)
         if result.outcome != "continue":
             end = RunEnd.from_state(state, "success")
             await end_run(self.ctx, run, kwargs, end, pause=inp.pause and result.outcome != "done")

@@ -78,6 +78,7 @@ class RunWorkflow:
         self._cancel: CancelAction | None = None
         self._in_flight: asyncio.Task[Any] | None = None
         self._answer: ResumeInput | None = None
+        self._spent = 0
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, inp: CancelInput) -> None:
@@ -114,6 +115,9 @@ class RunWorkflow:
                 result = await self._in_flight
                 self._in_flight = None
                 self._steps += 1
+                # Attempts a half-done step spent before one found it done count against the
+                # step that finishes its work.
+                self._spent = result.attempt - 1 if result.replayed else 0
                 expected, answer = result.checkpoint_id, None
                 if result.outcome == "interrupted" and waits:
                     answer = await self._wait_for_answer(inp)
@@ -165,10 +169,13 @@ class RunWorkflow:
 
     async def _step(self, inp: RunInput, step: StepInput) -> StepResult:
         policy = inp.policy
+        attempts = policy.max_attempts
+        if attempts > 0 and self._spent:
+            attempts = max(1, attempts - self._spent)
         retry = RetryPolicy(
             initial_interval=policy.initial_interval,
             backoff_coefficient=policy.backoff,
-            maximum_attempts=policy.max_attempts,
+            maximum_attempts=attempts,
         )
         summary = f"step {step.index}"
         if policy.kind == "local":

@@ -1,5 +1,5 @@
-"""A first node that succeeds, then one that raises the exception class the input names,
-recording every attempt in ``node_runs``."""
+"""Two nodes; the one named by ``at`` (default the second) raises the exception class the
+input names. Every attempt at a node is recorded in ``node_runs``."""
 
 from __future__ import annotations
 
@@ -14,28 +14,30 @@ from langgraph.graph import START, StateGraph
 
 class State(TypedDict, total=False):
     error: str
+    at: str
 
 
-def attempt(state: State, config: RunnableConfig) -> dict[str, Any]:
-    with psycopg.connect(
-        os.environ["GRAPHYARD_DATABASE_URI"],
-        autocommit=True,
-        options=f"-c search_path={os.environ['GRAPHYARD_DATABASE_SCHEMA']}",
-    ) as conn:
-        conn.execute(
-            "INSERT INTO node_runs (thread_id, node) VALUES (%s, 'attempt')",
-            (config["configurable"]["thread_id"],),
-        )
-    raise getattr(builtins, state["error"])("it failed")
+def _node(name: str):  # type: ignore[no-untyped-def]
+    def run(state: State, config: RunnableConfig) -> dict[str, Any]:
+        with psycopg.connect(
+            os.environ["GRAPHYARD_DATABASE_URI"],
+            autocommit=True,
+            options=f"-c search_path={os.environ['GRAPHYARD_DATABASE_SCHEMA']}",
+        ) as conn:
+            conn.execute(
+                "INSERT INTO node_runs (thread_id, node) VALUES (%s, %s)",
+                (config["configurable"]["thread_id"], name),
+            )
+        if state.get("at", "attempt") == name:
+            raise getattr(builtins, state["error"])("it failed")
+        return {}
 
-
-def begin(state: State) -> dict[str, Any]:
-    return {}
+    return run
 
 
 builder = StateGraph(State)
-builder.add_node("begin", begin)
-builder.add_node("attempt", attempt)
+builder.add_node("begin", _node("begin"))
+builder.add_node("attempt", _node("attempt"))
 builder.add_edge(START, "begin")
 builder.add_edge("begin", "attempt")
 graph = builder.compile(name="flaky")
