@@ -168,14 +168,6 @@ async def last_seq(conn: Conn) -> int:
     return int(row["seq"]) if row else 0
 
 
-async def delete_for_run(conn: Conn, run_id: str) -> None:
-    await conn.execute("DELETE FROM run_events WHERE run_id = %s", (run_id,))
-
-
-async def delete_for_thread(conn: Conn, thread_id: str) -> None:
-    await conn.execute("DELETE FROM run_events WHERE thread_id = %s", (thread_id,))
-
-
 async def prune(conn: Conn, retention: timedelta) -> int:
     """Drop events older than the retention period; returns how many went."""
     cur = await conn.execute(
