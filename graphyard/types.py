@@ -20,13 +20,22 @@ STEP_ACTIVITY = "graphyard.step"
 FINISH_ACTIVITY = "graphyard.finish_run"
 WAIT_ACTIVITY = "graphyard.wait_for_run"
 RUN_WORKFLOW = "RunWorkflow"
+THREAD_WORKFLOW = "ThreadWorkflow"
 CANCEL_SIGNAL = "cancel"
 RESUME_SIGNAL = "resume"
+START_SIGNAL = "start"
+SUBMIT_SIGNAL = "submit"
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 
 
 def run_workflow_id(run_id: str) -> str:
     """The Temporal workflow ID of a run: one run, one workflow, forever."""
     return f"run-{run_id}"
+
+
+def thread_workflow_id(thread_id: str) -> str:
+    """The Temporal workflow ID of the workflow that admits a thread's runs one at a time."""
+    return f"thread-{thread_id}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class RunInput:
     policy: StepPolicy = field(default_factory=StepPolicy)
     # How long the run waits for an answer at an interrupt before it ends as ``timeout``.
     interrupt_timeout: timedelta | None = None
+    # Started behind another run of its thread: waits for the thread workflow's ``start``.
+    queued: bool = False
+    # ``after_seconds`` of a run started by its thread's workflow (a child has no start delay).
+    delay: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -120,9 +133,28 @@ class FinishInput:
 
 @dataclass(frozen=True)
 class CancelInput:
-    """The ``cancel`` signal of ``RunWorkflow``."""
+    """The ``cancel`` signal of ``RunWorkflow`` (and of ``ThreadWorkflow``, naming the run)."""
 
     action: CancelAction = "interrupt"
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ThreadInput:
+    """The input of ``ThreadWorkflow``."""
+
+    thread_id: str
+
+
+@dataclass(frozen=True)
+class SubmitRun:
+    """The ``submit`` signal of ``ThreadWorkflow``: a new run of the thread, and how it meets
+    the thread's runs in flight."""
+
+    run: RunInput
+    strategy: MultitaskStrategy = "enqueue"
+    # The thread's runs in flight when this one arrived (some may predate this workflow).
+    in_flight: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

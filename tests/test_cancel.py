@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from langgraph_sdk.errors import NotFoundError
+from temporalio.api.enums.v1 import EventType
 
 from graphyard.graphs import GraphRegistry
+from graphyard.types import run_workflow_id, thread_workflow_id
 from graphyard.worker import running_worker
 from tests.conftest import Stack
 
@@ -125,6 +127,39 @@ async def test_on_disconnect_cancel_stops_the_run(stack: Stack) -> None:
     )
     kept = await stack.client.runs.create(tid, "chain", input={"steps": []})
     assert (await stack.client.runs.join(tid, kept["run_id"]))["steps"][-1] == "node_9"
+
+
+async def test_the_thread_workflow_admits_runs_in_order(stack: Stack) -> None:
+    tid, first = await blocked_run(stack, gate="c1")
+    queued = [await stack.client.runs.create(tid, "chain", input={"steps": []}) for _ in range(3)]
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        refused = await http.post(
+            f"/threads/{tid}/runs",
+            json={"assistant_id": "chain", "input": {}, "multitask_strategy": "reject"},
+        )
+    assert refused.status_code == 409
+    assert len(await stack.client.runs.list(tid)) == 4  # the refused run left no row
+    await stack.client.runs.cancel(tid, queued[1]["run_id"])  # cancelled while queued
+    stack.sql("INSERT INTO gates VALUES (%s)", (tid,))
+    for run in queued:
+        await stack.client.runs.join(tid, run["run_id"])
+    statuses = [(await stack.client.runs.get(tid, r["run_id"]))["status"] for r in queued]
+    assert statuses == ["success", "interrupted", "success"]
+    rows = [
+        stack.sql("SELECT started_at, ended_at FROM runs WHERE run_id = %s", (r["run_id"],))[0]
+        for r in (first, queued[0], queued[2])
+    ]
+    assert rows[0]["ended_at"] <= rows[1]["started_at"]
+    assert rows[1]["ended_at"] <= rows[2]["started_at"]
+    handle = stack.temporal.get_workflow_handle(thread_workflow_id(tid))
+    children = [
+        e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+    ]
+    # The first found the thread idle and started directly; the thread's workflow started
+    # the rest, in order.
+    assert children == [run_workflow_id(r["run_id"]) for r in queued]
 
 
 async def test_rollback_strategy_removes_the_running_run(stack: Stack) -> None:

@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from graphyard.graphs import GraphRegistry
-from graphyard.types import run_workflow_id
+from graphyard.types import run_workflow_id, thread_workflow_id
 from graphyard.worker import running_worker
 from graphyard.workflows import ALL_WORKFLOWS
 from tests.conftest import Stack
@@ -24,7 +24,7 @@ HISTORIES = Path(__file__).parent / "histories"
 # bump the tag whenever workflow code changes, and keep the older histories: runs started on
 # older code must still replay.
 RECORD = os.environ.get("GRAPHYARD_RECORD_HISTORIES") == "1"
-TAG = "v4"
+TAG = "v5"
 
 
 def replayer() -> Replayer:
@@ -59,6 +59,11 @@ async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphReg
     async with running_worker(api.settings, api.temporal, graphs, max_cached_workflows=0):
         for graph, inp in CASES:
             thread = await api.client.threads.create()
+            if graph == "chain":
+                # The run below then queues in the thread's workflow, behind the second run
+                # (which waits for the first: it was in flight before that workflow existed).
+                for _ in range(2):
+                    await api.client.runs.create(thread["thread_id"], graph, input=inp)
             await api.client.runs.wait(thread["thread_id"], graph, input=inp, raise_error=False)
             if graph == "approval":
                 # Waits at its interrupt, then resumes by signal: both in one history.
@@ -69,7 +74,18 @@ async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphReg
             history = await handle.fetch_history()
             result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None
-            if RECORD:
-                (HISTORIES / f"{TAG}-{graph}-{kind}.json").write_text(
-                    json.dumps(history.to_json_dict(), indent=1)
+            recorded = {graph: history}
+            if graph == "chain":
+                thread_handle = api.temporal.get_workflow_handle(
+                    thread_workflow_id(thread["thread_id"])
                 )
+                recorded["thread"] = await thread_handle.fetch_history()
+                result = await replayer().replay_workflow(
+                    recorded["thread"], raise_on_replay_failure=False
+                )
+                assert result.replay_failure is None
+            if RECORD:
+                for name, events in recorded.items():
+                    (HISTORIES / f"{TAG}-{name}-{kind}.json").write_text(
+                        json.dumps(events.to_json_dict(), indent=1)
+                    )

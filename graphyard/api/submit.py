@@ -7,14 +7,14 @@ import contextlib
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import uuid_utils
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.api import hitl, run_config
 from graphyard.api.deps import Services
@@ -32,11 +32,16 @@ from graphyard.temporal import step_policy
 from graphyard.types import (
     CANCEL_SIGNAL,
     RUN_WORKFLOW,
+    SUBMIT_SIGNAL,
+    THREAD_WORKFLOW,
     CancelAction,
     CancelInput,
     RunInput,
     RunRef,
+    SubmitRun,
+    ThreadInput,
     run_workflow_id,
+    thread_workflow_id,
 )
 
 Row = dict[str, Any]
@@ -98,11 +103,8 @@ async def create_run(
     row = created.row
     if fingerprint is not None and row["kwargs"].get("request_hash") != fingerprint:
         raise Conflict("Idempotency-Key was already used for a different request")
-    strategy = row["multitask_strategy"]
-    for previous in created.interrupted:
-        await cancel_run(services, previous, "rollback" if strategy == "rollback" else "interrupt")
     for previous in created.superseded:
-        await cancel_run(services, previous, "interrupt")
+        await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
     graph_id = row["kwargs"]["config"]["configurable"]["graph_id"]
     ref = RunRef(
         run_id=str(row["run_id"]),
@@ -111,7 +113,7 @@ async def create_run(
         graph_id=graph_id,
         after_run_id=row["kwargs"].get("after_run_id"),
     )
-    await _start(services, ref, row["kwargs"], created=created.created)
+    await _start(services, ref, row, created=created.created)
     return Submitted(row)
 
 
@@ -119,7 +121,6 @@ async def create_run(
 class _Inserted:
     row: Row
     created: bool  # False: an earlier request with the same Idempotency-Key made it
-    interrupted: list[str] = field(default_factory=list)  # live runs the strategy stops
     superseded: list[str] = field(default_factory=list)  # runs waiting at an interrupt
 
 
@@ -190,6 +191,9 @@ async def _insert(
         "durability": body.durability or ("exit" if body.checkpoint_during is False else "async"),
         "checkpoint_during": body.checkpoint_during is not False,
         "after_seconds": body.after_seconds,
+        # What the thread had in flight when this run arrived, in order: the run starts after
+        # them (``live`` through the thread's workflow, a superseded waiting run directly).
+        "in_flight": live,
         "after_run_id": (live or waiting)[-1] if live or waiting else None,
         "request_hash": fingerprint,
     }
@@ -221,39 +225,57 @@ async def _insert(
         thread_id=thread_id,
         events=[event_log.event("metadata", {"run_id": run_id, "attempt": 1})],
     )
-    return _Inserted(
-        row,
-        created=True,
-        interrupted=live if strategy in ("interrupt", "rollback") else [],
-        # A run waiting at an interrupt that gets new input instead of an answer is over (as
-        # the reference's would be): it stops, keeping what it checkpointed.
-        superseded=waiting,
-    )
+    # A run waiting at an interrupt that gets new input instead of an answer is over (as the
+    # reference's would be): it stops, keeping what it checkpointed.
+    return _Inserted(row, created=True, superseded=waiting)
 
 
-async def _start(services: Services, ref: RunRef, kwargs: Row, *, created: bool) -> None:
+async def _start(services: Services, ref: RunRef, row: Row, *, created: bool) -> None:
+    """Start the run's workflow. A run that found its thread idle starts directly (the fast
+    path: eager start on the worker). One that found runs in flight goes to its thread's
+    workflow, which starts a busy thread's runs one at a time, in order, after applying the
+    run's multitask strategy to those in flight."""
     settings = services.settings
-    after_seconds = kwargs.get("after_seconds")
+    kwargs = row["kwargs"]
+    delay = timedelta(seconds=kwargs["after_seconds"]) if kwargs.get("after_seconds") else None
     deadline = (kwargs["config"].get("configurable") or {}).get(run_config.INTERRUPT_TIMEOUT_KEY)
+    run = RunInput(
+        run=ref,
+        policy=step_policy(settings, services.graphs.get(ref.graph_id).retry),
+        interrupt_timeout=run_config.interrupt_timeout(deadline),
+    )
+    # A worker that dies mid-task is noticed after this long (local steps run inside it).
+    task_timeout = settings.workflow_task_timeout
     try:
-        await services.temporal.start_workflow(
-            RUN_WORKFLOW,
-            RunInput(
-                run=ref,
-                policy=step_policy(settings, services.graphs.get(ref.graph_id).retry),
-                interrupt_timeout=run_config.interrupt_timeout(deadline),
-            ),
-            id=run_workflow_id(ref.run_id),
-            task_queue=settings.task_queue,
-            # Same run_id, same workflow: a repeated submission never executes twice.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_delay=timedelta(seconds=after_seconds) if after_seconds else None,
-            # A worker that dies mid-task is noticed after this long (local steps run inside
-            # the workflow task).
-            task_timeout=settings.workflow_task_timeout,
-            static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
-        )
+        in_flight = kwargs.get("in_flight") or []
+        if row["multitask_strategy"] is None or not in_flight:
+            await services.temporal.start_workflow(
+                RUN_WORKFLOW,
+                run,
+                id=run_workflow_id(ref.run_id),
+                task_queue=settings.task_queue,
+                # Same run_id, same workflow: a repeated submission never executes twice.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                start_delay=delay,
+                task_timeout=task_timeout,
+                static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
+            )
+        else:
+            # Signal-with-start: creating a run never waits for a worker.
+            await services.temporal.start_workflow(
+                THREAD_WORKFLOW,
+                ThreadInput(ref.thread_id),
+                id=thread_workflow_id(ref.thread_id),
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                start_signal=SUBMIT_SIGNAL,
+                start_signal_args=[
+                    SubmitRun(replace(run, delay=delay), row["multitask_strategy"], in_flight)
+                ],
+                task_timeout=task_timeout,
+                static_summary=f"thread {ref.thread_id}",
+            )
     except WorkflowAlreadyStartedError:
         pass  # it ran (and closed) already
     except RPCError as exc:
@@ -268,15 +290,24 @@ async def _start(services: Services, ref: RunRef, kwargs: Row, *, created: bool)
 _BACKGROUND_CANCELS: set[asyncio.Task[None]] = set()
 
 
-def cancel_in_background(services: Services, run_id: str) -> None:
+def cancel_in_background(services: Services, run_id: str, thread_id: str) -> None:
     """``on_disconnect=cancel``: stop the run, off the request that is going away."""
-    task = asyncio.create_task(cancel_run(services, run_id, "interrupt"))
+    task = asyncio.create_task(cancel_run(services, run_id, "interrupt", thread_id=thread_id))
     _BACKGROUND_CANCELS.add(task)
     task.add_done_callback(_BACKGROUND_CANCELS.discard)
 
 
-async def cancel_run(services: Services, run_id: str, action: CancelAction) -> None:
-    """Ask a run's workflow to stop (a no-op for a run that has closed meanwhile)."""
+async def cancel_run(
+    services: Services, run_id: str, action: CancelAction, *, thread_id: str | None = None
+) -> None:
+    """Ask a run's workflow to stop (a no-op for a run that has closed meanwhile). A run
+    whose workflow its thread's workflow has not started yet is cancelled through that."""
     handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
-    with contextlib.suppress(RPCError):
+    try:
         await handle.signal(CANCEL_SIGNAL, CancelInput(action=action))
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND or thread_id is None:
+            return
+        thread = services.temporal.get_workflow_handle(thread_workflow_id(thread_id))
+        with contextlib.suppress(RPCError):
+            await thread.signal(CANCEL_SIGNAL, CancelInput(action=action, run_id=run_id))

@@ -1,5 +1,6 @@
 """Workflows: deterministic by construction; they import only temporalio.workflow and wire types."""
 
 from graphyard.workflows.run import RunWorkflow
+from graphyard.workflows.thread import ThreadWorkflow
 
-ALL_WORKFLOWS = [RunWorkflow]
+ALL_WORKFLOWS = [RunWorkflow, ThreadWorkflow]

@@ -10,6 +10,7 @@ step summaries (ids and node names) and the human's answers; state stays in Post
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         FINISH_ACTIVITY,
         RESUME_SIGNAL,
         RUN_WORKFLOW,
+        START_SIGNAL,
         STEP_ACTIVITY,
         WAIT_ACTIVITY,
         CancelAction,
@@ -79,6 +81,7 @@ class RunWorkflow:
         self._in_flight: asyncio.Task[Any] | None = None
         self._answer: ResumeInput | None = None
         self._spent = 0
+        self._released = False
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, inp: CancelInput) -> None:
@@ -86,6 +89,11 @@ class RunWorkflow:
         self._cancel = self._cancel or inp.action
         if self._in_flight is not None:
             self._in_flight.cancel()
+
+    @workflow.signal(name=START_SIGNAL)
+    def start(self) -> None:
+        """From the thread's workflow: the runs before this one have ended."""
+        self._released = True
 
     @workflow.signal(name=RESUME_SIGNAL)
     def resume(self, inp: ResumeInput) -> None:
@@ -105,7 +113,18 @@ class RunWorkflow:
         segment = 0
         waits = workflow.patched(_WAIT_AT_INTERRUPTS)
         try:
-            if inp.run.after_run_id is not None and self._cancel is None:
+            if inp.delay:
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._cancel is not None,
+                        timeout=inp.delay,
+                        timeout_summary="after_seconds",
+                    )
+            if inp.queued:
+                await workflow.wait_condition(lambda: self._released or self._cancel is not None)
+            elif inp.run.after_run_id is not None and self._cancel is None:
+                # The run before it was in flight before the thread's workflow took over (or
+                # is a waiting run this one superseded): wait for its workflow to close.
                 self._in_flight = asyncio.create_task(self._wait_for(inp.run.after_run_id))
                 await self._in_flight
             self._status = "running"

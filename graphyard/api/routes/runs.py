@@ -26,10 +26,11 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 async def _wait_body(
-    services: Services, run_id: str, cancel_on_disconnect: bool, settled: bool
+    services: Services, row: dict[str, Any], cancel_on_disconnect: bool, settled: bool
 ) -> AsyncIterator[bytes]:
     """Newlines while the run lives (keep-alives: leading whitespace is legal JSON), then the
     run's result: the final values, ``__interrupt__`` or ``__error__``."""
+    run_id = str(row["run_id"])
 
     async def fetch() -> dict[str, Any] | None:
         async with services.pool.connection() as conn:
@@ -48,7 +49,7 @@ async def _wait_body(
             yield dumps(output if output is not None else {})
     finally:
         if not answered and cancel_on_disconnect:
-            cancel_in_background(services, run_id)
+            cancel_in_background(services, run_id, str(row["thread_id"]))
 
 
 def _waiting(
@@ -59,7 +60,7 @@ def _waiting(
     settled: bool = False,
 ) -> StreamingResponse:
     return StreamingResponse(
-        _wait_body(services, str(row["run_id"]), cancel_on_disconnect, settled),
+        _wait_body(services, row, cancel_on_disconnect, settled),
         media_type="application/json",
         headers={"Location": location, "Content-Location": location.removesuffix("/join")},
     )
@@ -190,7 +191,7 @@ async def cancel(
             f"No matching runs to cancel. Run {row['run_id']} is {row['status']}; only pending "
             "or running runs, or runs waiting at an interrupt, can be cancelled."
         )
-    await cancel_run(services, str(row["run_id"]), action)
+    await cancel_run(services, str(row["run_id"]), action, thread_id=str(row["thread_id"]))
     if wait:
         location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
         return _waiting(services, row, location, settled=True)
@@ -214,7 +215,7 @@ async def cancel_many(
     if not live:
         raise NotFound("No runs found to cancel.")
     for row in live:
-        await cancel_run(services, str(row["run_id"]), action)
+        await cancel_run(services, str(row["run_id"]), action, thread_id=str(row["thread_id"]))
     return Response(status_code=204)
 
 
@@ -226,7 +227,7 @@ async def delete(thread_id: ThreadId, run_id: RunId, services: Deps) -> Response
         raise NotFound("Run not found") from None
     if row["status"] in ("pending", "running"):
         # Rolling back a live run deletes its row and checkpoints once it has stopped.
-        await cancel_run(services, str(row["run_id"]), "rollback")
+        await cancel_run(services, str(row["run_id"]), "rollback", thread_id=str(row["thread_id"]))
         return Response(status_code=204)
     async with services.pool.connection() as conn:
         await checkpoint_rows.delete_run_checkpoints(

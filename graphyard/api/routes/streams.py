@@ -40,7 +40,7 @@ def _run_stream(
         run_id,
         after=after,
         keep=sse.run_event_filter(modes),
-        on_abandon=(lambda: cancel_in_background(services, run_id))
+        on_abandon=(lambda: cancel_in_background(services, run_id, str(row["thread_id"])))
         if cancel_on_disconnect
         else None,
     )
