@@ -1,4 +1,4 @@
-"""``graphyard dev | api | worker | migrate``."""
+"""``graphyard dev | api | worker | migrate | runs dead | runs retry RUN_ID``."""
 
 from __future__ import annotations
 
@@ -72,6 +72,34 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    """The dead-letter queue, through the API (as an operator's script would use it)."""
+    import json
+
+    from langgraph_sdk import get_sync_client
+    from langgraph_sdk.errors import APIError
+
+    client = get_sync_client(url=args.url, api_key=None)
+    try:
+        if args.action == "dead":
+            params = {"limit": args.limit, **({"graph_id": args.graph} if args.graph else {})}
+            for run in client.http.get("/runs/dead", params=params):
+                error = run.get("error") or {}
+                attempts = error.get("attempts")
+                print(
+                    f"{run['run_id']}  thread {run['thread_id']}  {run['updated_at']}  "
+                    f"{error.get('error')}: {error.get('message')}"
+                    + (f"  (step {error.get('step')}, {attempts} attempts)" if attempts else "")
+                )
+            return 0
+        run = client.http.post(f"/runs/{args.run_id}/retry", json=None)
+        print(json.dumps({"run_id": run["run_id"], "status": run["status"]}))
+        return 0
+    except APIError as exc:
+        print(f"graphyard: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphyard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--host")
             command.add_argument("--port", type=int)
         command.set_defaults(handler=handler)
+    runs = sub.add_parser("runs", help="dead runs: list them, run one again")
+    runs.add_argument(
+        "--url",
+        default=os.environ.get("GRAPHYARD_URL", "http://127.0.0.1:2024"),
+        help="the API (default $GRAPHYARD_URL or http://127.0.0.1:2024)",
+    )
+    actions = runs.add_subparsers(dest="action", required=True)
+    dead = actions.add_parser("dead", help="runs that ended in error, newest first")
+    dead.add_argument("--graph", help="only this graph's runs")
+    dead.add_argument("--limit", type=int, default=20)
+    retry = actions.add_parser("retry", help="run a dead run again from its last checkpoint")
+    retry.add_argument("run_id")
+    runs.set_defaults(handler=_runs)
     return parser
 
 

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     step_initial_retry_interval: timedelta = timedelta(seconds=1)
     step_backoff_coefficient: float = 2.0
     workflow_task_timeout: timedelta = timedelta(seconds=5)
+    # Histories stay bounded: a run continues as new after this many super-steps (a local step
+    # adds about 2 history events, a regular one about 6), a thread's workflow after starting
+    # this many runs; both also do when Temporal suggests it.
+    run_steps_per_history: int = Field(default=500, ge=1)
+    thread_runs_per_history: int = Field(default=200, ge=1)
     # After a worker dies, its cached workflows' next tasks wait this long on its sticky queue
     # before any worker may take them (the SDK default is 10 s).
     sticky_schedule_to_start_timeout: timedelta = timedelta(seconds=3)

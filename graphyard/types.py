@@ -6,7 +6,7 @@ state live in Postgres and never enter Temporal history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -74,6 +74,22 @@ class RunInput:
     queued: bool = False
     # ``after_seconds`` of a run started by its thread's workflow (a child has no start delay).
     delay: timedelta | None = None
+    # The run continues as new after this many super-steps (0: never), so its history stays
+    # bounded however long the graph runs.
+    steps_per_history: int = 0
+    # Set when the run continued as new: where it goes on from.
+    continued: Continuation | None = None
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Where a run that continued as new stands: the steps it took, the checkpoint its next
+    step expects, where its recursion-limit count started, attempts its next step spent."""
+
+    steps: int
+    expected_checkpoint_id: str | None
+    segment: int
+    spent: int
 
 
 @dataclass(frozen=True)
@@ -115,10 +131,16 @@ class StepResult:
 
 @dataclass(frozen=True)
 class RunError:
-    """An error as clients read it: ``{"error": <class name>, "message": <text>}``."""
+    """An error as clients read it: ``{"error": <class name>, "message": <text>}``; for a
+    failed super-step also which one, and how many attempts it took (the dead-letter record)."""
 
     error: str
     message: str
+    step: int | None = None
+    attempts: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -144,6 +166,8 @@ class ThreadInput:
     """The input of ``ThreadWorkflow``."""
 
     thread_id: str
+    # It continues as new, between runs, after starting this many (0: when Temporal suggests).
+    runs_per_history: int = 0
 
 
 @dataclass(frozen=True)

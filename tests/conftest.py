@@ -69,15 +69,17 @@ def settings(
     postgres_uri: str, temporal_env: WorkflowEnvironment, request: pytest.FixtureRequest
 ) -> Settings:
     suffix = uuid.uuid4().hex[:10]
-    kind = getattr(request, "param", "local")
+    # Parametrized indirectly with a step kind, or with a dict of settings to override.
+    param = getattr(request, "param", "local")
+    overrides = param if isinstance(param, dict) else {"step_activity": param}
     return Settings(
         config_path=TEST_CONFIG,
         temporal_address=temporal_env.client.service_client.config.target_host,
         task_queue=f"tq-{request.node.name[:40]}-{suffix}",
         database_uri=postgres_uri,
         database_schema=f"t_{suffix}",
-        step_activity=kind,
         port=free_port(),
+        **overrides,
     )
 
 

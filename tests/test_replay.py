@@ -24,7 +24,7 @@ HISTORIES = Path(__file__).parent / "histories"
 # bump the tag whenever workflow code changes, and keep the older histories: runs started on
 # older code must still replay.
 RECORD = os.environ.get("GRAPHYARD_RECORD_HISTORIES") == "1"
-TAG = "v5"
+TAG = "v6"
 
 
 def replayer() -> Replayer:
@@ -53,7 +53,13 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)
+@pytest.mark.parametrize(
+    "settings",
+    # Few steps per history: the chain's run continues as new, its last history is recorded.
+    [{"step_activity": kind, "run_steps_per_history": 4} for kind in ("local", "regular")],
+    ids=["local", "regular"],
+    indirect=True,
+)
 async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphRegistry) -> None:
     kind = api.settings.step_activity
     async with running_worker(api.settings, api.temporal, graphs, max_cached_workflows=0):

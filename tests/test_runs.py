@@ -144,7 +144,12 @@ async def test_failing_graph_ends_error(stack: Stack) -> None:
     thread = await stack.client.threads.create()
     tid = thread["thread_id"]
     result = await stack.client.runs.wait(tid, "failing", input={}, raise_error=False)
-    assert result["__error__"] == {"error": "ValueError", "message": "kaboom"}
+    assert result["__error__"] == {
+        "error": "ValueError",
+        "message": "kaboom",
+        "step": 1,
+        "attempts": 3,
+    }
     runs = await stack.client.runs.list(tid)
     assert runs[0]["status"] == "error"
     assert (await stack.client.threads.get(tid))["status"] == "error"

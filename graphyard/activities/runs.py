@@ -129,7 +129,7 @@ class RunActivities:
         if inp.action == "rollback":
             await self._roll_back(run)
         state = await graph.aget_state(config)
-        error = to_jsonable(inp.error) if inp.error else None
+        error = inp.error.as_json() if inp.error else None
         await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, inp.status, error))
         if inp.action == "rollback":
             async with self.ctx.pool.connection() as conn:

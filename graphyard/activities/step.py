@@ -132,6 +132,7 @@ class StepActivities:
                 f"Recursion limit of {kwargs.recursion_limit} reached without hitting a stop "
                 "condition. You can increase the limit by setting the `recursion_limit` config "
                 "key.",
+                {"step": inp.index, "attempt": activity.info().attempt},
                 type="GraphRecursionError",
                 non_retryable=True,
             )
@@ -151,7 +152,13 @@ class StepActivities:
                 )
         except Exception as exc:
             final = isinstance(exc, NON_RETRYABLE) or _listed(exc, self.ctx.graphs, run.graph_id)
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=final) from exc
+            # The attempt travels with the failure: the run's dead-letter record counts them.
+            raise ApplicationError(
+                str(exc),
+                {"step": inp.index, "attempt": activity.info().attempt},
+                type=type(exc).__name__,
+                non_retryable=final,
+            ) from exc
         if result.outcome == "done":
             end = RunEnd("success", to_jsonable(values), [], {}, [])
             await end_run(self.ctx, run, kwargs, end)

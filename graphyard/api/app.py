@@ -11,7 +11,7 @@ from graphyard import __version__
 from graphyard.api import errors
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
-from graphyard.api.routes import assistants, meta, runs, state, streams, threads
+from graphyard.api.routes import assistants, dead_runs, meta, runs, state, streams, threads
 from graphyard.api.waiter import RunWaiter
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, default_assistant_id, load_config
@@ -61,6 +61,6 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (meta, assistants, threads, state, streams, runs):
+    for module in (meta, assistants, threads, state, streams, dead_runs, runs):
         app.include_router(module.router)
     return app

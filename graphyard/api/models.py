@@ -121,6 +121,19 @@ class Run(Doc):
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None
 
 
+class RunErrorRecord(Doc):
+    error: str
+    message: str
+    step: int | None = None
+    attempts: int | None = None
+
+
+class DeadRun(Run):
+    """A run that ended ``error``, with its dead-letter record."""
+
+    error: RunErrorRecord | None
+
+
 class StorageCount(Doc):
     count: int
     bytes: int

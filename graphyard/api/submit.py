@@ -105,15 +105,7 @@ async def create_run(
         raise Conflict("Idempotency-Key was already used for a different request")
     for previous in created.superseded:
         await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
-    graph_id = row["kwargs"]["config"]["configurable"]["graph_id"]
-    ref = RunRef(
-        run_id=str(row["run_id"]),
-        thread_id=str(row["thread_id"]),
-        assistant_id=str(row["assistant_id"]),
-        graph_id=graph_id,
-        after_run_id=row["kwargs"].get("after_run_id"),
-    )
-    await _start(services, ref, row, created=created.created)
+    await _start(services, row, created=created.created)
     return Submitted(row)
 
 
@@ -230,7 +222,51 @@ async def _insert(
     return _Inserted(row, created=True, superseded=waiting)
 
 
-async def _start(services: Services, ref: RunRef, row: Row, *, created: bool) -> None:
+def run_input(services: Services, row: Row) -> RunInput:
+    """The workflow input of the run in ``row`` (its ids and the graph's step policy)."""
+    kwargs = row["kwargs"]
+    graph_id = kwargs["config"]["configurable"]["graph_id"]
+    deadline = (kwargs["config"].get("configurable") or {}).get(run_config.INTERRUPT_TIMEOUT_KEY)
+    return RunInput(
+        run=RunRef(
+            run_id=str(row["run_id"]),
+            thread_id=str(row["thread_id"]),
+            assistant_id=str(row["assistant_id"]),
+            graph_id=graph_id,
+            after_run_id=kwargs.get("after_run_id"),
+        ),
+        policy=step_policy(services.settings, services.graphs.get(graph_id).retry),
+        interrupt_timeout=run_config.interrupt_timeout(deadline),
+        steps_per_history=services.settings.run_steps_per_history,
+    )
+
+
+async def start_run_workflow(
+    services: Services,
+    run: RunInput,
+    *,
+    delay: timedelta | None = None,
+    # Same run_id, same workflow: a repeated submission never executes twice.
+    reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
+) -> None:
+    """Start ``run-<run_id>`` (an existing open one is kept)."""
+    settings = services.settings
+    ref = run.run
+    await services.temporal.start_workflow(
+        RUN_WORKFLOW,
+        run,
+        id=run_workflow_id(ref.run_id),
+        task_queue=settings.task_queue,
+        id_reuse_policy=reuse,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_delay=delay,
+        # A worker that dies mid-task is noticed after this long (local steps run inside it).
+        task_timeout=settings.workflow_task_timeout,
+        static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
+    )
+
+
+async def _start(services: Services, row: Row, *, created: bool) -> None:
     """Start the run's workflow. A run that found its thread idle starts directly (the fast
     path: eager start on the worker). One that found runs in flight goes to its thread's
     workflow, which starts a busy thread's runs one at a time, in order, after applying the
@@ -238,34 +274,17 @@ async def _start(services: Services, ref: RunRef, row: Row, *, created: bool) ->
     settings = services.settings
     kwargs = row["kwargs"]
     delay = timedelta(seconds=kwargs["after_seconds"]) if kwargs.get("after_seconds") else None
-    deadline = (kwargs["config"].get("configurable") or {}).get(run_config.INTERRUPT_TIMEOUT_KEY)
-    run = RunInput(
-        run=ref,
-        policy=step_policy(settings, services.graphs.get(ref.graph_id).retry),
-        interrupt_timeout=run_config.interrupt_timeout(deadline),
-    )
-    # A worker that dies mid-task is noticed after this long (local steps run inside it).
-    task_timeout = settings.workflow_task_timeout
+    run = run_input(services, row)
+    ref = run.run
+    in_flight = kwargs.get("in_flight") or []
     try:
-        in_flight = kwargs.get("in_flight") or []
         if row["multitask_strategy"] is None or not in_flight:
-            await services.temporal.start_workflow(
-                RUN_WORKFLOW,
-                run,
-                id=run_workflow_id(ref.run_id),
-                task_queue=settings.task_queue,
-                # Same run_id, same workflow: a repeated submission never executes twice.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                start_delay=delay,
-                task_timeout=task_timeout,
-                static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
-            )
+            await start_run_workflow(services, run, delay=delay)
         else:
             # Signal-with-start: creating a run never waits for a worker.
             await services.temporal.start_workflow(
                 THREAD_WORKFLOW,
-                ThreadInput(ref.thread_id),
+                ThreadInput(ref.thread_id, settings.thread_runs_per_history),
                 id=thread_workflow_id(ref.thread_id),
                 task_queue=settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -273,7 +292,7 @@ async def _start(services: Services, ref: RunRef, row: Row, *, created: bool) ->
                 start_signal_args=[
                     SubmitRun(replace(run, delay=delay), row["multitask_strategy"], in_flight)
                 ],
-                task_timeout=task_timeout,
+                task_timeout=settings.workflow_task_timeout,
                 static_summary=f"thread {ref.thread_id}",
             )
     except WorkflowAlreadyStartedError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         WAIT_ACTIVITY,
         CancelAction,
         CancelInput,
+        Continuation,
         FinishInput,
         ResumeInput,
         RunError,
@@ -50,6 +52,8 @@ _WAIT_TIMEOUT = timedelta(days=30)
 _WAIT_HEARTBEAT = timedelta(seconds=30)
 # Runs started before this patch end at an interrupt (the reference's way) instead of waiting.
 _WAIT_AT_INTERRUPTS = "wait-at-interrupts"
+# Runs started before this patch complete (status ``error`` in their result) when they fail.
+_FAIL_DEAD_RUNS = "fail-dead-runs"
 
 
 def _deadline_error(inp: RunInput) -> RunError:
@@ -59,14 +63,28 @@ def _deadline_error(inp: RunInput) -> RunError:
     )
 
 
-def _run_error(err: BaseException) -> RunError:
+def _run_error(err: BaseException, step: int, budget: int) -> RunError:
+    """The dead-letter record of a failed super-step: what failed, where, after how many
+    attempts (the step activity reports its attempt; a timeout spent the whole budget)."""
     # Regular activities fail with ActivityError(cause=...); local ones with the cause itself.
     cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
-        return RunError(error=cause.type or "Error", message=cause.message)
+        details = cause.details[0] if cause.details else None
+        attempts = details.get("attempt") if isinstance(details, dict) else None
+        return RunError(cause.type or "Error", cause.message, step, attempts)
+    exhausted = budget if budget > 0 else None
     if isinstance(cause, TemporalTimeoutError):
-        return RunError(error="TimeoutError", message=f"super-step timed out ({cause.type})")
-    return RunError(error=type(cause).__name__ if cause else "Error", message=str(cause or err))
+        message = f"super-step timed out ({cause.type})"
+        return RunError("TimeoutError", message, step, exhausted)
+    name = type(cause).__name__ if cause else "Error"
+    return RunError(name, str(cause or err), step, None)
+
+
+def _continuation(inp: RunInput, here: Continuation) -> RunInput:
+    """The input of the run's next history: no more waiting for its turn."""
+    return replace(
+        inp, run=replace(inp.run, after_run_id=None), queued=False, delay=None, continued=here
+    )
 
 
 @workflow.defn(name=RUN_WORKFLOW)
@@ -75,12 +93,12 @@ class RunWorkflow:
 
     @workflow.init
     def __init__(self, inp: RunInput) -> None:
-        self._status: RunStatus = "pending"
-        self._steps = 0
+        self._status: RunStatus = "running" if inp.continued else "pending"
+        self._steps = inp.continued.steps if inp.continued else 0
         self._cancel: CancelAction | None = None
         self._in_flight: asyncio.Task[Any] | None = None
         self._answer: ResumeInput | None = None
-        self._spent = 0
+        self._spent = inp.continued.spent if inp.continued else 0
         self._released = False
 
     @workflow.signal(name=CANCEL_SIGNAL)
@@ -108,25 +126,12 @@ class RunWorkflow:
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutcomeSummary:
-        expected: str | None = None
+        expected = inp.continued.expected_checkpoint_id if inp.continued else None
+        segment = inp.continued.segment if inp.continued else 0
         answer: ResumeInput | None = None
-        segment = 0
         waits = workflow.patched(_WAIT_AT_INTERRUPTS)
         try:
-            if inp.delay:
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self._cancel is not None,
-                        timeout=inp.delay,
-                        timeout_summary="after_seconds",
-                    )
-            if inp.queued:
-                await workflow.wait_condition(lambda: self._released or self._cancel is not None)
-            elif inp.run.after_run_id is not None and self._cancel is None:
-                # The run before it was in flight before the thread's workflow took over (or
-                # is a waiting run this one superseded): wait for its workflow to close.
-                self._in_flight = asyncio.create_task(self._wait_for(inp.run.after_run_id))
-                await self._in_flight
+            await self._wait_turn(inp)
             self._status = "running"
             while self._cancel is None:
                 step = StepInput(inp.run, self._steps, expected, answer, waits, segment)
@@ -146,18 +151,50 @@ class RunWorkflow:
                     continue
                 if result.outcome != "continue":
                     break
+                if self._history_full(inp) and self._cancel is None:
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    here = Continuation(self._steps, expected, segment, self._spent)
+                    workflow.continue_as_new(_continuation(inp, here))
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
             # A cancel from the API arrives as our signal; one from Temporal itself (the UI,
             # the CLI, a deleted thread) as CancelledError: both stop the run as interrupted.
             if self._cancel is None and isinstance(err, asyncio.CancelledError):
                 self._cancel = "interrupt"
             if self._cancel is None:
-                return await self._finish(inp, "error", _run_error(err))
+                error = _run_error(err, self._steps, self._budget(inp))
+                outcome = await self._finish(inp, "error", error)
+                if workflow.patched(_FAIL_DEAD_RUNS):
+                    # A dead run's workflow fails: the Temporal UI lists it as Failed, and
+                    # ``graphyard runs retry`` may start its ID again (failed IDs only).
+                    raise ApplicationError(
+                        f"{error.error}: {error.message}",
+                        error,
+                        type=error.error,
+                        non_retryable=True,
+                    ) from err
+                return outcome
         if self._cancel is not None:
             return await self._finish(inp, "interrupted", None, action=self._cancel)
         # The last step wrote the run's end itself (one activity fewer per run).
         self._status = "success"
         return RunOutcomeSummary(status="success", steps=self._steps)
+
+    async def _wait_turn(self, inp: RunInput) -> None:
+        """Wait out ``after_seconds`` and the thread's runs before this one."""
+        if inp.delay:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._cancel is not None,
+                    timeout=inp.delay,
+                    timeout_summary="after_seconds",
+                )
+        if inp.queued:
+            await workflow.wait_condition(lambda: self._released or self._cancel is not None)
+        elif inp.run.after_run_id is not None and self._cancel is None:
+            # The run before it was in flight before the thread's workflow took over (or is a
+            # waiting run this one superseded): wait for its workflow to close.
+            self._in_flight = asyncio.create_task(self._wait_for(inp.run.after_run_id))
+            await self._in_flight
 
     async def _wait_for_answer(self, inp: RunInput) -> ResumeInput | None:
         """Wait at an interrupt for the ``resume`` signal (or a cancel); ``None`` past the
@@ -186,15 +223,30 @@ class RunWorkflow:
             summary=f"wait for run {run_id}",
         )
 
-    async def _step(self, inp: RunInput, step: StepInput) -> StepResult:
-        policy = inp.policy
-        attempts = policy.max_attempts
+    def _history_full(self, inp: RunInput) -> bool:
+        """Time to continue as new: this history holds ``steps_per_history`` steps, or
+        Temporal suggests it (runs from before the setting never do)."""
+        if not inp.steps_per_history:
+            return False
+        start = inp.continued.steps if inp.continued else 0
+        return (
+            self._steps - start >= inp.steps_per_history
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _budget(self, inp: RunInput) -> int:
+        """Attempts the next step may take (0: unlimited)."""
+        attempts = inp.policy.max_attempts
         if attempts > 0 and self._spent:
             attempts = max(1, attempts - self._spent)
+        return attempts
+
+    async def _step(self, inp: RunInput, step: StepInput) -> StepResult:
+        policy = inp.policy
         retry = RetryPolicy(
             initial_interval=policy.initial_interval,
             backoff_coefficient=policy.backoff,
-            maximum_attempts=attempts,
+            maximum_attempts=self._budget(inp),
         )
         summary = f"step {step.index}"
         if policy.kind == "local":

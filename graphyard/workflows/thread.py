@@ -61,6 +61,7 @@ class ThreadWorkflow:
         # Cancels for runs whose workflow is not started yet.
         self._cancels: dict[str, CancelAction] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._started = 0  # runs this history started
 
     @workflow.signal(name=SUBMIT_SIGNAL)
     def submit(self, inp: SubmitRun) -> None:
@@ -99,7 +100,9 @@ class ThreadWorkflow:
             while self._arrived:
                 await self._start(self._arrived.pop(0))
             while self._children and self._children[0].handle.done():
-                self._children.pop(0)
+                ended = self._children.pop(0).handle
+                if not ended.cancelled():
+                    ended.exception()  # a dead run fails its workflow: not this one's failure
             head = self._children[0] if self._children else None
             if head is not None and head.queued and not head.released:
                 head.released = True
@@ -107,8 +110,14 @@ class ThreadWorkflow:
             if not self._children and not self._arrived:
                 # Between runs: the moment to start a fresh history if this one grew long.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if workflow.info().is_continue_as_new_suggested() and not self._arrived:
+                if self._history_full(inp) and not self._arrived:
                     workflow.continue_as_new(inp)
+
+    def _history_full(self, inp: ThreadInput) -> bool:
+        return (
+            bool(inp.runs_per_history and self._started >= inp.runs_per_history)
+            or workflow.info().is_continue_as_new_suggested()
+        )
 
     def _head_changed(self) -> bool:
         if not self._children:
@@ -135,6 +144,7 @@ class ThreadWorkflow:
             )
         except WorkflowAlreadyStartedError:
             return  # submitted twice (a retried request): it runs once
+        self._started += 1
         action = self._cancels.pop(run_id, None)
         self._children.append(_Child(run_id, handle, queued, released=action is not None))
         if action is not None:
