@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Histories stay bounded: a run continues as new after this many super-steps (a local step
     # adds about 2 history events, a regular one about 6), a thread's workflow after starting
     # this many runs; both also do when Temporal suggests it.
+    # A live run's row untouched this long is checked against its workflow when read.
+    reconcile_after: timedelta = timedelta(seconds=5)
     run_steps_per_history: int = Field(default=500, ge=1)
     thread_runs_per_history: int = Field(default=200, ge=1)
     # After a worker dies, its cached workflows' next tasks wait this long on its sticky queue

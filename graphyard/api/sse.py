@@ -15,6 +15,7 @@ import orjson
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from graphyard.api.deps import Services
+from graphyard.api.reconcile import reconciled
 from graphyard.errors import Unprocessable
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
@@ -101,6 +102,9 @@ async def _still_paused(services: Services, run_id: str, seq: int) -> bool:
 async def _live(services: Services, run_id: str) -> bool:
     async with services.pool.connection() as conn:
         row = await run_rows.get(conn, run_id)
+    if row is not None:
+        # A run whose workflow closed without its end gets one now (and its marker).
+        row = await reconciled(services, row)
     return row is not None and row["status"] not in TERMINAL
 
 

@@ -105,7 +105,7 @@ async def create_run(
         raise Conflict("Idempotency-Key was already used for a different request")
     for previous in created.superseded:
         await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
-    await _start(services, row, created=created.created)
+    await start(services, row, created=created.created)
     return Submitted(row)
 
 
@@ -266,7 +266,7 @@ async def start_run_workflow(
     )
 
 
-async def _start(services: Services, row: Row, *, created: bool) -> None:
+async def start(services: Services, row: Row, *, created: bool) -> None:
     """Start the run's workflow. A run that found its thread idle starts directly (the fast
     path: eager start on the worker). One that found runs in flight goes to its thread's
     workflow, which starts a busy thread's runs one at a time, in order, after applying the

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
 from graphyard.api.hitl import resume_run
 from graphyard.api.models import WAIT, Run, returns
+from graphyard.api.reconcile import reconciled, reconciled_all
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
 from graphyard.api.submit import cancel_in_background, cancel_run, create_run
@@ -34,7 +35,8 @@ async def _wait_body(
 
     async def fetch() -> dict[str, Any] | None:
         async with services.pool.connection() as conn:
-            return await rows.get(conn, run_id)
+            found = await rows.get(conn, run_id)
+        return await reconciled(services, found) if found is not None else None
 
     answered = False
     try:
@@ -142,13 +144,13 @@ async def list_runs(
         found = await rows.list_for_thread(
             conn, str(thread["thread_id"]), limit=limit, offset=offset, status=status
         )
-    return [run_json(r) for r in found]
+    return [run_json(r) for r in await reconciled_all(services, found)]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}", **returns(Run))
 async def get(thread_id: ThreadId, run_id: RunId, services: Deps) -> dict[str, Any]:
     await load_thread(services, thread_id)
-    return run_json(await _load_run(services, thread_id, run_id))
+    return run_json(await reconciled(services, await _load_run(services, thread_id, run_id)))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join", **WAIT)

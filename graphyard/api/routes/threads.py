@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
 from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
 from graphyard.api.pagination import check_select, page
+from graphyard.api.reconcile import reconciled_all
 from graphyard.api.schemas import (
     ThreadCount,
     ThreadCreate,
@@ -26,6 +27,7 @@ from graphyard.api.schemas import (
 from graphyard.api.state import refresh_thread, thread_config, thread_graph
 from graphyard.errors import BadRequest, Conflict, NotFound
 from graphyard.storage import checkpoints as checkpoint_rows
+from graphyard.storage import runs as run_rows
 from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
 from graphyard.types import run_workflow_id
@@ -137,12 +139,22 @@ async def prune(body: ThreadPrune, services: Deps) -> dict[str, int]:
     return {"pruned_count": pruned}
 
 
+async def _reconciled_runs(services: Services, thread_id: str) -> bool:
+    """Whether a live run of a busy thread turned out to have ended (see ``reconcile``)."""
+    async with services.pool.connection() as conn:
+        live = await run_rows.select_live(conn, thread_id=thread_id)
+    checked = await reconciled_all(services, live)
+    return any(r["status"] not in ("pending", "running") and not r["waiting"] for r in checked)
+
+
 @router.get("/{thread_id}", **returns(Thread))
 async def get(
     thread_id: ThreadId, services: Deps, include: Annotated[list[str] | None, Query()] = None
 ) -> dict[str, Any]:
     """The thread; ``include=ttl`` adds its TTL (strategy, minutes, expiry)."""
     row = await load_thread(services, thread_id)
+    if row["status"] == "busy" and await _reconciled_runs(services, str(row["thread_id"])):
+        row = await load_thread(services, thread_id)
     out = thread_json(row)
     # The reference reads one comma-separated value; the SDK may repeat the parameter.
     if "ttl" in {part.strip() for value in include or [] for part in value.split(",")}:
