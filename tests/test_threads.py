@@ -135,6 +135,16 @@ async def test_update_state_refusals(stack: Stack) -> None:
         assert run["run_id"] in busy.json()["detail"]
         stack.sql("INSERT INTO gates VALUES (%s)", (tid,))
         await stack.client.runs.join(tid, run["run_id"])
+        # The graph's own edge code fails on these values: the client's fault, not a 500.
+        fanned = await stack.client.threads.create(graph_id="fanout")
+        before = await stack.client.threads.get_state(fanned["thread_id"])
+        refused = await http.post(
+            f"/threads/{fanned['thread_id']}/state",
+            json={"values": {"results": []}, "as_node": "__start__"},
+        )
+        assert refused.status_code == 400
+        assert "KeyError" in refused.json()["detail"]
+        assert await stack.client.threads.get_state(fanned["thread_id"]) == before
 
 
 async def test_prune(stack: Stack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from langgraph.errors import InvalidUpdateError
 
 from graphyard.api.deps import Deps, Services, ThreadId
 from graphyard.api.models import StateUpdated, ThreadState, returns
@@ -76,7 +77,15 @@ async def update_state(
             f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
             "executed on this thread yet."
         )
-    new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
+    try:
+        new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
+    except InvalidUpdateError:
+        raise
+    except Exception as exc:
+        # The graph's own code (a conditional edge, a reducer) refused these values.
+        raise BadRequest(
+            f"The graph could not apply this update: {type(exc).__name__}: {exc}"
+        ) from exc
     await refresh_thread(services, thread, graph)
     # Thread streams following state_update see the new state.
     state = state_json(await graph.aget_state(thread_config(thread, None)))
