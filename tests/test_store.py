@@ -13,8 +13,9 @@ from langgraph_sdk.errors import BadRequestError, UnprocessableEntityError
 from temporalio.testing import WorkflowEnvironment
 
 from graphyard.config import Settings
+from graphyard.errors import ConfigError
 from graphyard.graphs import GraphRegistry, LoadedConfig
-from graphyard.store import StoreConfig
+from graphyard.store import StoreConfig, load_embeddings
 from graphyard.worker import running_worker
 from tests.conftest import Stack, serve_api
 
@@ -236,3 +237,17 @@ async def test_semantic_search_and_config_ttl(semantic: Stack) -> None:
     semantic.sql("UPDATE store SET expires_at = now() - interval '1 second' WHERE key = 'dog'")
     await semantic.wait_rows("SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM store WHERE key = 'dog')")
     assert semantic.sql("SELECT count(*) AS n FROM store_vectors WHERE key = 'dog'") == [{"n": 0}]
+
+
+async def test_embedding_settings_fail_at_start_naming_the_key(graphs: GraphRegistry) -> None:
+    path = graphs.config.path
+    with pytest.raises(ConfigError, match=r"store\.index\.embed.*langchain"):
+        load_embeddings(path, "openai:text-embedding-3-small")  # langchain is not installed
+    with pytest.raises(ConfigError, match=r"store\.index\.embed.*not found"):
+        load_embeddings(path, "./missing.py:embed")
+    with pytest.raises(ConfigError, match=r"store\.index\.embed.*no variable"):
+        load_embeddings(path, "./embeddings.py:nope")
+    with pytest.raises(ConfigError, match=r"store\.index\.embed.*expected a function"):
+        load_embeddings(path, "./embeddings.py:DIMS")
+    embeddings = load_embeddings(path, "./embeddings.py:embed")
+    assert await embeddings.aembed_query("a puppy") == [0.0, 1.0, 0.0, 0.0, 0.1]
