@@ -66,9 +66,15 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from graphyard.graphs import load_config
     from graphyard.storage.migrate import migrate
 
-    asyncio.run(migrate(_settings(args)))
+    settings = _settings(args)
+    # Without langgraph.json the store gets no vector table; the API or a worker adds it later.
+    store = (
+        load_config(settings.config_path).project.store if settings.config_path.exists() else None
+    )
+    asyncio.run(migrate(settings, store))
     return 0
 
 

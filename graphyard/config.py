@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StepActivityKind = Literal["local", "regular"]
@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     # Postgres
     database_uri: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_schema: str = "public"
+    database_extensions_schema: str = Field(
+        default="public",
+        description="Where extensions graphyard uses live (pgvector, for store.index); "
+        "connections search it after database_schema.",
+    )
     pool_min_size: int = 1
     pool_max_size: int = 20
 
@@ -73,10 +78,10 @@ class Settings(BaseSettings):
     )
     stream_prune_interval: timedelta = timedelta(minutes=1)
 
-    @field_validator("database_schema")
+    @field_validator("database_schema", "database_extensions_schema")
     @classmethod
-    def _schema_is_identifier(cls, value: str) -> str:
+    def _schema_is_identifier(cls, value: str, info: ValidationInfo) -> str:
         # The schema goes into the connection's search_path: refuse anything but an identifier.
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
-            raise ValueError(f"database_schema {value!r} must be a plain SQL identifier")
+            raise ValueError(f"{info.field_name} {value!r} must be a plain SQL identifier")
         return value

@@ -7,8 +7,6 @@ optional config. Persistence is attached per use with ``graph.copy``, never bake
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
 import json
 import os
@@ -28,6 +26,8 @@ from langgraph.store.base import BaseStore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graphyard.errors import ConfigError
+from graphyard.specs import import_target
+from graphyard.store import StoreConfig
 
 # The reference server's namespace for system assistant ids: uuid5(NS, graph_id).
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -84,6 +84,7 @@ class ProjectConfig(BaseModel):
     env: dict[str, str] | str | None = None
     dependencies: list[str] = Field(default_factory=list)
     checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
 
 
 @dataclass(frozen=True)
@@ -195,50 +196,6 @@ def _as_pregel(obj: Any, graph_id: str, spec: str) -> Pregel[Any, Any, Any, Any]
     )
 
 
-def _import_target(config: LoadedConfig, graph_id: str, spec: str) -> Any:
-    module_ref, sep, attr = spec.rpartition(":")
-    if not sep or not module_ref or not attr:
-        raise ConfigError(
-            f"{config.path}: key graphs.{graph_id}: {spec!r} must look like "
-            "'./path/file.py:variable' or 'package.module:variable'"
-        )
-    try:
-        if "/" in module_ref or module_ref.endswith(".py"):
-            file = (config.root / module_ref).resolve()
-            if not file.is_file():
-                raise ConfigError(f"{config.path}: key graphs.{graph_id}: file {file} not found")
-            # A stable module name derived from the path: API and worker processes must agree
-            # on it, because checkpoints may record the module of user-defined types.
-            rel = file.relative_to(config.root) if file.is_relative_to(config.root) else file
-            name = ".".join(rel.with_suffix("").parts).lstrip(".") or file.stem
-            module = sys.modules.get(name)
-            if module is None or getattr(module, "__file__", None) != str(file):
-                module_spec = importlib.util.spec_from_file_location(name, file)
-                assert module_spec is not None
-                assert module_spec.loader is not None
-                module = importlib.util.module_from_spec(module_spec)
-                sys.modules[name] = module
-                try:
-                    module_spec.loader.exec_module(module)
-                except BaseException:
-                    sys.modules.pop(name, None)
-                    raise
-        else:
-            module = importlib.import_module(module_ref)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"{config.path}: key graphs.{graph_id}: importing {module_ref!r} failed: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    if not hasattr(module, attr):
-        raise ConfigError(
-            f"{config.path}: key graphs.{graph_id}: {module_ref!r} has no variable {attr!r}"
-        )
-    return getattr(module, attr)
-
-
 class GraphRegistry:
     """Every graph named in ``langgraph.json``, imported once per process."""
 
@@ -250,7 +207,7 @@ class GraphRegistry:
             spec = value if isinstance(value, str) else value.path
             description = None if isinstance(value, str) else value.description
             retry = RetryConfig() if isinstance(value, str) else value.retry
-            target = _import_target(config, graph_id, spec)
+            target = import_target(config.path, f"graphs.{graph_id}", spec)
             if isinstance(target, Pregel | StateGraph):
                 compiled = _as_pregel(target, graph_id, spec)
                 graph = Graph(graph_id, spec, description, compiled, None, retry)

@@ -1,4 +1,5 @@
-"""Workers' housekeeping: stream events past their retention, threads past their TTL.
+"""Workers' housekeeping: stream events past their retention, threads and store items past
+their TTL.
 
 Every worker runs it; the queries are safe to run from many at once (``SKIP LOCKED``).
 """
@@ -11,9 +12,10 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from graphyard.config import Settings
-from graphyard.graphs import ThreadTTLConfig
+from graphyard.graphs import ProjectConfig, ThreadTTLConfig
 from graphyard.storage import events as event_log
 from graphyard.storage import thread_ttl
 from graphyard.storage.db import Pool
@@ -51,8 +53,19 @@ async def every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
             log.warning("%s failed (%s); will retry", getattr(job, "__name__", job), exc)
 
 
-def start(settings: Settings, ttl: ThreadTTLConfig, pool: Pool) -> list[asyncio.Task[None]]:
+async def sweep_store(store: AsyncPostgresStore) -> None:
+    deleted = await store.sweep_ttl()
+    if deleted:
+        log.info("deleted %d store items past their TTL", deleted)
+
+
+def start(
+    settings: Settings, project: ProjectConfig, pool: Pool, store: AsyncPostgresStore
+) -> list[asyncio.Task[None]]:
     """The housekeeping tasks of one worker process."""
+    ttl = project.checkpointer.ttl
+    # Items may carry their own TTL (``ttl`` on put) whatever store.ttl says: always sweep.
+    store_sweep = project.store.ttl.sweep_interval_minutes * 60
     return [
         asyncio.create_task(
             every(
@@ -63,5 +76,8 @@ def start(settings: Settings, ttl: ThreadTTLConfig, pool: Pool) -> list[asyncio.
         asyncio.create_task(
             every(ttl.sweep_interval_minutes * 60, lambda: sweep_threads(ttl, pool)),
             name="graphyard-sweep-threads",
+        ),
+        asyncio.create_task(
+            every(store_sweep, lambda: sweep_store(store)), name="graphyard-sweep-store"
         ),
     ]

@@ -19,6 +19,7 @@ from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
 from graphyard.storage.db import notify_channel, open_pool
 from graphyard.storage.migrate import migrate
+from graphyard.store import open_store
 from graphyard.temporal import connect
 from graphyard.workflows import ALL_WORKFLOWS
 
@@ -40,7 +41,8 @@ async def running_worker(
     ``options`` go to ``temporalio.worker.Worker`` (tests use ``max_cached_workflows=0``)."""
     pool = await open_pool(settings)
     try:
-        ctx = WorkerContext(pool, graphs, notify_channel(settings))
+        store = open_store(pool, graphs.config.path, graphs.config.project.store)
+        ctx = WorkerContext(pool, graphs, notify_channel(settings), store)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
@@ -53,7 +55,7 @@ async def running_worker(
             sticky_queue_schedule_to_start_timeout=settings.sticky_schedule_to_start_timeout,
             **options,
         )
-        housekeeping = maintenance.start(settings, graphs.config.project.checkpointer.ttl, pool)
+        housekeeping = maintenance.start(settings, graphs.config.project, pool, store)
         try:
             async with worker:
                 yield worker
@@ -67,7 +69,7 @@ async def running_worker(
 async def serve(settings: Settings) -> None:
     """``graphyard worker``: run until SIGINT/SIGTERM."""
     graphs = load_worker_graphs(settings)
-    await migrate(settings)
+    await migrate(settings, graphs.config.project.store)
     client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

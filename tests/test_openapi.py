@@ -65,6 +65,8 @@ async def test_every_route_documents_its_response(stack: Stack) -> None:
         "DELETE /assistants/{assistant_id}",
         "DELETE /threads/{thread_id}",
         "DELETE /threads/{thread_id}/runs/{run_id}",
+        "PUT /store/items",
+        "DELETE /store/items",
         "POST /runs/cancel",
         "POST /threads/{thread_id}/runs/{run_id}/cancel",
         "POST /runs/wait",

@@ -1,4 +1,5 @@
-"""What the activities of one worker share: the pool, the graphs, and each run's kwargs."""
+"""What the activities of one worker share: the pool, the store, the graphs, and each run's
+kwargs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
 from langgraph.types import Command, Send
 from temporalio.exceptions import ApplicationError
 
@@ -93,10 +95,14 @@ class WorkerContext:
 
     _CACHE_SIZE = 1024
 
-    def __init__(self, pool: Pool, graphs: GraphRegistry, notify_channel: str) -> None:
+    def __init__(
+        self, pool: Pool, graphs: GraphRegistry, notify_channel: str, store: BaseStore
+    ) -> None:
         self.pool = pool
         self.graphs = graphs
         self.notify_channel = notify_channel
+        # One store for every run: over a pool it takes a connection per batch, no shared lock.
+        self.store = store
         self._kwargs: OrderedDict[str, RunKwargs] = OrderedDict()
 
     async def run_kwargs(
@@ -135,7 +141,7 @@ class WorkerContext:
     async def graph(
         self, run: RunRef, config: RunnableConfig, saver: AsyncPostgresSaver | None = None
     ) -> Pregel[Any, Any, Any, Any]:
-        """The run's graph bound to ``saver`` (default: a fresh one)."""
+        """The run's graph bound to ``saver`` (default: a fresh one) and the store."""
         if run.graph_id not in self.graphs:
             raise ApplicationError(
                 f"graph {run.graph_id!r} is not loaded by this worker "
@@ -143,4 +149,5 @@ class WorkerContext:
                 type="GraphNotFound",
                 non_retryable=True,
             )
-        return await self.graphs.get(run.graph_id).bind(config, saver or self.saver())
+        graph = self.graphs.get(run.graph_id)
+        return await graph.bind(config, saver or self.saver(), self.store)

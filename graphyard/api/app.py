@@ -1,4 +1,5 @@
-"""``create_app(settings)``: the FastAPI app and its lifespan (Temporal client, pool, graphs)."""
+"""``create_app(settings)``: the FastAPI app and its lifespan (Temporal client, pool, graphs,
+store)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,23 @@ from graphyard import __version__
 from graphyard.api import errors
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
-from graphyard.api.routes import assistants, dead_runs, meta, runs, state, streams, threads
+from graphyard.api.routes import (
+    assistants,
+    dead_runs,
+    meta,
+    runs,
+    state,
+    store,
+    streams,
+    threads,
+)
 from graphyard.api.waiter import RunWaiter
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, default_assistant_id, load_config
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage.db import open_pool
 from graphyard.storage.migrate import migrate
+from graphyard.store import open_store
 from graphyard.temporal import connect
 
 
@@ -39,13 +50,16 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await migrate(settings)
+        await migrate(settings, registry.config.project.store)
         temporal = await connect(settings)
         pool = await open_pool(settings)
         waiter = RunWaiter(settings)
         try:
             await waiter.start()
-            services = Services(settings, pool, temporal, registry, waiter)
+            # The API embeds what it writes and searches too (store.index): it loads the
+            # embedding function, and needs its credentials.
+            memory = open_store(pool, registry.config.path, registry.config.project.store)
+            services = Services(settings, pool, temporal, registry, waiter, memory)
             await _register_system_assistants(services)
             app.state.services = services
             yield
@@ -61,6 +75,6 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (meta, assistants, threads, state, streams, dead_runs, runs):
+    for module in (meta, assistants, threads, state, streams, dead_runs, runs, store):
         app.include_router(module.router)
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from langgraph.store.postgres.aio import AsyncPostgresStore
 from temporalio.client import Client
 
 from graphyard.api.waiter import RunWaiter
@@ -23,6 +24,7 @@ class Services:
     temporal: Client
     graphs: GraphRegistry
     waiter: RunWaiter
+    store: AsyncPostgresStore
 
     @property
     def default_ttl(self) -> tuple[str, float] | None:

@@ -160,6 +160,26 @@ class Pruned(Doc):
     pruned_count: int
 
 
+class StoreItem(Doc):
+    namespace: list[str]
+    key: str
+    value: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class StoreSearchItem(StoreItem):
+    score: float | None = None
+
+
+class StoreSearchItems(Doc):
+    items: list[StoreSearchItem]
+
+
+class StoreNamespaces(Doc):
+    namespaces: list[list[str]]
+
+
 class Health(Doc):
     ok: bool
     services: dict[str, bool]

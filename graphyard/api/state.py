@@ -95,12 +95,13 @@ def thread_config(
 async def thread_graph(
     services: Services, thread: dict[str, Any], config: RunnableConfig
 ) -> Pregel[Any, Any, Any, Any] | None:
-    """The graph that last ran on the thread, bound to a fresh saver; ``None`` if none has."""
+    """The graph that last ran on the thread, bound to a fresh saver and the store; ``None`` if
+    none has."""
     graph_id = thread["metadata"].get("graph_id")
     if not graph_id or graph_id not in services.graphs:
         return None
     saver = AsyncPostgresSaver(services.pool)
-    return await services.graphs.get(graph_id).bind(config, saver)
+    return await services.graphs.get(graph_id).bind(config, saver, services.store)
 
 
 async def refresh_thread(

@@ -123,7 +123,7 @@ class DevStack:
             host=o.host,
             port=o.port,
         )
-        asyncio.run(migrate(settings))
+        asyncio.run(migrate(settings, config.project.store))
         env = {
             **os.environ,
             "GRAPHYARD_CONFIG_PATH": str(config.path),

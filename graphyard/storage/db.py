@@ -13,6 +13,13 @@ from graphyard.config import Settings
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 
+def search_path(settings: Settings) -> str:
+    """graphyard's schema first (every table lives there), then the extensions' schema: the
+    store's vector type and operators resolve through it."""
+    schemas = dict.fromkeys((settings.database_schema, settings.database_extensions_schema))
+    return ",".join(schemas)
+
+
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
     """What every connection needs: LangGraph's saver requires autocommit and dict rows, and
     prepared statements are off so that a pooler in front of Postgres cannot break them."""
@@ -20,7 +27,7 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
         "autocommit": True,
         "prepare_threshold": None,
         "row_factory": dict_row,
-        "options": f"-c search_path={settings.database_schema}",
+        "options": f"-c search_path={search_path(settings)}",
     }
 
 

@@ -1,4 +1,5 @@
-"""Bring a database up to date: graphyard's tables (Alembic) and LangGraph's checkpoint tables.
+"""Bring a database up to date: graphyard's tables (Alembic), LangGraph's checkpoint tables and
+its store's tables.
 
 Safe to run from every API and worker process at start-up: an advisory lock serializes them.
 """
@@ -16,6 +17,7 @@ from psycopg import AsyncConnection
 
 from graphyard.config import Settings
 from graphyard.storage.db import connection_kwargs
+from graphyard.store import StoreConfig, setup_store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x67726170  # "grap": one key for every graphyard migration
@@ -48,14 +50,17 @@ def _upgrade(settings: Settings) -> None:
         engine.dispose()
 
 
-async def migrate(settings: Settings) -> None:
-    """Create the schema if needed and apply every pending migration."""
+async def migrate(settings: Settings, store: StoreConfig | None = None) -> None:
+    """Create the schema if needed and apply every pending migration. ``store`` (langgraph.json's
+    ``store``) says whether the store needs its vector table, and of which size."""
     await asyncio.to_thread(_upgrade, settings)
     kwargs = connection_kwargs(settings)
     async with await AsyncConnection.connect(settings.database_uri, **kwargs) as conn:
-        # LangGraph's saver runs its own versioned migrations; serialize them the same way.
+        # LangGraph's saver and store run their own versioned migrations; serialize them the
+        # same way.
         await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             await AsyncPostgresSaver(conn).setup()
+            await setup_store(conn, store or StoreConfig(), settings)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

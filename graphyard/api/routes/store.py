@@ -1,0 +1,118 @@
+"""The store (long-term memory): items by namespace and key, search, namespaces.
+
+langgraph's ``AsyncPostgresStore`` does the work (``graphyard.store``); graph nodes use the same
+store, so what they write is served here and what is put here reaches them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Query, Response
+from langgraph.store.base import (
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+)
+
+from graphyard.api.deps import Deps, Services
+from graphyard.api.models import StoreItem, StoreNamespaces, StoreSearchItems, returns
+from graphyard.api.store_schemas import (
+    StoreDelete,
+    StoreListNamespaces,
+    StorePut,
+    StoreSearch,
+    check_filter,
+    check_index,
+    check_key,
+    item_namespace,
+    labels,
+    query_namespace,
+)
+from graphyard.serde import to_jsonable
+
+router = APIRouter(prefix="/store", tags=["store"])
+
+
+async def _run(services: Services, op: Op) -> Result:
+    # One request, one batch: through the store's queue, requests arriving together would share
+    # a batch, and one failing operation would fail them all.
+    results = await services.store.abatch([op])
+    return results[0]
+
+
+def _refresh(services: Services, refresh_ttl: bool | None) -> bool:
+    """Whether a read extends the TTL of what it returns (``store.ttl.refresh_on_read``)."""
+    if refresh_ttl is not None:
+        return refresh_ttl
+    return services.graphs.config.project.store.ttl.refresh_on_read
+
+
+@router.put("/items", status_code=204)
+async def put_item(body: StorePut, services: Deps) -> Response:
+    """Insert or replace the item at ``namespace`` and ``key``."""
+    namespace = item_namespace(body.namespace)
+    key = check_key(body.key)
+    default_ttl = services.graphs.config.project.store.ttl.default_ttl
+    ttl = body.ttl if "ttl" in body.model_fields_set else default_ttl
+    value = cast(dict[str, Any], to_jsonable(body.value))  # NUL and lone surrogates replaced
+    await _run(services, PutOp(namespace, key, value, index=check_index(body.index), ttl=ttl))
+    return Response(status_code=204)
+
+
+@router.get("/items", **returns(StoreItem | None, "The item, or `null` when there is none."))
+async def get_item(
+    services: Deps,
+    namespace: Annotated[
+        list[str] | None,
+        Query(description="The labels joined with `.` (`users.u1`); repeats append labels."),
+    ] = None,
+    key: str | None = None,
+    refresh_ttl: bool | None = None,
+) -> dict[str, Any] | None:
+    op = GetOp(query_namespace(namespace), check_key(key), _refresh(services, refresh_ttl))
+    item = cast(Item | None, await _run(services, op))
+    return item.dict() if item is not None else None
+
+
+@router.delete("/items", status_code=204)
+async def delete_item(body: StoreDelete, services: Deps) -> Response:
+    """Delete the item; deleting one that does not exist is not an error."""
+    await _run(services, PutOp(labels(body.namespace), check_key(body.key), None))
+    return Response(status_code=204)
+
+
+@router.post("/items/search", **returns(StoreSearchItems))
+async def search_items(body: StoreSearch, services: Deps) -> dict[str, Any]:
+    """Items under ``namespace_prefix`` matching ``filter`` (``{field: value}`` or
+    ``{field: {"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": value}}``)."""
+    op = SearchOp(
+        labels(body.namespace_prefix),
+        check_filter(body.filter),
+        body.limit,
+        body.offset,
+        body.query or None,
+        _refresh(services, body.refresh_ttl),
+    )
+    items = cast(list[SearchItem], await _run(services, op))
+    return {"items": [item.dict() for item in items]}
+
+
+@router.post("/namespaces", **returns(StoreNamespaces))
+async def list_namespaces(body: StoreListNamespaces, services: Deps) -> dict[str, Any]:
+    """Namespaces holding items, sorted; ``max_depth`` truncates them (and merges the
+    duplicates that makes)."""
+    conditions = []
+    if body.prefix:
+        conditions.append(MatchCondition(match_type="prefix", path=labels(body.prefix)))
+    if body.suffix:
+        conditions.append(MatchCondition(match_type="suffix", path=labels(body.suffix)))
+    op = ListNamespacesOp(tuple(conditions), body.max_depth, body.limit, body.offset)
+    namespaces = cast(list[tuple[str, ...]], await _run(services, op))
+    return {"namespaces": [list(namespace) for namespace in namespaces]}
