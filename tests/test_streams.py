@@ -193,7 +193,7 @@ async def test_error_event_and_status(stack: Stack) -> None:
         )
     ]
     assert parts[-1].event == "error"
-    assert parts[-1].data == {"error": "ValueError", "message": "kaboom", "step": 1, "attempts": 3}
+    assert parts[-1].data == {"error": "ValueError", "message": "kaboom", "step": 2, "attempts": 3}
     assert [p.event for p in parts[1:-1]] == ["updates", "updates"]
     runs = await stack.client.runs.list(tid)
     assert runs[0]["status"] == "error"
