@@ -19,7 +19,9 @@ CancelAction = Literal["interrupt", "rollback"]
 STEP_ACTIVITY = "graphyard.step"
 FINISH_ACTIVITY = "graphyard.finish_run"
 WAIT_ACTIVITY = "graphyard.wait_for_run"
+FIRE_CRON_ACTIVITY = "graphyard.fire_cron"
 RUN_WORKFLOW = "RunWorkflow"
+CRON_WORKFLOW = "CronWorkflow"
 THREAD_WORKFLOW = "ThreadWorkflow"
 CANCEL_SIGNAL = "cancel"
 RESUME_SIGNAL = "resume"
@@ -205,3 +207,18 @@ class WaitInput:
     """Wait for a run's workflow to close."""
 
     run_id: str
+
+
+@dataclass(frozen=True)
+class CronFire:
+    """The input of ``CronWorkflow``, which a cron's Temporal Schedule starts at each firing."""
+
+    cron_id: str
+
+
+@dataclass(frozen=True)
+class FireInput:
+    """Create the run of one firing; ``firing_id`` (the firing workflow's ID) makes it once."""
+
+    cron_id: str
+    firing_id: str

@@ -15,6 +15,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from graphyard import maintenance
 from graphyard.activities import all_activities
 from graphyard.activities.context import WorkerContext
+from graphyard.api.deps import Backends
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
 from graphyard.storage.db import notify_channel, open_pool
@@ -47,7 +48,7 @@ async def running_worker(
             client,
             task_queue=settings.task_queue,
             workflows=ALL_WORKFLOWS,
-            activities=all_activities(ctx),
+            activities=all_activities(ctx, Backends(settings, pool, client, graphs)),
             # The workflows import only temporalio.workflow and wire types (deterministic by
             # construction, guarded by replay tests); the sandbox re-imports them for every run,
             # which measured ~29 ms of worker CPU per 10-step run.

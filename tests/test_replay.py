@@ -4,9 +4,11 @@ every workflow task replays the history so far."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -14,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from graphyard.graphs import GraphRegistry
+from graphyard.schedules import schedule_id
 from graphyard.types import run_workflow_id, thread_workflow_id
 from graphyard.worker import running_worker
 from graphyard.workflows import ALL_WORKFLOWS
@@ -90,8 +93,32 @@ async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphReg
                     recorded["thread"], raise_on_replay_failure=False
                 )
                 assert result.replay_failure is None
+            if graph == "chain":
+                recorded["cron"] = await _cron_firing(api, thread["thread_id"])
             if RECORD:
                 for name, events in recorded.items():
                     (HISTORIES / f"{TAG}-{name}-{kind}.json").write_text(
                         json.dumps(events.to_json_dict(), indent=1)
                     )
+
+
+async def _cron_firing(api: Stack, thread_id: str) -> WorkflowHistory:
+    """The history of one firing of a cron (triggered now), checked to replay."""
+    cron = await api.client.crons.create_for_thread(
+        thread_id, "chain", schedule="0 0 1 1 *", input={"steps": []}
+    )
+    schedule = api.temporal.get_schedule_handle(schedule_id(cron["cron_id"]))
+    await schedule.trigger()
+    actions: list[Any] = []
+    for _ in range(200):  # the trigger is asynchronous
+        actions = (await schedule.describe()).info.recent_actions
+        if actions:
+            break
+        await asyncio.sleep(0.05)
+    firing = api.temporal.get_workflow_handle(actions[0].action.workflow_id)
+    await firing.result()
+    history = await firing.fetch_history()
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None
+    await api.client.crons.delete(cron["cron_id"])
+    return history

@@ -1,4 +1,4 @@
-"""Activities: all I/O of a run (super-steps, status writes) happens here."""
+"""Activities: all I/O of a run (super-steps, status writes, cron firings) happens here."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from collections.abc import Callable
 from typing import Any
 
 from graphyard.activities.context import WorkerContext
+from graphyard.activities.crons import CronActivities
 from graphyard.activities.queue import wait_for_run
 from graphyard.activities.runs import RunActivities
 from graphyard.activities.step import StepActivities
+from graphyard.api.deps import Backends
 
 
-def all_activities(ctx: WorkerContext) -> list[Callable[..., Any]]:
+def all_activities(ctx: WorkerContext, backends: Backends) -> list[Callable[..., Any]]:
     """Every activity of a worker, bound to its shared resources."""
     step = StepActivities(ctx)
     runs = RunActivities(ctx)
-    return [step.step, runs.finish_run, wait_for_run]
+    crons = CronActivities(backends)
+    return [step.step, runs.finish_run, wait_for_run, crons.fire_cron]

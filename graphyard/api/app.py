@@ -14,6 +14,7 @@ from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
 from graphyard.api.routes import (
     assistants,
+    crons,
     dead_runs,
     meta,
     runs,
@@ -75,6 +76,6 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (meta, assistants, threads, state, streams, dead_runs, runs, store):
+    for module in (meta, assistants, threads, state, crons, streams, dead_runs, runs, store):
         app.include_router(module.router)
     return app

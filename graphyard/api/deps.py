@@ -18,13 +18,14 @@ from graphyard.storage.db import Pool
 
 
 @dataclass
-class Services:
+class Backends:
+    """What creating and starting runs needs: the API has it, and so has a worker (a cron's
+    firing creates its run there)."""
+
     settings: Settings
     pool: Pool
     temporal: Client
     graphs: GraphRegistry
-    waiter: RunWaiter
-    store: AsyncPostgresStore
 
     @property
     def default_ttl(self) -> tuple[str, float] | None:
@@ -32,6 +33,12 @@ class Services:
         request names a TTL."""
         ttl = self.graphs.config.project.checkpointer.ttl
         return (ttl.strategy, ttl.default_ttl) if ttl.default_ttl else None
+
+
+@dataclass
+class Services(Backends):
+    waiter: RunWaiter
+    store: AsyncPostgresStore
 
 
 def _services(request: Request) -> Services:

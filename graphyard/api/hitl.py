@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio.service import RPCError
 
-from graphyard.api.deps import Services
+from graphyard.api.deps import Backends
 from graphyard.api.schemas import Command, RunCreate
 from graphyard.errors import Conflict, NotFound, Unavailable
 from graphyard.storage import runs as run_rows
@@ -36,7 +36,7 @@ def answers(body: RunCreate) -> bool:
 
 
 async def answer_waiting_run(
-    services: Services, thread_id: str, body: RunCreate
+    services: Backends, thread_id: str, body: RunCreate
 ) -> Submitted | None:
     """Resume the thread's run waiting at an interrupt, if it has one. The continuation
     streams the modes this request asks for."""
@@ -56,7 +56,7 @@ async def answer_waiting_run(
 
 
 async def resume_run(
-    services: Services, thread_id: str, run_id: str, command: Command | None
+    services: Backends, thread_id: str, run_id: str, command: Command | None
 ) -> Submitted:
     """``POST /threads/{t}/runs/{r}/resume``: 409 unless the run waits at an interrupt."""
     async with services.pool.connection() as conn, conn.transaction():
@@ -81,7 +81,7 @@ async def _claim(conn: Conn, row: Row, kwargs: dict[str, Any] | None = None) -> 
     return Submitted(fresh, seq)
 
 
-async def _signal(services: Services, submitted: Submitted, command: Command | None) -> None:
+async def _signal(services: Backends, submitted: Submitted, command: Command | None) -> None:
     run_id = str(submitted.row["run_id"])
     answer = (
         ResumeInput(**command.model_dump(include={"resume", "update", "goto"}))

@@ -121,6 +121,23 @@ class Run(Doc):
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None
 
 
+class Cron(Doc):
+    cron_id: str
+    assistant_id: str
+    thread_id: str | None
+    user_id: str | None
+    end_time: datetime | None
+    schedule: str
+    timezone: str | None
+    payload: dict[str, Any]
+    next_run_date: datetime | None
+    metadata: dict[str, Any]
+    on_run_completed: Literal["delete", "keep"] | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
 class RunErrorRecord(Doc):
     error: str
     message: str

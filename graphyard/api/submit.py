@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.api import hitl, run_config
-from graphyard.api.deps import Services
+from graphyard.api.deps import Backends
 from graphyard.api.hitl import Submitted
 from graphyard.api.schemas import RunCreate
 from graphyard.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
@@ -56,7 +56,7 @@ def run_id_for(scope: str, idempotency_key: str | None) -> str:
     return str(uuid_utils.uuid7())
 
 
-async def resolve_assistant(conn: Conn, services: Services, assistant_id: str) -> Row:
+async def resolve_assistant(conn: Conn, services: Backends, assistant_id: str) -> Row:
     """An assistant UUID, or a graph id standing for its system assistant."""
     try:
         key = str(uuid.UUID(assistant_id))
@@ -75,7 +75,7 @@ async def resolve_assistant(conn: Conn, services: Services, assistant_id: str) -
 
 
 async def create_run(
-    services: Services,
+    services: Backends,
     body: RunCreate,
     *,
     thread_id: str | None,
@@ -123,7 +123,7 @@ def _fingerprint(thread_id: str | None, body: RunCreate) -> str:
 
 async def _insert(
     conn: Conn,
-    services: Services,
+    services: Backends,
     body: RunCreate,
     run_id: str,
     thread_id: str | None,
@@ -222,7 +222,7 @@ async def _insert(
     return _Inserted(row, created=True, superseded=waiting)
 
 
-def run_input(services: Services, row: Row) -> RunInput:
+def run_input(services: Backends, row: Row) -> RunInput:
     """The workflow input of the run in ``row`` (its ids and the graph's step policy)."""
     kwargs = row["kwargs"]
     graph_id = kwargs["config"]["configurable"]["graph_id"]
@@ -242,7 +242,7 @@ def run_input(services: Services, row: Row) -> RunInput:
 
 
 async def start_run_workflow(
-    services: Services,
+    services: Backends,
     run: RunInput,
     *,
     delay: timedelta | None = None,
@@ -266,7 +266,7 @@ async def start_run_workflow(
     )
 
 
-async def start(services: Services, row: Row, *, created: bool) -> None:
+async def start(services: Backends, row: Row, *, created: bool) -> None:
     """Start the run's workflow. A run that found its thread idle starts directly (the fast
     path: eager start on the worker). One that found runs in flight goes to its thread's
     workflow, which starts a busy thread's runs one at a time, in order, after applying the
@@ -309,7 +309,7 @@ async def start(services: Services, row: Row, *, created: bool) -> None:
 _BACKGROUND_CANCELS: set[asyncio.Task[None]] = set()
 
 
-def cancel_in_background(services: Services, run_id: str, thread_id: str) -> None:
+def cancel_in_background(services: Backends, run_id: str, thread_id: str) -> None:
     """``on_disconnect=cancel``: stop the run, off the request that is going away."""
     task = asyncio.create_task(cancel_run(services, run_id, "interrupt", thread_id=thread_id))
     _BACKGROUND_CANCELS.add(task)
@@ -317,7 +317,7 @@ def cancel_in_background(services: Services, run_id: str, thread_id: str) -> Non
 
 
 async def cancel_run(
-    services: Services, run_id: str, action: CancelAction, *, thread_id: str | None = None
+    services: Backends, run_id: str, action: CancelAction, *, thread_id: str | None = None
 ) -> None:
     """Ask a run's workflow to stop (a no-op for a run that has closed meanwhile). A run
     whose workflow its thread's workflow has not started yet is cancelled through that."""

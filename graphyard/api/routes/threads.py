@@ -11,6 +11,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import StateUpdate
 from temporalio.service import RPCError
 
+from graphyard import schedules
 from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
 from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
 from graphyard.api.pagination import check_select, page
@@ -27,6 +28,7 @@ from graphyard.api.schemas import (
 from graphyard.api.state import refresh_thread, thread_config, thread_graph
 from graphyard.errors import BadRequest, Conflict, NotFound
 from graphyard.storage import checkpoints as checkpoint_rows
+from graphyard.storage import crons as cron_rows
 from graphyard.storage import runs as run_rows
 from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
@@ -191,7 +193,10 @@ async def _delete(services: Services, thread_id: str) -> None:
             await handle.cancel()
     await AsyncPostgresSaver(services.pool).adelete_thread(thread_id)
     async with services.pool.connection() as conn:
-        await rows.delete(conn, thread_id)
+        crons = await cron_rows.for_thread(conn, thread_id)
+        await rows.delete(conn, thread_id)  # its crons' rows go with it
+    for cron_id in crons:
+        await schedules.delete(services.temporal, cron_id)
 
 
 @router.delete("/{thread_id}", status_code=204)

@@ -1,0 +1,126 @@
+"""Cron request bodies and the Cron as clients read it (``langgraph_sdk.schema.Cron``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from graphyard.api.schemas import (
+    MAX_OFFSET,
+    Body,
+    Durability,
+    MultitaskStrategy,
+    OnCompletion,
+    StreamMode,
+)
+
+Row = dict[str, Any]
+
+CRON_FIELDS = (
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "user_id",
+    "end_time",
+    "schedule",
+    "timezone",
+    "payload",
+    "next_run_date",
+    "metadata",
+    "on_run_completed",
+    "enabled",
+    "created_at",
+    "updated_at",
+)
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"Unknown timezone {value!r}: expected an IANA name") from None
+    return value
+
+
+def _check_schedule(value: str | None) -> str | None:
+    # Standard 5-field cron, or Temporal's forms (7 fields with seconds, "@every 10s", "@daily"):
+    # Temporal validates the expression itself when the schedule is created.
+    if value is not None and not value.strip():
+        raise ValueError("schedule must not be empty")
+    return value
+
+
+class CronFields(Body):
+    """What a cron's runs are: the run request fields a cron keeps in its payload."""
+
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Durability | None = None
+    checkpoint_during: bool | None = None
+    end_time: datetime | None = None
+    timezone: str | None = None
+    enabled: bool | None = None
+
+    _timezone = field_validator("timezone")(_check_timezone)
+
+
+class CronCreate(CronFields):
+    assistant_id: str
+    schedule: str = Field(min_length=1, max_length=256)
+    multitask_strategy: MultitaskStrategy | None = None
+    on_run_completed: OnCompletion | None = None
+
+    _schedule = field_validator("schedule")(_check_schedule)
+
+
+class CronPatch(CronFields):
+    schedule: str | None = Field(default=None, min_length=1, max_length=256)
+    on_run_completed: OnCompletion | None = None
+
+    _schedule = field_validator("schedule")(_check_schedule)
+
+
+class CronSearch(Body):
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    enabled: bool | None = None
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    sort_by: Literal[
+        "cron_id",
+        "assistant_id",
+        "thread_id",
+        "next_run_date",
+        "end_time",
+        "created_at",
+        "updated_at",
+    ] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+
+
+class CronCount(Body):
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def cron_json(row: Row) -> Row:
+    out = {k: row.get(k) for k in CRON_FIELDS}
+    for key in ("cron_id", "assistant_id", "thread_id"):
+        out[key] = str(row[key]) if row.get(key) is not None else None
+    return out

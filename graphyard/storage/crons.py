@@ -1,0 +1,110 @@
+"""Cron rows: what each cron runs; its timing lives in its Temporal Schedule too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from graphyard.storage.jsonb import jsonb
+from graphyard.storage.runs import Conn, Row
+
+SORTABLE = (
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "next_run_date",
+    "end_time",
+    "created_at",
+    "updated_at",
+)
+
+
+async def insert(conn: Conn, row: Row) -> Row:
+    cur = await conn.execute(
+        """
+        INSERT INTO crons (cron_id, assistant_id, thread_id, schedule, timezone, end_time,
+            payload, metadata, on_run_completed, enabled)
+        VALUES (%(cron_id)s, %(assistant_id)s, %(thread_id)s, %(schedule)s, %(timezone)s,
+            %(end_time)s, %(payload)s, %(metadata)s, %(on_run_completed)s, %(enabled)s)
+        RETURNING *
+        """,
+        {**row, "payload": jsonb(row["payload"]), "metadata": jsonb(row["metadata"])},
+    )
+    created = await cur.fetchone()
+    assert created is not None
+    return created
+
+
+async def get(conn: Conn, cron_id: str, *, for_update: bool = False) -> Row | None:
+    lock = " FOR UPDATE" if for_update else ""
+    cur = await conn.execute(f"SELECT * FROM crons WHERE cron_id = %s{lock}", (cron_id,))
+    return await cur.fetchone()
+
+
+async def update(conn: Conn, cron_id: str, changes: dict[str, Any]) -> Row | None:
+    """Set the given columns (``payload`` and ``metadata`` replace: the caller merged them)."""
+    values = {k: jsonb(v) if k in ("payload", "metadata") else v for k, v in changes.items()}
+    sets = ", ".join(f"{column} = %({column})s" for column in values)
+    cur = await conn.execute(
+        f"UPDATE crons SET {sets}, updated_at = now() WHERE cron_id = %(cron_id)s RETURNING *",
+        {**values, "cron_id": cron_id},
+    )
+    return await cur.fetchone()
+
+
+async def set_next_run(conn: Conn, cron_id: str, when: datetime | None) -> None:
+    await conn.execute("UPDATE crons SET next_run_date = %s WHERE cron_id = %s", (when, cron_id))
+
+
+async def delete(conn: Conn, cron_id: str) -> bool:
+    cur = await conn.execute("DELETE FROM crons WHERE cron_id = %s RETURNING 1", (cron_id,))
+    return await cur.fetchone() is not None
+
+
+async def for_thread(conn: Conn, thread_id: str) -> list[str]:
+    cur = await conn.execute("SELECT cron_id FROM crons WHERE thread_id = %s", (thread_id,))
+    return [str(r["cron_id"]) for r in await cur.fetchall()]
+
+
+async def search(
+    conn: Conn,
+    *,
+    assistant_id: str | None,
+    thread_id: str | None,
+    enabled: bool | None,
+    metadata: dict[str, Any] | None,
+    limit: int,
+    offset: int,
+    sort_by: str,
+    sort_order: str,
+) -> tuple[list[Row], int]:
+    """A page of crons and the total matching count."""
+    where = ["TRUE"]
+    params: list[Any] = []
+    for column, value in (("assistant_id", assistant_id), ("thread_id", thread_id)):
+        if value is not None:
+            where.append(f"{column} = %s::uuid")
+            params.append(value)
+    if enabled is not None:
+        where.append("enabled = %s")
+        params.append(enabled)
+    if metadata:
+        where.append("metadata @> %s")
+        params.append(jsonb(metadata))
+    assert sort_by in SORTABLE
+    order = "ASC" if sort_order.lower() == "asc" else "DESC"
+    clause = " AND ".join(where)
+    cur = await conn.execute(
+        f"SELECT *, count(*) OVER () AS _total FROM crons WHERE {clause} "
+        f"ORDER BY {sort_by} {order} NULLS LAST, cron_id LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    )
+    found = await cur.fetchall()
+    total = int(found[0]["_total"]) if found else 0
+    for row in found:
+        row.pop("_total", None)
+    if not found and offset:
+        cur = await conn.execute(f"SELECT count(*) AS n FROM crons WHERE {clause}", params)
+        counted = await cur.fetchone()
+        total = int(counted["n"]) if counted else 0
+    return found, total
