@@ -48,7 +48,7 @@ def _check_timezone(value: str | None) -> str | None:
 
 
 def _check_schedule(value: str | None) -> str | None:
-    # Standard 5-field cron, or Temporal's forms (7 fields with seconds, "@every 10s", "@daily"):
+    # Standard 5-field cron, or Temporal's forms ("@every 10s", "@daily"):
     # Temporal validates the expression itself when the schedule is created.
     if value is not None and not value.strip():
         raise ValueError("schedule must not be empty")
