@@ -62,6 +62,8 @@ async def test_every_route_documents_its_response(stack: Stack) -> None:
     assert untyped == {
         "POST /assistants/count",
         "POST /threads/count",
+        "POST /runs/crons/count",
+        "DELETE /runs/crons/{cron_id}",
         "DELETE /assistants/{assistant_id}",
         "DELETE /threads/{thread_id}",
         "DELETE /threads/{thread_id}/runs/{run_id}",

@@ -122,7 +122,7 @@ async def follow_run(
     tick = services.settings.stream_heartbeat_seconds
     try:
         with services.waiter.subscribe(f"ev:{run_id}") as wake:
-            checked = False
+            checked = gone = False
             while True:
                 wake.clear()
                 async with services.pool.connection() as conn:
@@ -144,11 +144,15 @@ async def follow_run(
                 if rows:
                     checked = False
                     continue
-                # Nothing new. A run that ended without its marker (its events were pruned,
-                # or it was deleted) must not hold the stream open.
-                if not checked and not await _live(services, run_id):
+                if gone:
                     ended = True
                     return
+                # Nothing new. A run that ended without its marker (its events were pruned,
+                # or it was deleted) must not hold the stream open; one that ended since the
+                # read above has its last events (and marker) to read first.
+                if not checked and not await _live(services, run_id):
+                    gone = True
+                    continue
                 checked = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=tick)
