@@ -3,8 +3,10 @@
 The run state machine lives here: ``pending`` (waiting for the thread's previous run, if any)
 ``-> running -> success | error | interrupted`` (cancelled) ``| timeout``. At an interrupt the
 run waits, status ``interrupted``, for the ``resume`` signal (a durable wait: no worker holds
-it), then goes on ``running``; an optional deadline ends it ``timeout``. The workflow only sees
-step summaries (ids and node names) and the human's answers; state stays in Postgres.
+it), then goes on ``running``; an optional deadline ends it ``timeout``. A run that ends
+``error`` fails its workflow (a dead letter ``graphyard runs retry`` can start again). Long runs
+continue as new every ``steps_per_history`` super-steps. The workflow only sees step summaries
+(ids and node names) and the human's answers; state stays in Postgres.
 """
 
 from __future__ import annotations
