@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StepActivityKind = Literal["local", "regular"]
@@ -61,6 +61,20 @@ class Settings(BaseSettings):
     # After a worker dies, its cached workflows' next tasks wait this long on its sticky queue
     # before any worker may take them (the SDK default is 10 s).
     sticky_schedule_to_start_timeout: timedelta = timedelta(seconds=3)
+
+    # Webhooks: how runs started now deliver theirs (recorded in each run's history); the
+    # secret is the workers' (they sign), the rest the API's (it starts the runs).
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs every delivery (X-Graphyard-Signature); unset: deliveries are unsigned.",
+    )
+    webhook_max_attempts: int = Field(default=5, ge=1)
+    webhook_initial_retry_interval: timedelta = timedelta(seconds=1)
+    webhook_backoff_coefficient: float = Field(default=2.0, ge=1)
+    webhook_max_retry_interval: timedelta = timedelta(minutes=1)
+    webhook_timeout: timedelta = Field(
+        default=timedelta(seconds=10), description="One delivery attempt's HTTP timeout."
+    )
 
     # API
     host: str = "127.0.0.1"

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from graphyard.errors import ConfigError
 from graphyard.specs import import_target
 from graphyard.store import StoreConfig
+from graphyard.webhooks import WebhooksConfig
 
 # The reference server's namespace for system assistant ids: uuid5(NS, graph_id).
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -76,6 +77,14 @@ class CheckpointerConfig(BaseModel):
     ttl: ThreadTTLConfig = Field(default_factory=ThreadTTLConfig)
 
 
+class HttpConfig(BaseModel):
+    """``http``: of its keys graphyard reads ``disable_webhooks`` (runs keep their ``webhook``
+    but nothing is sent)."""
+
+    model_config = ConfigDict(extra="allow")
+    disable_webhooks: bool = False
+
+
 class ProjectConfig(BaseModel):
     """The parts of ``langgraph.json`` graphyard reads; unknown keys are kept, not rejected."""
 
@@ -85,6 +94,8 @@ class ProjectConfig(BaseModel):
     dependencies: list[str] = Field(default_factory=list)
     checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
 
 @dataclass(frozen=True)

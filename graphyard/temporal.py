@@ -9,7 +9,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from graphyard.config import Settings
 from graphyard.graphs import RetryConfig
-from graphyard.types import StepPolicy
+from graphyard.types import StepPolicy, WebhookPolicy
 
 
 async def connect(settings: Settings) -> Client:
@@ -40,4 +40,15 @@ def step_policy(settings: Settings, retry: RetryConfig | None = None) -> StepPol
             retry.initial_interval_seconds, settings.step_initial_retry_interval
         ),
         backoff=retry.backoff or settings.step_backoff_coefficient,
+    )
+
+
+def webhook_policy(settings: Settings) -> WebhookPolicy:
+    """How runs started now will deliver their webhook (recorded in each run's history)."""
+    return WebhookPolicy(
+        max_attempts=settings.webhook_max_attempts,
+        initial_interval=settings.webhook_initial_retry_interval,
+        backoff=settings.webhook_backoff_coefficient,
+        maximum_interval=settings.webhook_max_retry_interval,
+        timeout=settings.webhook_timeout,
     )

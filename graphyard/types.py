@@ -20,6 +20,8 @@ STEP_ACTIVITY = "graphyard.step"
 FINISH_ACTIVITY = "graphyard.finish_run"
 WAIT_ACTIVITY = "graphyard.wait_for_run"
 FIRE_CRON_ACTIVITY = "graphyard.fire_cron"
+WEBHOOK_ACTIVITY = "graphyard.webhook"
+WEBHOOK_FAILED_ACTIVITY = "graphyard.webhook_failed"
 RUN_WORKFLOW = "RunWorkflow"
 CRON_WORKFLOW = "CronWorkflow"
 THREAD_WORKFLOW = "ThreadWorkflow"
@@ -53,6 +55,18 @@ class StepPolicy:
 
 
 @dataclass(frozen=True)
+class WebhookPolicy:
+    """How the workflow delivers a run's webhook; decided by settings, recorded in history."""
+
+    max_attempts: int = 5
+    initial_interval: timedelta = timedelta(seconds=1)
+    backoff: float = 2.0
+    maximum_interval: timedelta = timedelta(minutes=1)
+    # One attempt's HTTP timeout (the activity's own timeout adds a margin for Postgres).
+    timeout: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
 class RunRef:
     """Names a run; everything else about it is read from Postgres."""
 
@@ -81,6 +95,9 @@ class RunInput:
     steps_per_history: int = 0
     # Set when the run continued as new: where it goes on from.
     continued: Continuation | None = None
+    # Set for a run with a ``webhook``: delivered once the run has ended (only such runs
+    # schedule the webhook activity, so histories of runs without one are unchanged).
+    webhook: WebhookPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,25 @@ class FinishInput:
     status: RunStatus
     error: RunError | None = None
     action: CancelAction | None = None  # set when the run was cancelled
+
+
+@dataclass(frozen=True)
+class WebhookInput:
+    """Deliver the webhook of a run that has ended (the run's row says where and what)."""
+
+    run: RunRef
+    timeout: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class WebhookFailure:
+    """Record on the run that its webhook was not delivered: Temporal gave up after
+    ``attempts`` tries (``None``: unknown, the activity's record stands), because of
+    ``error``."""
+
+    run: RunRef
+    error: str
+    attempts: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Activities: all I/O of a run (super-steps, status writes, cron firings) happens here."""
+"""Activities: all I/O of a run (super-steps, status writes, webhooks, cron firings)
+happens here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from graphyard.activities.crons import CronActivities
 from graphyard.activities.queue import wait_for_run
 from graphyard.activities.runs import RunActivities
 from graphyard.activities.step import StepActivities
+from graphyard.activities.webhooks import WebhookActivities
 from graphyard.api.deps import Backends
 
 
@@ -18,4 +20,12 @@ def all_activities(ctx: WorkerContext, backends: Backends) -> list[Callable[...,
     step = StepActivities(ctx)
     runs = RunActivities(ctx)
     crons = CronActivities(backends)
-    return [step.step, runs.finish_run, wait_for_run, crons.fire_cron]
+    webhooks = WebhookActivities(ctx, backends.settings.webhook_secret)
+    return [
+        step.step,
+        runs.finish_run,
+        wait_for_run,
+        crons.fire_cron,
+        webhooks.deliver,
+        webhooks.webhook_failed,
+    ]

@@ -34,6 +34,7 @@ class RunKwargs:
     checkpoint: dict[str, Any] | None = None
     stream_mode: tuple[str, ...] = ("values",)
     subgraphs: bool = False
+    webhook: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunKwargs:
@@ -49,6 +50,7 @@ class RunKwargs:
             checkpoint=kw.get("checkpoint"),
             stream_mode=tuple(kw.get("stream_mode") or ("values",)),
             subgraphs=bool(kw.get("subgraphs")),
+            webhook=kw.get("webhook"),
         )
 
     def graph_input(self) -> Any:
@@ -129,6 +131,11 @@ class WorkerContext:
         if len(self._kwargs) > self._CACHE_SIZE:
             self._kwargs.popitem(last=False)
         return kwargs
+
+    def delivers_webhook(self, kwargs: RunKwargs) -> bool:
+        """Whether the run has a webhook to deliver when it ends (``http.disable_webhooks``
+        turns them all off)."""
+        return kwargs.webhook is not None and not self.graphs.config.project.http.disable_webhooks
 
     def forget(self, run_id: str) -> None:
         self._kwargs.pop(run_id, None)

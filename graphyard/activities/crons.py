@@ -12,7 +12,7 @@ from graphyard import schedules
 from graphyard.api.deps import Backends
 from graphyard.api.schemas import RunCreate
 from graphyard.api.submit import create_run
-from graphyard.errors import Conflict, NotFound
+from graphyard.errors import Conflict, NotFound, Unprocessable
 from graphyard.storage import crons as cron_rows
 from graphyard.types import FIRE_CRON_ACTIVITY, FireInput
 
@@ -72,7 +72,8 @@ class CronActivities:
         except Conflict:
             activity.logger.info("cron %s: its thread is busy and it rejects", inp.cron_id)
             run_id = None
-        except NotFound as exc:
+        except (NotFound, Unprocessable) as exc:
+            # Its assistant is gone, or langgraph.json's webhook rules changed since.
             activity.logger.warning("cron %s cannot run: %s", inp.cron_id, exc.detail)
             run_id = None
         when = await schedules.next_run_of(self.backends.temporal, inp.cron_id)

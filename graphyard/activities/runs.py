@@ -79,6 +79,7 @@ async def end_run(
 ) -> None:
     """Write the run's end once (idempotent), refresh its thread, wake waiting requests.
     ``pause``: the run stopped at an interrupt and waits for its answer instead."""
+    webhook = ctx.delivers_webhook(kwargs)
     # Pipelined: the whole transaction costs one round trip to Postgres.
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         if pause:
@@ -92,6 +93,8 @@ async def end_run(
                 output=end.output,
                 error=end.error,
                 last_events=end.last_events(run.run_id),
+                webhook=webhook,
+                values=end.values if webhook else None,
             )
         if kwargs.temporary and not pause:
             await thread_rows.delete_row(conn, run.thread_id)

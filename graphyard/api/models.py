@@ -109,6 +109,18 @@ class StateUpdated(Doc):
     checkpoint_id: str | None
 
 
+class WebhookDelivery(Doc):
+    """How a run's webhook went: ``pending`` until the run's end, ``retrying`` after a failed
+    attempt, then ``delivered`` (the receiver answered 2xx) or ``failed`` (attempts ran out,
+    or the URL was refused). A failed delivery never changes the run's status."""
+
+    status: Literal["pending", "retrying", "delivered", "failed"]
+    attempts: int
+    status_code: int | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
 class Run(Doc):
     run_id: str
     thread_id: str
@@ -119,6 +131,7 @@ class Run(Doc):
     metadata: dict[str, Any]
     kwargs: dict[str, Any]
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None
+    webhook_delivery: WebhookDelivery | None = None
 
 
 class Cron(Doc):

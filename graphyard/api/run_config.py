@@ -1,6 +1,6 @@
 """What a run is given: its config, context and metadata merged from the assistant, the thread
-and the request (reserved keys stripped, as the reference strips them), its stream modes, and
-its interrupt deadline."""
+and the request (reserved keys stripped, as the reference strips them), its stream modes, its
+interrupt deadline and its webhook."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 
 from graphyard.api.schemas import RunCreate
 from graphyard.errors import Unprocessable
+from graphyard.graphs import ProjectConfig
+from graphyard.webhooks import WebhookUrlError, check_url
 
 Row = dict[str, Any]
 
@@ -68,3 +70,14 @@ def stream_modes(body: RunCreate) -> list[str]:
     if body.stream_mode is None:
         return ["values"]
     return [body.stream_mode] if isinstance(body.stream_mode, str) else list(body.stream_mode)
+
+
+def check_webhook(webhook: str | None, project: ProjectConfig) -> None:
+    """422 for a ``webhook`` (of a run, or a cron's runs) that ``webhooks.url`` in
+    langgraph.json refuses (checked before anything is created)."""
+    if webhook is None or project.http.disable_webhooks:
+        return
+    try:
+        check_url(webhook, project.webhooks.url)
+    except WebhookUrlError as exc:
+        raise Unprocessable(str(exc)) from None

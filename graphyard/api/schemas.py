@@ -208,6 +208,8 @@ def run_json(row: Row) -> Row:
         "kwargs": row["kwargs"],
         "multitask_strategy": row["multitask_strategy"],
         "langsmith_session_name": None,
+        # graphyard's own: how the run's webhook went (null without one).
+        "webhook_delivery": row.get("webhook_delivery"),
     }
 
 

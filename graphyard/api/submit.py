@@ -28,7 +28,7 @@ from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage.assistants import Conn
 from graphyard.storage.db import notify_channel
-from graphyard.temporal import step_policy
+from graphyard.temporal import step_policy, webhook_policy
 from graphyard.types import (
     CANCEL_SIGNAL,
     RUN_WORKFLOW,
@@ -92,6 +92,7 @@ async def create_run(
     stateless = thread_id is None
     if stateless and body.command is not None and body.command.resume is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
+    run_config.check_webhook(body.webhook, services.graphs.config.project)
     if thread_id is not None and idempotency_key is None and hitl.answers(body):
         resumed = await hitl.answer_waiting_run(services, thread_id, body)
         if resumed is not None:
@@ -238,6 +239,9 @@ def run_input(services: Backends, row: Row) -> RunInput:
         policy=step_policy(services.settings, services.graphs.get(graph_id).retry),
         interrupt_timeout=run_config.interrupt_timeout(deadline),
         steps_per_history=services.settings.run_steps_per_history,
+        webhook=webhook_policy(services.settings)
+        if kwargs.get("webhook") and not services.graphs.config.project.http.disable_webhooks
+        else None,
     )
 
 

@@ -83,15 +83,27 @@ async def mark_running(conn: Conn, run_id: str) -> Row | None:
 
 
 async def finish(
-    conn: Conn, run_id: str, *, status: str, output: Any, error: Any, last_events: list[Event]
+    conn: Conn,
+    run_id: str,
+    *,
+    status: str,
+    output: Any,
+    error: Any,
+    last_events: list[Event],
+    webhook: bool = False,
+    values: Any = None,
 ) -> None:
     """Write a run's terminal status and result once, with its last stream events; a run
-    already ended keeps its status and streams nothing more."""
+    already ended keeps its status and streams nothing more. ``webhook``: the run has one to
+    deliver, with the ``values`` it ended with."""
     await conn.execute(
         """
         WITH ended AS (
             UPDATE runs SET status = %(status)s, output = %(output)s, error = %(error)s,
-                waiting = false, ended_at = now(), updated_at = now()
+                waiting = false, ended_at = now(), updated_at = now(),
+                webhook_delivery = CASE WHEN %(webhook)s
+                    THEN '{"status": "pending", "attempts": 0}'::jsonb END,
+                end_values = CASE WHEN %(webhook)s THEN %(values)s::jsonb END
             WHERE run_id = %(run)s AND (status IN ('pending', 'running') OR waiting)
             RETURNING run_id, thread_id
         )
@@ -107,7 +119,40 @@ async def finish(
             "run": run_id,
             "events": [e.event for e in last_events],
             "datas": [e.data for e in last_events],
+            "webhook": webhook,
+            "values": jsonb(values),
         },
+    )
+
+
+async def record_webhook(conn: Conn, run_id: str, delivery: dict[str, Any]) -> None:
+    """Write how the run's webhook went (``updated_at`` stays: the run itself did not
+    change)."""
+    await conn.execute(
+        "UPDATE runs SET webhook_delivery = %s WHERE run_id = %s", (jsonb(delivery), run_id)
+    )
+
+
+async def fail_webhook(conn: Conn, run_id: str, error: str, attempts: int | None) -> None:
+    """Mark the run's webhook ``failed`` (retries are over). What the last attempt recorded
+    stands; when it recorded nothing (it timed out, its worker died), ``attempts`` and
+    ``error`` say what happened instead."""
+    await conn.execute(
+        """
+        UPDATE runs SET webhook_delivery = CASE
+            WHEN %(attempts)s::int IS NULL
+                OR coalesce((webhook_delivery->>'attempts')::int, 0) >= %(attempts)s::int
+            THEN coalesce(webhook_delivery, '{}'::jsonb)
+                || jsonb_build_object('status', 'failed')
+                || CASE WHEN webhook_delivery ? 'last_error' THEN '{}'::jsonb
+                    ELSE jsonb_build_object('last_error', %(error)s::text) END
+            ELSE coalesce(webhook_delivery, '{}'::jsonb) || jsonb_build_object(
+                'status', 'failed', 'attempts', %(attempts)s::int, 'status_code', NULL,
+                'last_error', %(error)s::text)
+            END
+        WHERE run_id = %(run)s AND coalesce(webhook_delivery->>'status', '') <> 'delivered'
+        """,
+        {"run": run_id, "error": error, "attempts": attempts},
     )
 
 

@@ -6,7 +6,8 @@ run waits, status ``interrupted``, for the ``resume`` signal (a durable wait: no
 it), then goes on ``running``; an optional deadline ends it ``timeout``. A run that ends
 ``error`` fails its workflow (a dead letter ``graphyard runs retry`` can start again). Long runs
 continue as new every ``steps_per_history`` super-steps. The workflow only sees step summaries
-(ids and node names) and the human's answers; state stays in Postgres.
+(ids and node names) and the human's answers; state stays in Postgres. Once a run with a
+``webhook`` has ended (not at a pause), one more activity delivers it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -31,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         START_SIGNAL,
         STEP_ACTIVITY,
         WAIT_ACTIVITY,
+        WEBHOOK_ACTIVITY,
+        WEBHOOK_FAILED_ACTIVITY,
         CancelAction,
         CancelInput,
         Continuation,
@@ -43,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepResult,
         WaitInput,
+        WebhookFailure,
+        WebhookInput,
     )
 
 # The terminal write must land whatever happens, so it retries without a cap.
@@ -52,6 +57,8 @@ _FINISH_RETRY = RetryPolicy(
 _FINISH_TIMEOUT = timedelta(seconds=60)
 _WAIT_TIMEOUT = timedelta(days=30)
 _WAIT_HEARTBEAT = timedelta(seconds=30)
+# A webhook attempt's HTTP timeout plus reading the run and recording the attempt.
+_WEBHOOK_MARGIN = timedelta(seconds=30)
 # Runs started before this patch end at an interrupt (the reference's way) instead of waiting.
 _WAIT_AT_INTERRUPTS = "wait-at-interrupts"
 # Runs started before this patch complete (status ``error`` in their result) when they fail.
@@ -179,6 +186,7 @@ class RunWorkflow:
             return await self._finish(inp, "interrupted", None, action=self._cancel)
         # The last step wrote the run's end itself (one activity fewer per run).
         self._status = "success"
+        await self._deliver_webhook(inp)
         return RunOutcomeSummary(status="success", steps=self._steps)
 
     async def _wait_turn(self, inp: RunInput) -> None:
@@ -297,4 +305,47 @@ class RunWorkflow:
                 summary=f"finish: {status}",
             )
         self._status = status
+        if action != "rollback":  # a rolled-back run is deleted: nothing to report
+            await self._deliver_webhook(inp)
         return RunOutcomeSummary(status=status, steps=self._steps)
+
+    async def _deliver_webhook(self, inp: RunInput) -> None:
+        """POST the ended run to its ``webhook`` (runs without one: nothing, not even a
+        command). A delivery that fails every attempt is recorded on the run; the run's
+        status stays, and so does this workflow's outcome."""
+        policy = inp.webhook
+        if policy is None:
+            return
+        try:
+            await workflow.execute_activity(
+                WEBHOOK_ACTIVITY,
+                WebhookInput(inp.run, policy.timeout),
+                start_to_close_timeout=policy.timeout + _WEBHOOK_MARGIN,
+                retry_policy=RetryPolicy(
+                    initial_interval=policy.initial_interval,
+                    backoff_coefficient=policy.backoff,
+                    maximum_interval=policy.maximum_interval,
+                    maximum_attempts=policy.max_attempts,
+                ),
+                summary="webhook",
+            )
+        except (ActivityError, asyncio.CancelledError) as err:
+            # Retries ran out, a rule refused the URL, or the workflow was cancelled (the
+            # run has ended already: it stays as it ended).
+            if isinstance(err, asyncio.CancelledError):
+                failure = WebhookFailure(inp.run, "delivery cancelled")
+            else:
+                cause = err.cause
+                exhausted = err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
+                failure = WebhookFailure(
+                    inp.run,
+                    cause.message if isinstance(cause, FailureError) else err.message,
+                    policy.max_attempts if exhausted else None,
+                )
+            await workflow.execute_activity(
+                WEBHOOK_FAILED_ACTIVITY,
+                failure,
+                start_to_close_timeout=_FINISH_TIMEOUT,
+                retry_policy=_FINISH_RETRY,
+                summary="webhook failed",
+            )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
+from graphyard.api import run_config
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
 from graphyard.api.hitl import resume_run
 from graphyard.api.models import WAIT, Run, returns
@@ -114,7 +115,9 @@ async def create_stateless_and_wait(
 async def create_batch(
     body: Annotated[list[RunCreate], Body(min_length=1)], services: Deps
 ) -> list[dict[str, Any]]:
-    """Several stateless background runs in one request."""
+    """Several stateless background runs in one request (none if any webhook is refused)."""
+    for item in body:
+        run_config.check_webhook(item.webhook, services.graphs.config.project)
     created = [
         await create_run(services, item, thread_id=None, idempotency_key=None) for item in body
     ]
