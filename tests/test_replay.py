@@ -5,13 +5,14 @@ every workflow task replays the history so far."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
@@ -21,13 +22,14 @@ from graphyard.types import run_workflow_id, thread_workflow_id
 from graphyard.worker import running_worker
 from graphyard.workflows import ALL_WORKFLOWS
 from tests.conftest import Stack
+from tests.receiver import receiving
 
 HISTORIES = Path(__file__).parent / "histories"
 # Set to record histories of the current code under the tag below (then review and commit them);
 # bump the tag whenever workflow code changes, and keep the older histories: runs started on
 # older code must still replay.
 RECORD = os.environ.get("GRAPHYARD_RECORD_HISTORIES") == "1"
-TAG = "v6"
+TAG = "v7"
 
 
 def replayer() -> Replayer:
@@ -49,37 +51,57 @@ async def test_committed_history_replays(path: Path) -> None:
     assert result.replay_failure is None
 
 
+# The approval and failing runs have a webhook: delivered after a resumed run's end; failing
+# every attempt (then recorded as failed) after a dead run's end, before its workflow fails.
 CASES = [
-    ("chain", {"steps": []}),
-    ("approval", {"request": "ship"}),
-    ("failing", {}),
+    ("chain", {"steps": []}, None),
+    ("approval", {"request": "ship"}, "delivered"),
+    ("failing", {}, "failed"),
 ]
 
 
 @pytest.mark.parametrize(
     "settings",
     # Few steps per history: the chain's run continues as new, its last history is recorded.
-    [{"step_activity": kind, "run_steps_per_history": 4} for kind in ("local", "regular")],
+    [
+        {
+            "step_activity": kind,
+            "run_steps_per_history": 4,
+            "webhook_max_attempts": 2,
+            "webhook_initial_retry_interval": 0.05,
+        }
+        for kind in ("local", "regular")
+    ],
     ids=["local", "regular"],
     indirect=True,
 )
 async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphRegistry) -> None:
     kind = api.settings.step_activity
-    async with running_worker(api.settings, api.temporal, graphs, max_cached_workflows=0):
-        for graph, inp in CASES:
+    async with (
+        receiving() as receiver,
+        receiving(then=500) as failing,
+        running_worker(api.settings, api.temporal, graphs, max_cached_workflows=0),
+    ):
+        for graph, inp, webhook in CASES:
+            url = failing.url if webhook == "failed" else receiver.url
+            hook = {"webhook": url} if webhook else {}
             thread = await api.client.threads.create()
             if graph == "chain":
                 # The run below then queues in the thread's workflow, behind the second run
                 # (which waits for the first: it was in flight before that workflow existed).
                 for _ in range(2):
                     await api.client.runs.create(thread["thread_id"], graph, input=inp)
-            await api.client.runs.wait(thread["thread_id"], graph, input=inp, raise_error=False)
+            await api.client.runs.wait(
+                thread["thread_id"], graph, input=inp, raise_error=False, **hook
+            )
             if graph == "approval":
                 # Waits at its interrupt, then resumes by signal: both in one history.
                 await api.client.runs.wait(thread["thread_id"], graph, command={"resume": True})
             run = (await api.client.runs.list(thread["thread_id"]))[0]
             assert run["status"] == ("error" if graph == "failing" else "success")
             handle = api.temporal.get_workflow_handle(run_workflow_id(run["run_id"]))
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result()  # its webhook delivered: the whole history
             history = await handle.fetch_history()
             result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None
@@ -95,6 +117,9 @@ async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphReg
                 assert result.replay_failure is None
             if graph == "chain":
                 recorded["cron"] = await _cron_firing(api, thread["thread_id"])
+            if webhook:
+                run = await api.client.runs.get(thread["thread_id"], run["run_id"])
+                assert run["webhook_delivery"]["status"] == webhook
             if RECORD:
                 for name, events in recorded.items():
                     (HISTORIES / f"{TAG}-{name}-{kind}.json").write_text(
