@@ -23,6 +23,7 @@ FIRE_CRON_ACTIVITY = "graphyard.fire_cron"
 WEBHOOK_ACTIVITY = "graphyard.webhook"
 WEBHOOK_FAILED_ACTIVITY = "graphyard.webhook_failed"
 RUN_WORKFLOW = "RunWorkflow"
+WEBHOOK_WORKFLOW = "WebhookWorkflow"
 CRON_WORKFLOW = "CronWorkflow"
 THREAD_WORKFLOW = "ThreadWorkflow"
 CANCEL_SIGNAL = "cancel"
@@ -178,6 +179,14 @@ class WebhookInput:
 
     run: RunRef
     timeout: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """The input of ``WebhookWorkflow``: deliver an ended run's webhook."""
+
+    run: RunRef
+    policy: WebhookPolicy
 
 
 @dataclass(frozen=True)

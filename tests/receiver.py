@@ -40,6 +40,9 @@ class Receiver:
         self.received: list[Received] = []
         self.url = ""
         self._changed = asyncio.Condition()
+        # Cleared: requests are recorded, then held unanswered until it is set again.
+        self.open = asyncio.Event()
+        self.open.set()
 
     async def _hook(self, request: Request) -> Response:
         status = self.plan.pop(0) if self.plan else self.then
@@ -47,6 +50,7 @@ class Receiver:
         async with self._changed:
             self.received.append(got)
             self._changed.notify_all()
+        await self.open.wait()
         return Response(status_code=status)
 
     async def wait_for(self, count: int, timeout: float = 60) -> list[Received]:

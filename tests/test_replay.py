@@ -118,6 +118,19 @@ async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphReg
             if graph == "chain":
                 recorded["cron"] = await _cron_firing(api, thread["thread_id"])
             if webhook:
+                # The delivery is a workflow of its own, started by the run's.
+                (delivery,) = [
+                    e.child_workflow_execution_started_event_attributes.workflow_execution
+                    for e in history.events
+                    if e.HasField("child_workflow_execution_started_event_attributes")
+                ]
+                hook_handle = api.temporal.get_workflow_handle(delivery.workflow_id)
+                await hook_handle.result()
+                recorded[f"webhook-{webhook}"] = await hook_handle.fetch_history()
+                result = await replayer().replay_workflow(
+                    recorded[f"webhook-{webhook}"], raise_on_replay_failure=False
+                )
+                assert result.replay_failure is None
                 run = await api.client.runs.get(thread["thread_id"], run["run_id"])
                 assert run["webhook_delivery"]["status"] == webhook
             if RECORD:

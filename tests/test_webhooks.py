@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from graphyard.api import run_config
@@ -25,7 +26,7 @@ from graphyard.api.schemas import RunCreate
 from graphyard.config import Settings
 from graphyard.errors import ConfigError, Unprocessable
 from graphyard.graphs import GraphRegistry, LoadedConfig, load_config
-from graphyard.types import WEBHOOK_ACTIVITY, run_workflow_id
+from graphyard.types import WEBHOOK_ACTIVITY, WEBHOOK_WORKFLOW, run_workflow_id
 from graphyard.webhooks import (
     WebhooksConfig,
     WebhookUrlError,
@@ -101,22 +102,39 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) 
         await asyncio.sleep(0.05)
 
 
+async def deliveries(stack: Stack, run_id: str) -> list[str]:
+    """The IDs of the webhook workflows the run's workflow started."""
+    history = await stack.temporal.get_workflow_handle(run_workflow_id(run_id)).fetch_history()
+    return [
+        e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+        and e.child_workflow_execution_started_event_attributes.workflow_type.name
+        == WEBHOOK_WORKFLOW
+    ]
+
+
 async def closed(stack: Stack, run_id: str) -> WorkflowExecutionStatus | None:
-    """Wait for the run's workflow to close (its webhook is then delivered or given up)."""
+    """Wait for the run's workflow to close, then for its webhook's (delivered or given up)."""
     handle = stack.temporal.get_workflow_handle(run_workflow_id(run_id))
     with contextlib.suppress(WorkflowFailureError):
         await asyncio.wait_for(handle.result(), 60)
+    for workflow_id in await deliveries(stack, run_id):
+        await asyncio.wait_for(stack.temporal.get_workflow_handle(workflow_id).result(), 60)
     return (await handle.describe()).status
 
 
 async def webhook_activities(stack: Stack, run_id: str) -> int:
-    """How many times the run's workflow scheduled the webhook activity."""
-    history = await stack.temporal.get_workflow_handle(run_workflow_id(run_id)).fetch_history()
-    return sum(
-        1
-        for event in history.events
-        if event.activity_task_scheduled_event_attributes.activity_type.name == WEBHOOK_ACTIVITY
-    )
+    """How many times the run's webhook workflows scheduled the delivery activity."""
+    count = 0
+    for workflow_id in await deliveries(stack, run_id):
+        history = await stack.temporal.get_workflow_handle(workflow_id).fetch_history()
+        count += sum(
+            1
+            for event in history.events
+            if event.activity_task_scheduled_event_attributes.activity_type.name == WEBHOOK_ACTIVITY
+        )
+    return count
 
 
 def _stamp(value: str) -> datetime:
@@ -158,6 +176,25 @@ async def test_a_receiver_gets_the_signed_payload_once(stack: Stack) -> None:
     # The delivery is recorded on the run; its status (and updated_at) stay.
     assert run["status"] == "success"
     assert await webhook_activities(stack, run["run_id"]) == 1
+
+
+async def test_a_slow_receiver_holds_up_no_later_run(stack: Stack) -> None:
+    async with receiving() as receiver:
+        receiver.open.clear()  # the receiver takes the request and does not answer yet
+        thread = await stack.client.threads.create()
+        tid = thread["thread_id"]
+        first = await stack.client.runs.create(
+            tid, "chain", input={"steps": []}, webhook=receiver.url
+        )
+        second = await stack.client.runs.create(tid, "chain", input={"steps": []})
+        await receiver.wait_for(1)
+        # The thread's next run ran while the first run's webhook was still unanswered.
+        await asyncio.wait_for(stack.client.runs.join(tid, second["run_id"]), 30)
+        assert len(receiver.received) == 1  # its first attempt, still held (5 s timeout)
+        receiver.open.set()
+        await closed(stack, first["run_id"])
+    delivery = (await stack.client.runs.get(tid, first["run_id"]))["webhook_delivery"]
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
 
 
 async def test_a_receiver_failing_twice_gets_the_payload_once_more(stack: Stack) -> None:

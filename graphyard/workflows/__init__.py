@@ -3,5 +3,6 @@
 from graphyard.workflows.cron import CronWorkflow
 from graphyard.workflows.run import RunWorkflow
 from graphyard.workflows.thread import ThreadWorkflow
+from graphyard.workflows.webhook import WebhookWorkflow
 
-ALL_WORKFLOWS = [RunWorkflow, ThreadWorkflow, CronWorkflow]
+ALL_WORKFLOWS = [RunWorkflow, ThreadWorkflow, CronWorkflow, WebhookWorkflow]

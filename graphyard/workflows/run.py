@@ -20,7 +20,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -32,8 +32,7 @@ with workflow.unsafe.imports_passed_through():
         START_SIGNAL,
         STEP_ACTIVITY,
         WAIT_ACTIVITY,
-        WEBHOOK_ACTIVITY,
-        WEBHOOK_FAILED_ACTIVITY,
+        WEBHOOK_WORKFLOW,
         CancelAction,
         CancelInput,
         Continuation,
@@ -46,8 +45,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         StepResult,
         WaitInput,
-        WebhookFailure,
-        WebhookInput,
+        WebhookDelivery,
     )
 
 # The terminal write must land whatever happens, so it retries without a cap.
@@ -57,8 +55,6 @@ _FINISH_RETRY = RetryPolicy(
 _FINISH_TIMEOUT = timedelta(seconds=60)
 _WAIT_TIMEOUT = timedelta(days=30)
 _WAIT_HEARTBEAT = timedelta(seconds=30)
-# A webhook attempt's HTTP timeout plus reading the run and recording the attempt.
-_WEBHOOK_MARGIN = timedelta(seconds=30)
 # Runs started before this patch end at an interrupt (the reference's way) instead of waiting.
 _WAIT_AT_INTERRUPTS = "wait-at-interrupts"
 # Runs started before this patch complete (status ``error`` in their result) when they fail.
@@ -310,42 +306,16 @@ class RunWorkflow:
         return RunOutcomeSummary(status=status, steps=self._steps)
 
     async def _deliver_webhook(self, inp: RunInput) -> None:
-        """POST the ended run to its ``webhook`` (runs without one: nothing, not even a
-        command). A delivery that fails every attempt is recorded on the run; the run's
-        status stays, and so does this workflow's outcome."""
-        policy = inp.webhook
-        if policy is None:
+        """Hand the ended run to a ``WebhookWorkflow`` of its own (runs without a webhook:
+        nothing, not even a command). Detached: this run's workflow closes now, so the
+        thread's next run never waits for a slow or dead receiver."""
+        if inp.webhook is None:
             return
-        try:
-            await workflow.execute_activity(
-                WEBHOOK_ACTIVITY,
-                WebhookInput(inp.run, policy.timeout),
-                start_to_close_timeout=policy.timeout + _WEBHOOK_MARGIN,
-                retry_policy=RetryPolicy(
-                    initial_interval=policy.initial_interval,
-                    backoff_coefficient=policy.backoff,
-                    maximum_interval=policy.maximum_interval,
-                    maximum_attempts=policy.max_attempts,
-                ),
-                summary="webhook",
-            )
-        except (ActivityError, asyncio.CancelledError) as err:
-            # Retries ran out, a rule refused the URL, or the workflow was cancelled (the
-            # run has ended already: it stays as it ended).
-            if isinstance(err, asyncio.CancelledError):
-                failure = WebhookFailure(inp.run, "delivery cancelled")
-            else:
-                cause = err.cause
-                exhausted = err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
-                failure = WebhookFailure(
-                    inp.run,
-                    cause.message if isinstance(cause, FailureError) else err.message,
-                    policy.max_attempts if exhausted else None,
-                )
-            await workflow.execute_activity(
-                WEBHOOK_FAILED_ACTIVITY,
-                failure,
-                start_to_close_timeout=_FINISH_TIMEOUT,
-                retry_policy=_FINISH_RETRY,
-                summary="webhook failed",
-            )
+        await workflow.start_child_workflow(
+            WEBHOOK_WORKFLOW,
+            WebhookDelivery(inp.run, inp.webhook),
+            # One delivery per ending (a run retried from the dead letters ends again).
+            id=f"webhook-{inp.run.run_id}-{workflow.info().run_id}",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=f"webhook of run {inp.run.run_id}",
+        )
