@@ -183,13 +183,12 @@ def _checkpoints(stack: Stack, thread_id: str) -> int:
 
 async def test_threads_expire_after_their_ttl(api: Stack, graphs: GraphRegistry) -> None:
     client = api.client
-    # 0.005 minutes = 0.3 s after each thread's last update; workers sweep every 0.1 s here.
-    doomed = await client.threads.create(ttl={"strategy": "delete", "ttl": 0.005})
-    pruned = await client.threads.create(ttl={"strategy": "keep_latest", "ttl": 0.005})
+    doomed = await client.threads.create(ttl={"strategy": "delete", "ttl": 60})
+    pruned = await client.threads.create(ttl={"strategy": "keep_latest", "ttl": 60})
     kept = await client.threads.create()
     shown = await client.threads.get(doomed["thread_id"], include=["ttl"])
     assert shown["ttl"]["strategy"] == "delete"
-    assert shown["ttl"]["ttl_minutes"] == 0.005
+    assert shown["ttl"]["ttl_minutes"] == 60
     assert shown["ttl"]["expires_at"] > shown["updated_at"]
     assert (await client.threads.get(kept["thread_id"], include=["ttl"]))["ttl"] is None
     fast = GraphRegistry(
@@ -203,6 +202,11 @@ async def test_threads_expire_after_their_ttl(api: Stack, graphs: GraphRegistry)
     async with running_worker(api.settings, api.temporal, fast):
         for thread in (doomed, pruned, kept):
             await client.runs.wait(thread["thread_id"], "chain", input={"steps": []})
+        # Now 0.005 minutes = 0.3 s after each thread's last update; workers sweep every 0.1 s.
+        for thread, strategy in ((doomed, "delete"), (pruned, "keep_latest")):
+            await client.threads.update(
+                thread["thread_id"], metadata={}, ttl={"strategy": strategy, "ttl": 0.005}
+            )
         await api.wait_rows(
             "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM threads WHERE thread_id = %s)",
             (doomed["thread_id"],),
