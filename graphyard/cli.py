@@ -1,10 +1,9 @@
-"""``graphyard dev | api | worker | migrate | runs dead | runs retry RUN_ID``."""
+"""``graphyard dev | api | worker | migrate | temporal setup | runs dead | runs retry RUN_ID``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -54,7 +53,14 @@ def _api(args: argparse.Namespace) -> int:
     from graphyard.api.app import create_app
 
     settings = _settings(args)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's lines go through graphyard's handler (text or JSON).
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+    )
     return 0
 
 
@@ -75,6 +81,27 @@ def _migrate(args: argparse.Namespace) -> int:
         load_config(settings.config_path).project.store if settings.config_path.exists() else None
     )
     asyncio.run(migrate(settings, store))
+    return 0
+
+
+def _temporal_setup(args: argparse.Namespace) -> int:
+    """Register graphyard's search attributes in the namespace (idempotent)."""
+    from graphyard.temporal import connect, setup_search_attributes
+    from graphyard.types import SEARCH_ATTRIBUTES
+
+    settings = _settings(args)
+
+    async def setup() -> list[str]:
+        client = await connect(settings)
+        return await setup_search_attributes(client, settings.temporal_namespace)
+
+    added = asyncio.run(setup())
+    where = f"namespace {settings.temporal_namespace} on {settings.temporal_address}"
+    names = ", ".join(key.name for key in SEARCH_ATTRIBUTES)
+    if added:
+        print(f"registered search attributes {', '.join(added)} (Keyword) in {where}")
+    else:
+        print(f"search attributes {names} already registered in {where}")
     return 0
 
 
@@ -131,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--host")
             command.add_argument("--port", type=int)
         command.set_defaults(handler=handler)
+    temporal = sub.add_parser("temporal", help="prepare a Temporal cluster for graphyard")
+    temporal_actions = temporal.add_subparsers(dest="action", required=True)
+    setup = temporal_actions.add_parser(
+        "setup",
+        help="register the search attributes ThreadId, AssistantId, GraphId and RunStatus "
+        "(Keyword) in GRAPHYARD_TEMPORAL_NAMESPACE; idempotent",
+    )
+    setup.set_defaults(handler=_temporal_setup)
     runs = sub.add_parser("runs", help="dead runs: list them, run one again")
     runs.add_argument(
         "--url",
@@ -148,12 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("GRAPHYARD_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("alembic", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from graphyard.config import Settings
+    from graphyard.telemetry import logs
+
+    logs.configure(Settings())
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StepActivityKind = Literal["local", "regular"]
+LogFormat = Literal["text", "json"]
 
 
 class Settings(BaseSettings):
@@ -28,6 +29,12 @@ class Settings(BaseSettings):
     temporal_tls: bool = False
     temporal_api_key: str | None = None
     task_queue: str = "graphyard"
+    search_attributes: bool = Field(
+        default=True,
+        description="Tag run workflows with ThreadId, AssistantId, GraphId and RunStatus. The "
+        "API and workers refuse to start if the namespace lacks them (register them with "
+        "`graphyard temporal setup`); false starts runs untagged.",
+    )
 
     # Postgres
     database_uri: str = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -91,6 +98,35 @@ class Settings(BaseSettings):
         description="How long a run's stream events stay replayable after they were written.",
     )
     stream_prune_interval: timedelta = timedelta(minutes=1)
+
+    # Observability
+    log_format: LogFormat = Field(
+        default="text", description="`json`: one JSON object per line, with run_id/thread_id."
+    )
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="Export traces by OTLP/HTTP to this collector (e.g. "
+        "http://127.0.0.1:4318). Tracing is also on when OTEL_EXPORTER_OTLP_ENDPOINT or "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; off otherwise.",
+    )
+    service_name: str | None = Field(
+        default=None,
+        description="The traces' service.name (default OTEL_SERVICE_NAME, else "
+        "graphyard-api / graphyard-worker).",
+    )
+    api_metrics: bool = Field(default=True, description="Serve Prometheus /metrics on the API.")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Where the worker's metrics ports listen."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="Serve the worker's Prometheus metrics on this port."
+    )
+    temporal_metrics_port: int | None = Field(
+        default=None,
+        description="Serve the Temporal SDK's own Prometheus metrics (workflow tasks, "
+        "activities, polls, RPCs) from this process on this port.",
+    )
 
     @field_validator("database_schema", "database_extensions_schema")
     @classmethod

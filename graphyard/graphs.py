@@ -138,11 +138,12 @@ def add_dependencies(config: LoadedConfig) -> None:
             sys.path.insert(0, str(candidate))
 
 
-def apply_env(config: LoadedConfig) -> None:
-    """Apply ``env`` (a mapping or a .env file) here. Workers only: secrets stay with them."""
+def apply_env(config: LoadedConfig) -> dict[str, str]:
+    """Apply ``env`` (a mapping or a .env file) here. Workers only: secrets stay with them.
+    Returns the variables it named (for log redaction)."""
     env = config.project.env
     if env is None:
-        return
+        return {}
     if isinstance(env, str):
         env_path = (config.root / env).resolve()
         if not env_path.is_file():
@@ -152,6 +153,7 @@ def apply_env(config: LoadedConfig) -> None:
         values = env
     for key, value in values.items():
         os.environ.setdefault(key, value)
+    return dict(values)
 
 
 GraphFactory = Callable[..., Any]

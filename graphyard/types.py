@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 StepKind = Literal["local", "regular"]
@@ -31,6 +33,15 @@ RESUME_SIGNAL = "resume"
 START_SIGNAL = "start"
 SUBMIT_SIGNAL = "submit"
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+
+
+# Search attributes of run workflows (Keyword), registered by ``graphyard temporal setup`` and
+# ``graphyard dev``: the Temporal UI finds runs by thread, assistant, graph and status.
+THREAD_ID = SearchAttributeKey.for_keyword("ThreadId")
+ASSISTANT_ID = SearchAttributeKey.for_keyword("AssistantId")
+GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
+RUN_STATUS = SearchAttributeKey.for_keyword("RunStatus")
+SEARCH_ATTRIBUTES = (THREAD_ID, ASSISTANT_ID, GRAPH_ID, RUN_STATUS)
 
 
 def run_workflow_id(run_id: str) -> str:
@@ -79,6 +90,23 @@ class RunRef:
     after_run_id: str | None = None
 
 
+def run_search_attributes(run: RunRef, status: RunStatus = "pending") -> TypedSearchAttributes:
+    """What a run's workflow starts tagged with; it keeps ``RunStatus`` current itself."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(THREAD_ID, run.thread_id),
+            SearchAttributePair(ASSISTANT_ID, run.assistant_id),
+            SearchAttributePair(GRAPH_ID, run.graph_id),
+            SearchAttributePair(RUN_STATUS, status),
+        ]
+    )
+
+
+def thread_search_attributes(thread_id: str) -> TypedSearchAttributes:
+    """A thread's workflow is found by its thread too."""
+    return TypedSearchAttributes([SearchAttributePair(THREAD_ID, thread_id)])
+
+
 @dataclass(frozen=True)
 class RunInput:
     """The input of ``RunWorkflow``."""
@@ -110,6 +138,8 @@ class Continuation:
     expected_checkpoint_id: str | None
     segment: int
     spent: int
+    # The nodes the next step runs (its summary in the history names them).
+    next: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -147,6 +177,8 @@ class StepResult:
     # The activity attempt that reported: a step found half done after failed attempts spent
     # them, and the next step gets only what is left of the retry budget.
     attempt: int = 1
+    # The ids of the interrupts the run stopped at (outcome ``interrupted``), for the UI.
+    interrupts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

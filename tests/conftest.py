@@ -28,6 +28,7 @@ from graphyard.devstack.ports import free_port
 from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import dev_server_args, temporal_binary
 from graphyard.graphs import GraphRegistry
+from graphyard.types import SEARCH_ATTRIBUTES
 from graphyard.worker import running_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal_binary()),
         dev_server_extra_args=dev_server_args(),
         data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
         ui=False,
         port=free_port(),
     )

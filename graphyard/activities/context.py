@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from graphyard.graphs import GraphRegistry
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import Pool
+from graphyard.telemetry import metrics
 from graphyard.types import RunRef
 
 
@@ -98,9 +99,17 @@ class WorkerContext:
     _CACHE_SIZE = 1024
 
     def __init__(
-        self, pool: Pool, graphs: GraphRegistry, notify_channel: str, store: BaseStore
+        self,
+        pool: Pool,
+        graphs: GraphRegistry,
+        notify_channel: str,
+        store: BaseStore,
+        *,
+        trace_nodes: bool = False,
     ) -> None:
         self.pool = pool
+        # Tracing is on: each super-step opens a span per node.
+        self.trace_nodes = trace_nodes
         self.graphs = graphs
         self.notify_channel = notify_channel
         # One store for every run: over a pool it takes a connection per batch, no shared lock.
@@ -120,6 +129,8 @@ class WorkerContext:
         async with self.pool.connection() as conn:
             if start:
                 row = await run_rows.mark_running(conn, run.run_id)
+                if row is not None and row["queue_wait"] is not None:
+                    metrics.QUEUE_WAIT.labels(run.graph_id).observe(row["queue_wait"])
             else:
                 row = await run_rows.get(conn, run.run_id)
         if row is None:

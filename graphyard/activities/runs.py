@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.types import StateSnapshot
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
 from temporalio import activity
 
 from graphyard.activities.context import RunKwargs, WorkerContext
@@ -18,6 +20,8 @@ from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
+from graphyard.storage.runs import Conn
+from graphyard.telemetry import metrics
 from graphyard.types import FINISH_ACTIVITY, FinishInput, RunRef, RunStatus
 
 
@@ -81,40 +85,68 @@ async def end_run(
     ``pause``: the run stopped at an interrupt and waits for its answer instead."""
     webhook = ctx.delivers_webhook(kwargs)
     # Pipelined: the whole transaction costs one round trip to Postgres.
-    async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
-        if pause:
-            marker = event_log.event(event_log.RUN_PAUSED, {"run_id": run.run_id})
-            await run_rows.pause(conn, run.run_id, output=end.output, last_events=[marker])
-        else:
-            await run_rows.finish(
-                conn,
-                run.run_id,
-                status=end.status,
-                output=end.output,
-                error=end.error,
-                last_events=end.last_events(run.run_id),
-                webhook=webhook,
-                values=end.values if webhook else None,
-            )
-        if kwargs.temporary and not pause:
-            await thread_rows.delete_row(conn, run.thread_id)
-        else:
-            await thread_rows.record_run_end(
-                conn,
-                run.thread_id,
-                status=end.thread_status,
-                values=end.values,
-                interrupts=end.interrupts,
-                error=end.error,
-                config={"configurable": kwargs.config.get("configurable") or {}},
-            )
-        # Wakes wait/join (the run id) and stream followers (its events, its thread's).
-        wake = f"{run.run_id} {event_log.wake_keys(run.run_id, run.thread_id)}"
-        await conn.execute("SELECT pg_notify(%s, %s)", (ctx.notify_channel, wake))
+    async with ctx.pool.connection() as conn:
+        async with conn.pipeline(), conn.transaction():
+            written = await _write_end(ctx, conn, run, kwargs, end, pause, webhook)
+        await _count_end(run, end, written, pause)
     if kwargs.temporary and not pause:
         await ctx.saver().adelete_thread(run.thread_id)
     if not pause:
         ctx.forget(run.run_id)
+
+
+async def _write_end(
+    ctx: WorkerContext,
+    conn: Conn,
+    run: RunRef,
+    kwargs: RunKwargs,
+    end: RunEnd,
+    pause: bool,
+    webhook: bool,
+) -> AsyncCursor[DictRow]:
+    """The statements of a run's end; the first one's cursor tells whether it ended now."""
+    if pause:
+        marker = event_log.event(event_log.RUN_PAUSED, {"run_id": run.run_id})
+        written = await run_rows.pause(conn, run.run_id, output=end.output, last_events=[marker])
+    else:
+        written = await run_rows.finish(
+            conn,
+            run.run_id,
+            status=end.status,
+            output=end.output,
+            error=end.error,
+            last_events=end.last_events(run.run_id),
+            webhook=webhook,
+            values=end.values if webhook else None,
+        )
+    if kwargs.temporary and not pause:
+        await thread_rows.delete_row(conn, run.thread_id)
+    else:
+        await thread_rows.record_run_end(
+            conn,
+            run.thread_id,
+            status=end.thread_status,
+            values=end.values,
+            interrupts=end.interrupts,
+            error=end.error,
+            config={"configurable": kwargs.config.get("configurable") or {}},
+        )
+    # Wakes wait/join (the run id) and stream followers (its events, its thread's).
+    wake = f"{run.run_id} {event_log.wake_keys(run.run_id, run.thread_id)}"
+    await conn.execute("SELECT pg_notify(%s, %s)", (ctx.notify_channel, wake))
+    return written
+
+
+async def _count_end(run: RunRef, end: RunEnd, written: AsyncCursor[DictRow], pause: bool) -> None:
+    """Metrics of a run's end, counted once: by the write that ended (or paused) the run."""
+    if pause:
+        if written.rowcount > 0:
+            metrics.RUNS_PAUSED.labels(run.graph_id).inc()
+        return
+    ended = await written.fetchone()
+    if ended is not None:
+        metrics.RUNS_FINISHED.labels(run.graph_id, end.status).inc()
+        metrics.RUN_DURATION.labels(run.graph_id, end.status).observe(ended["seconds"])
 
 
 class RunActivities:

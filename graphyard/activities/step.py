@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
 from typing import Any, cast
@@ -30,6 +31,8 @@ from graphyard.graphs import GraphRegistry
 from graphyard.serde import to_jsonable
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
+from graphyard.telemetry import metrics
+from graphyard.telemetry.nodes import NodeSpans
 from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
 
 # Errors that no retry can fix: fail the run at once instead of burning attempts.
@@ -99,6 +102,21 @@ class StepActivities:
     @activity.defn(name=STEP_ACTIVITY)
     async def step(self, inp: StepInput) -> StepResult:
         """Run one super-step; when it is the run's last, also write the run's end."""
+        graph_id = inp.run.graph_id
+        if activity.info().attempt > 1:
+            metrics.STEP_RETRIES.labels(graph_id).inc()
+        started, outcome = time.monotonic(), "error"
+        try:
+            result = await self._step(inp)
+            outcome = "replayed" if result.replayed else result.outcome
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.STEP_DURATION.labels(graph_id, outcome).observe(time.monotonic() - started)
+
+    async def _step(self, inp: StepInput) -> StepResult:
         run = inp.run
         kwargs = await self.ctx.run_kwargs(
             run, start=inp.index == 0, refresh=inp.command is not None
@@ -123,6 +141,12 @@ class StepActivities:
                 return await self._report(graph, config, run, kwargs, inp)
             graph_input = command_input(asdict(inp.command)) if inp.command else None
             step_config = config
+        if self.ctx.trace_nodes:
+            # A span per node, under this activity's span.
+            spans = NodeSpans(run, inp.index)
+            given = step_config.get("callbacks")  # a run's config is JSON: a list or nothing
+            callbacks = [*given, spans] if isinstance(given, list) else [spans]
+            step_config = cast(RunnableConfig, {**step_config, "callbacks": callbacks})
         if inp.command is not None:
             # Resumed straight through Temporal (the CLI, the UI): the run is running again.
             async with self.ctx.pool.connection() as conn:
@@ -166,6 +190,7 @@ class StepActivities:
             state = await graph.aget_state(config)
             end = RunEnd.from_state(state, "success")
             await end_run(self.ctx, run, kwargs, end, pause=inp.pause)
+            result = replace(result, interrupts=[i.id for i in state.interrupts])
         return result
 
     async def _run(
@@ -259,6 +284,7 @@ class StepActivities:
         if result.outcome != "continue":
             end = RunEnd.from_state(state, "success")
             await end_run(self.ctx, run, kwargs, end, pause=inp.pause and result.outcome != "done")
+            result = replace(result, interrupts=[i.id for i in state.interrupts])
         else:
             async with self.ctx.pool.connection() as conn:
                 await event_log.mark_retry(

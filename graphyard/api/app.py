@@ -17,6 +17,7 @@ from graphyard.api.routes import (
     crons,
     dead_runs,
     meta,
+    metrics,
     runs,
     state,
     store,
@@ -30,7 +31,8 @@ from graphyard.storage import assistants as assistant_rows
 from graphyard.storage.db import open_pool
 from graphyard.storage.migrate import migrate
 from graphyard.store import open_store
-from graphyard.temporal import connect
+from graphyard.telemetry import tracing
+from graphyard.temporal import check_search_attributes, connect
 
 
 async def _register_system_assistants(services: Services) -> None:
@@ -48,11 +50,13 @@ async def _register_system_assistants(services: Services) -> None:
 def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastAPI:
     """The API app. Graphs load here without ``env``: secrets belong to workers."""
     registry = graphs or GraphRegistry(load_config(settings.config_path))
+    tracing.setup(settings, "graphyard-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(settings, registry.config.project.store)
         temporal = await connect(settings)
+        await check_search_attributes(temporal, settings)
         pool = await open_pool(settings)
         waiter = RunWaiter(settings)
         try:
@@ -78,4 +82,7 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
     errors.install(app)
     for module in (meta, assistants, threads, state, crons, streams, dead_runs, runs, store):
         app.include_router(module.router)
+    if settings.api_metrics:
+        app.include_router(metrics.router)
+    tracing.instrument_app(app, settings)
     return app

@@ -25,6 +25,7 @@ from graphyard.api.deps import Services
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel
+from graphyard.telemetry import metrics
 from graphyard.types import START_SIGNAL, run_workflow_id
 
 Row = dict[str, Any]
@@ -105,7 +106,7 @@ async def _end(services: Services, row: Row, name: str, reason: str) -> Row:
     error = {"error": name, "message": f"the run's workflow closed in Temporal{reason}"}
     done = {"status": "run_done", "run_id": run_id}
     async with services.pool.connection() as conn, conn.transaction():
-        await run_rows.finish(
+        cur = await run_rows.finish(
             conn,
             run_id,
             status="error",
@@ -116,6 +117,8 @@ async def _end(services: Services, row: Row, name: str, reason: str) -> Row:
                 event_log.event(event_log.RUN_DONE, done),
             ],
         )
+        if await cur.fetchone() is not None:
+            metrics.RUNS_RECONCILED.inc()
         await conn.execute(
             """
             UPDATE threads SET status = 'error', updated_at = now()

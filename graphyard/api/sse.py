@@ -20,6 +20,7 @@ from graphyard.errors import Unprocessable
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage.runs import TERMINAL
+from graphyard.telemetry import metrics
 
 _BATCH = 500
 # The run-mode events a thread stream's "lifecycle" mode keeps.
@@ -120,6 +121,8 @@ async def follow_run(
     the client leaves before that."""
     ended = False
     tick = services.settings.stream_heartbeat_seconds
+    streams = metrics.ACTIVE_STREAMS.labels("run")
+    streams.inc()
     try:
         with services.waiter.subscribe(f"ev:{run_id}") as wake:
             checked = gone = False
@@ -159,6 +162,7 @@ async def follow_run(
                 if not wake.is_set():
                     checked = False
     finally:
+        streams.dec()
         if not ended and on_abandon is not None:
             on_abandon()
 
@@ -168,30 +172,35 @@ async def follow_thread(
 ) -> AsyncIterator[bytes]:
     """Every run of a thread, one after the other, as they come; never ends on its own."""
     tick = services.settings.stream_heartbeat_seconds
-    with services.waiter.subscribe(f"th:{thread_id}") as wake:
-        if after is None:
-            async with services.pool.connection() as conn:
-                after = await event_log.last_seq(conn)
-        while True:
-            wake.clear()
-            async with services.pool.connection() as conn:
-                rows = await event_log.for_thread(conn, thread_id, after, _BATCH)
-            for row in rows:
-                after = row["seq"]
-                event = row["event"]
-                if event == event_log.RUN_PAUSED:
-                    continue
-                if event == event_log.STATE_UPDATE:
-                    if "state_update" in modes:
-                        yield frame(event, row["data"], after)
-                    continue
-                if not ("run_modes" in modes or ("lifecycle" in modes and event in _LIFECYCLE)):
-                    continue
-                name = "metadata" if event == event_log.RUN_DONE else event
-                yield frame(name, row["data"], after)
-            if len(rows) < _BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=tick)
+    streams = metrics.ACTIVE_STREAMS.labels("thread")
+    streams.inc()
+    try:
+        with services.waiter.subscribe(f"th:{thread_id}") as wake:
+            if after is None:
+                async with services.pool.connection() as conn:
+                    after = await event_log.last_seq(conn)
+            while True:
+                wake.clear()
+                async with services.pool.connection() as conn:
+                    rows = await event_log.for_thread(conn, thread_id, after, _BATCH)
+                for row in rows:
+                    after = row["seq"]
+                    event = row["event"]
+                    if event == event_log.RUN_PAUSED:
+                        continue
+                    if event == event_log.STATE_UPDATE:
+                        if "state_update" in modes:
+                            yield frame(event, row["data"], after)
+                        continue
+                    if not ("run_modes" in modes or ("lifecycle" in modes and event in _LIFECYCLE)):
+                        continue
+                    name = "metadata" if event == event_log.RUN_DONE else event
+                    yield frame(name, row["data"], after)
+                if len(rows) < _BATCH:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=tick)
+    finally:
+        streams.dec()
 
 
 def thread_stream_modes(values: list[str] | None) -> set[str]:

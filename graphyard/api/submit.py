@@ -28,6 +28,7 @@ from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage.assistants import Conn
 from graphyard.storage.db import notify_channel
+from graphyard.telemetry import metrics
 from graphyard.temporal import step_policy, webhook_policy
 from graphyard.types import (
     CANCEL_SIGNAL,
@@ -40,7 +41,9 @@ from graphyard.types import (
     RunRef,
     SubmitRun,
     ThreadInput,
+    run_search_attributes,
     run_workflow_id,
+    thread_search_attributes,
     thread_workflow_id,
 )
 
@@ -107,6 +110,8 @@ async def create_run(
     for previous in created.superseded:
         await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
     await start(services, row, created=created.created)
+    if created.created:
+        metrics.RUNS_CREATED.labels(row["kwargs"]["config"]["configurable"]["graph_id"]).inc()
     return Submitted(row)
 
 
@@ -267,6 +272,7 @@ async def start_run_workflow(
         # A worker that dies mid-task is noticed after this long (local steps run inside it).
         task_timeout=settings.workflow_task_timeout,
         static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
+        search_attributes=run_search_attributes(ref) if settings.search_attributes else None,
     )
 
 
@@ -298,6 +304,9 @@ async def start(services: Backends, row: Row, *, created: bool) -> None:
                 ],
                 task_timeout=settings.workflow_task_timeout,
                 static_summary=f"thread {ref.thread_id}",
+                search_attributes=thread_search_attributes(ref.thread_id)
+                if settings.search_attributes
+                else None,
             )
     except WorkflowAlreadyStartedError:
         pass  # it ran (and closed) already

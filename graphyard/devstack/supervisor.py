@@ -25,6 +25,7 @@ from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import TemporalDevServer
 from graphyard.graphs import GraphRegistry, load_config
 from graphyard.storage.migrate import migrate
+from graphyard.types import SEARCH_ATTRIBUTES
 
 log = logging.getLogger("graphyard.dev")
 
@@ -83,6 +84,7 @@ class DevStack:
         self.postgres: EmbeddedPostgres | None = None
         self.temporal: TemporalDevServer | None = None
         self.children: list[Child] = []
+        self.metrics_ports: dict[str, int] = {}
 
     def _check_ports(self) -> None:
         o = self.options
@@ -114,6 +116,8 @@ class DevStack:
             db_file=self.data_dir / "temporal.db",
             host=o.host,
             log_file=logs / "temporal.log",
+            # The run workflows' search attributes (the dev server registers them at start).
+            search_attributes={key.name: "Keyword" for key in SEARCH_ATTRIBUTES},
         )
         self.temporal.start()
         settings = Settings(
@@ -133,9 +137,25 @@ class DevStack:
             "GRAPHYARD_PORT": str(o.port),
         }
         python = [sys.executable, "-m", "graphyard"]
+        # The worker serves its metrics and the Temporal SDK's, each on a free port.
+        self.metrics_ports = {
+            "worker": int(env.get("GRAPHYARD_WORKER_METRICS_PORT") or free_port(o.host)),
+            "temporal": int(env.get("GRAPHYARD_TEMPORAL_METRICS_PORT") or free_port(o.host)),
+        }
+        worker_env = {
+            **env,
+            "GRAPHYARD_METRICS_HOST": o.host,
+            "GRAPHYARD_WORKER_METRICS_PORT": str(self.metrics_ports["worker"]),
+            "GRAPHYARD_TEMPORAL_METRICS_PORT": str(self.metrics_ports["temporal"]),
+        }
+        api_env = {
+            k: v
+            for k, v in env.items()
+            if k not in ("GRAPHYARD_WORKER_METRICS_PORT", "GRAPHYARD_TEMPORAL_METRICS_PORT")
+        }
         self.children = [
-            Child("worker", [*python, "worker"], env, logs / "worker.log"),
-            Child("api", [*python, "api"], env, logs / "api.log"),
+            Child("worker", [*python, "worker"], worker_env, logs / "worker.log"),
+            Child("api", [*python, "api"], api_env, logs / "api.log"),
         ]
         for child in self.children:
             child.start()
@@ -146,6 +166,10 @@ class DevStack:
         if o.ui:
             print(f"  Temporal UI: http://{o.host}:{o.ui_port}", flush=True)
         print(f"  Temporal:    {self.temporal.address} (namespace default)", flush=True)
+        print(f"  Metrics:     http://{o.host}:{o.port}/metrics (API), ", end="", flush=True)
+        worker, sdk = self.metrics_ports["worker"], self.metrics_ports["temporal"]
+        print(f"http://{o.host}:{worker}/metrics (worker), ", end="", flush=True)
+        print(f"http://{o.host}:{sdk}/metrics (Temporal SDK)", flush=True)
         print(f"graphyard is ready (data in {self.data_dir}; Ctrl-C stops)", flush=True)
 
     def _wait_ready(self, url: str, timeout: float = 120) -> None:
@@ -199,8 +223,13 @@ class DevStack:
         assert self.temporal is not None
         pids = {"postgres": self.postgres.process, "temporal": self.temporal.process}
         pids.update({c.name: c.proc for c in self.children})
+        host = self.options.host
         state = {
-            "api_url": f"http://{self.options.host}:{self.options.port}",
+            "api_url": f"http://{host}:{self.options.port}",
+            "metrics_urls": {
+                "api": f"http://{host}:{self.options.port}/metrics",
+                **{k: f"http://{host}:{p}/metrics" for k, p in self.metrics_ports.items()},
+            },
             "temporal_address": self.temporal.address,
             "database_uri": self.postgres.dsn,
             "pids": {name: proc.pid for name, proc in pids.items() if proc is not None},

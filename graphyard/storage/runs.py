@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow
 
 from graphyard.storage.events import Event
@@ -65,17 +65,20 @@ async def delete(conn: Conn, run_id: str) -> None:
 
 
 async def mark_running(conn: Conn, run_id: str) -> Row | None:
-    """Move a pending run to ``running``; returns the row whatever its status."""
+    """Move a pending run to ``running``; returns the row whatever its status, with
+    ``queue_wait``: the seconds it was pending (since it was created or sent back to
+    ``pending`` by a retry), or ``None`` if this call did not move it."""
     cur = await conn.execute(
         """
         WITH moved AS (
-            UPDATE runs SET status = 'running', started_at = coalesce(started_at, now()),
+            UPDATE runs SET status = 'running', started_at = coalesce(runs.started_at, now()),
                 updated_at = now()
-            WHERE run_id = %(r)s AND status = 'pending'
-            RETURNING *
+            FROM runs AS before
+            WHERE runs.run_id = %(r)s AND runs.status = 'pending' AND before.run_id = runs.run_id
+            RETURNING runs.*, extract(epoch FROM now() - before.updated_at)::float8 AS queue_wait
         )
         SELECT * FROM moved UNION ALL
-        SELECT * FROM runs WHERE run_id = %(r)s AND NOT EXISTS (SELECT 1 FROM moved)
+        SELECT *, NULL::float8 FROM runs WHERE run_id = %(r)s AND NOT EXISTS (SELECT 1 FROM moved)
         """,
         {"r": run_id},
     )
@@ -92,11 +95,12 @@ async def finish(
     last_events: list[Event],
     webhook: bool = False,
     values: Any = None,
-) -> None:
+) -> AsyncCursor[DictRow]:
     """Write a run's terminal status and result once, with its last stream events; a run
     already ended keeps its status and streams nothing more. ``webhook``: the run has one to
-    deliver, with the ``values`` it ended with."""
-    await conn.execute(
+    deliver, with the ``values`` it ended with. The cursor's row (once the statement ran)
+    holds the run's age in ``seconds``, and there is none if it had ended."""
+    return await conn.execute(
         """
         WITH ended AS (
             UPDATE runs SET status = %(status)s, output = %(output)s, error = %(error)s,
@@ -105,12 +109,14 @@ async def finish(
                     THEN '{"status": "pending", "attempts": 0}'::jsonb END,
                 end_values = CASE WHEN %(webhook)s THEN %(values)s::jsonb END
             WHERE run_id = %(run)s AND (status IN ('pending', 'running') OR waiting)
-            RETURNING run_id, thread_id
+            RETURNING run_id, thread_id, created_at
+        ), streamed AS (
+            INSERT INTO run_events (run_id, thread_id, event, data)
+            SELECT ended.run_id, ended.thread_id, e, d
+            FROM ended, unnest(%(events)s::text[], %(datas)s::text[]) WITH ORDINALITY AS t(e, d, i)
+            ORDER BY i
         )
-        INSERT INTO run_events (run_id, thread_id, event, data)
-        SELECT ended.run_id, ended.thread_id, e, d
-        FROM ended, unnest(%(events)s::text[], %(datas)s::text[]) WITH ORDINALITY AS t(e, d, i)
-        ORDER BY i
+        SELECT extract(epoch FROM now() - created_at)::float8 AS seconds FROM ended
         """,
         {
             "status": status,
@@ -156,10 +162,13 @@ async def fail_webhook(conn: Conn, run_id: str, error: str, attempts: int | None
     )
 
 
-async def pause(conn: Conn, run_id: str, *, output: Any, last_events: list[Event]) -> None:
+async def pause(
+    conn: Conn, run_id: str, *, output: Any, last_events: list[Event]
+) -> AsyncCursor[DictRow]:
     """A running run stops at an interrupt and waits for its answer (status ``interrupted``);
-    its streams end here, with ``last_events``."""
-    await conn.execute(
+    its streams end here, with ``last_events``. The cursor's ``rowcount`` (once the statement
+    ran) is 0 if the run was not running."""
+    return await conn.execute(
         """
         WITH paused AS (
             UPDATE runs SET status = 'interrupted', waiting = true, output = %(output)s,
@@ -261,3 +270,18 @@ async def select_live(
         (statuses, status in (None, "all"), thread_id, thread_id, run_ids, run_ids),
     )
     return await cur.fetchall()
+
+
+async def count_live(conn: Conn) -> dict[str, int]:
+    """How many runs are pending, running, and interrupted waiting for an answer (each count
+    served by a partial index)."""
+    cur = await conn.execute(
+        """
+        SELECT status, count(*) AS n FROM runs WHERE status IN ('pending', 'running')
+        GROUP BY status
+        UNION ALL SELECT 'interrupted', count(*) FROM runs WHERE waiting
+        """
+    )
+    counts = {"pending": 0, "running": 0, "interrupted": 0}
+    counts.update({row["status"]: int(row["n"]) for row in await cur.fetchall()})
+    return counts

@@ -8,6 +8,10 @@ it), then goes on ``running``; an optional deadline ends it ``timeout``. A run t
 continue as new every ``steps_per_history`` super-steps. The workflow only sees step summaries
 (ids and node names) and the human's answers; state stays in Postgres. Once a run with a
 ``webhook`` has ended (not at a pause), one more activity delivers it.
+
+For the Temporal UI, each step activity's summary names the nodes it runs, the workflow's
+current details show where the run stands, and ``RunStatus`` (a search attribute) follows the
+status, for runs started with graphyard's search attributes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         CANCEL_SIGNAL,
         FINISH_ACTIVITY,
         RESUME_SIGNAL,
+        RUN_STATUS,
         RUN_WORKFLOW,
         START_SIGNAL,
         STEP_ACTIVITY,
@@ -46,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         WaitInput,
         WebhookDelivery,
+        run_workflow_id,
     )
 
 # The terminal write must land whatever happens, so it retries without a cap.
@@ -59,6 +65,22 @@ _WAIT_HEARTBEAT = timedelta(seconds=30)
 _WAIT_AT_INTERRUPTS = "wait-at-interrupts"
 # Runs started before this patch complete (status ``error`` in their result) when they fail.
 _FAIL_DEAD_RUNS = "fail-dead-runs"
+# Runs started before this patch do not keep their ``RunStatus`` search attribute current.
+_TRACK_RUN_STATUS = "track-run-status"
+# How many node names a step's summary lists before it says how many more.
+_SUMMARY_NODES = 6
+
+
+def _step_summary(step: StepInput, nodes: list[str]) -> str:
+    """``step 3: agent, tools``: the line the Temporal UI shows for a super-step."""
+    if step.index == 0 and not nodes:
+        return "step 0: input"
+    names = list(dict.fromkeys(nodes))  # a node sent to twice runs in one step
+    listed = ", ".join(names[:_SUMMARY_NODES])
+    if len(names) > _SUMMARY_NODES:
+        listed += f" +{len(names) - _SUMMARY_NODES} more"
+    summary = f"step {step.index}: {listed}" if listed else f"step {step.index}"
+    return summary + " (resumed)" if step.command is not None else summary
 
 
 def _deadline_error(inp: RunInput) -> RunError:
@@ -105,6 +127,10 @@ class RunWorkflow:
         self._answer: ResumeInput | None = None
         self._spent = inp.continued.spent if inp.continued else 0
         self._released = False
+        # The nodes the next step runs, and the interrupts the run waits at (for the UI).
+        self._next: list[str] = list(inp.continued.next) if inp.continued else []
+        self._interrupts: list[str] = []
+        self._tracked = False  # keeps ``RunStatus`` current (set when the run starts)
 
     @workflow.signal(name=CANCEL_SIGNAL)
     def cancel(self, inp: CancelInput) -> None:
@@ -135,9 +161,14 @@ class RunWorkflow:
         segment = inp.continued.segment if inp.continued else 0
         answer: ResumeInput | None = None
         waits = workflow.patched(_WAIT_AT_INTERRUPTS)
+        # Only runs started with the search attributes (registered on the server) upsert
+        # them: an unregistered one would fail every workflow task.
+        started_tagged = workflow.info().typed_search_attributes.get(RUN_STATUS) is not None
+        self._tracked = started_tagged and workflow.patched(_TRACK_RUN_STATUS)
+        self._describe(inp)
         try:
             await self._wait_turn(inp)
-            self._status = "running"
+            self._set_status(inp, "running")
             while self._cancel is None:
                 step = StepInput(inp.run, self._steps, expected, answer, waits, segment)
                 self._in_flight = asyncio.create_task(self._step(inp, step))
@@ -148,6 +179,7 @@ class RunWorkflow:
                 # step that finishes its work.
                 self._spent = result.attempt - 1 if result.replayed else 0
                 expected, answer = result.checkpoint_id, None
+                self._next, self._interrupts = list(result.next), list(result.interrupts)
                 if result.outcome == "interrupted" and waits:
                     answer = await self._wait_for_answer(inp)
                     if answer is None and self._cancel is None:
@@ -158,7 +190,9 @@ class RunWorkflow:
                     break
                 if self._history_full(inp) and self._cancel is None:
                     await workflow.wait_condition(workflow.all_handlers_finished)
-                    here = Continuation(self._steps, expected, segment, self._spent)
+                    here = Continuation(
+                        self._steps, expected, segment, self._spent, list(self._next)
+                    )
                     workflow.continue_as_new(_continuation(inp, here))
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
             # A cancel from the API arrives as our signal; one from Temporal itself (the UI,
@@ -181,9 +215,34 @@ class RunWorkflow:
         if self._cancel is not None:
             return await self._finish(inp, "interrupted", None, action=self._cancel)
         # The last step wrote the run's end itself (one activity fewer per run).
-        self._status = "success"
+        self._set_status(inp, "success")
         await self._deliver_webhook(inp)
         return RunOutcomeSummary(status="success", steps=self._steps)
+
+    def _set_status(self, inp: RunInput, status: RunStatus) -> None:
+        """The run's status as the query, the UI's details and ``RunStatus`` show it."""
+        self._status = status
+        if self._tracked and workflow.info().typed_search_attributes.get(RUN_STATUS) != status:
+            workflow.upsert_search_attributes([RUN_STATUS.value_set(status)])
+        self._describe(inp)
+
+    def _describe(self, inp: RunInput) -> None:
+        """The workflow's current details (Temporal markdown) in the UI and ``describe``."""
+        run = inp.run
+        lines = [
+            f"**{self._status}** · step {self._steps} · graph `{run.graph_id}`",
+            f"thread `{run.thread_id}` · assistant `{run.assistant_id}`",
+        ]
+        if self._status == "interrupted" and self._cancel is None:
+            waiting = ", ".join(f"`{i}`" for i in self._interrupts) or "a breakpoint"
+            lines.append(f"waiting at {waiting} before {', '.join(self._next) or 'the end'}")
+            lines.append(
+                f"answer: `temporal workflow signal --workflow-id {run_workflow_id(run.run_id)}"
+                """ --name resume --input '{"resume": ...}'`"""
+            )
+        elif self._status in ("pending", "running") and self._next:
+            lines.append(f"next: {', '.join(dict.fromkeys(self._next))}")
+        workflow.set_current_details("\n\n".join(lines))
 
     async def _wait_turn(self, inp: RunInput) -> None:
         """Wait out ``after_seconds`` and the thread's runs before this one."""
@@ -205,7 +264,7 @@ class RunWorkflow:
     async def _wait_for_answer(self, inp: RunInput) -> ResumeInput | None:
         """Wait at an interrupt for the ``resume`` signal (or a cancel); ``None`` past the
         deadline."""
-        self._status = "interrupted"
+        self._set_status(inp, "interrupted")
         try:
             await workflow.wait_condition(
                 lambda: self._answer is not None or self._cancel is not None,
@@ -215,7 +274,7 @@ class RunWorkflow:
         except TimeoutError:
             return None
         answer, self._answer = self._answer, None
-        self._status = "running"
+        self._set_status(inp, "running")
         return answer
 
     async def _wait_for(self, run_id: str) -> None:
@@ -254,7 +313,8 @@ class RunWorkflow:
             backoff_coefficient=policy.backoff,
             maximum_attempts=self._budget(inp),
         )
-        summary = f"step {step.index}"
+        summary = _step_summary(step, self._next)
+        self._describe(inp)
         if policy.kind == "local":
             local: StepResult = await workflow.execute_local_activity(
                 STEP_ACTIVITY,
@@ -300,7 +360,7 @@ class RunWorkflow:
                 retry_policy=_FINISH_RETRY,
                 summary=f"finish: {status}",
             )
-        self._status = status
+        self._set_status(inp, status)
         if action != "rollback":  # a rolled-back run is deleted: nothing to report
             await self._deliver_webhook(inp)
         return RunOutcomeSummary(status=status, steps=self._steps)

@@ -30,17 +30,21 @@ with workflow.unsafe.imports_passed_through():
         RUN_WORKFLOW,
         START_SIGNAL,
         SUBMIT_SIGNAL,
+        THREAD_ID,
         THREAD_WORKFLOW,
         CancelAction,
         CancelInput,
         RunOutcomeSummary,
         SubmitRun,
         ThreadInput,
+        run_search_attributes,
         run_workflow_id,
     )
 
 # How long an idle thread's workflow stays for the next run before it completes.
 IDLE = timedelta(seconds=30)
+# Thread workflows started before this patch start their runs without search attributes.
+_TAG_RUNS = "tag-runs"
 
 
 @dataclass
@@ -62,6 +66,7 @@ class ThreadWorkflow:
         self._cancels: dict[str, CancelAction] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = 0  # runs this history started
+        self._tag_runs = False  # start runs with their search attributes
 
     @workflow.signal(name=SUBMIT_SIGNAL)
     def submit(self, inp: SubmitRun) -> None:
@@ -86,6 +91,9 @@ class ThreadWorkflow:
 
     @workflow.run
     async def run(self, inp: ThreadInput) -> None:
+        # Started with graphyard's search attributes: they are registered, its runs get theirs.
+        tagged = workflow.info().typed_search_attributes.get(THREAD_ID) is not None
+        self._tag_runs = tagged and workflow.patched(_TAG_RUNS)
         while True:
             if not self._children and not self._arrived:
                 with contextlib.suppress(TimeoutError):
@@ -141,6 +149,7 @@ class ThreadWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 task_timeout=workflow.info().task_timeout,
                 static_summary=f"graph {run.run.graph_id} · thread {run.run.thread_id}",
+                search_attributes=run_search_attributes(run.run) if self._tag_runs else None,
             )
         except WorkflowAlreadyStartedError:
             return  # submitted twice (a retried request): it runs once

@@ -1,0 +1,151 @@
+"""Logs: plain text or one JSON object per line (``GRAPHYARD_LOG_FORMAT=json``).
+
+Every line logged while an activity of a run executes (graphyard's own, LangGraph's, the
+graph's nodes', in tasks and threads the activity starts) carries ``run_id``, ``thread_id``
+and ``graph_id``: a worker interceptor puts the run in a context variable that a filter on the
+handler reads. The filter also masks secrets: passwords in URIs, ``key=value`` credentials,
+and the values of secret-looking variables from langgraph.json's ``env``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from temporalio import worker
+
+from graphyard.config import Settings
+from graphyard.types import RunRef
+
+_run: ContextVar[RunRef | None] = ContextVar("graphyard_run", default=None)
+_secrets: set[str] = set()
+_with_trace_ids = False
+
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE", re.I)
+_PATTERNS = (
+    # scheme://user:password@host
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@", re.I), r"\1***@"),
+    # api_key=..., "password": "...", Authorization: Bearer ...
+    (
+        re.compile(
+            r"""(\b(?:api[_-]?key|password|passwd|secret|token|authorization)\b["']?\s*[:=]\s*"""
+            r"""["']?(?:bearer\s+)?)[^\s"',;}]+""",
+            re.I,
+        ),
+        r"\1***",
+    ),
+)
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(run_context)s"
+_JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+@contextmanager
+def run_context(run: RunRef) -> Iterator[None]:
+    """Log lines in this block (and the tasks it starts) name the run."""
+    token = _run.set(run)
+    try:
+        yield
+    finally:
+        _run.reset(token)
+
+
+def redact(text: str) -> str:
+    """``text`` with known secrets and credential-looking values masked."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def register_secrets(env: Mapping[str, str]) -> None:
+    """Mask the values of secret-looking variables (``*_KEY``, ``*_TOKEN``, ...) in logs."""
+    _secrets.update(v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 6)
+
+
+def include_trace_ids() -> None:
+    """Tracing is on: lines also carry the current trace and span ids."""
+    global _with_trace_ids
+    _with_trace_ids = True
+
+
+class RunContextFilter(logging.Filter):
+    """Adds the run's ids (and trace ids) to a record and masks secrets in its text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = _run.get()
+        if run is not None:
+            record.run_id = run.run_id
+            record.thread_id = run.thread_id
+            record.graph_id = run.graph_id
+            record.run_context = f" [run_id={run.run_id} thread_id={run.thread_id}]"
+        else:
+            record.run_context = ""
+        if _with_trace_ids:
+            _add_trace_ids(record)
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def _add_trace_ids(record: logging.LogRecord) -> None:
+    from opentelemetry import trace
+
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        record.trace_id = format(span.trace_id, "032x")
+        record.span_id = format(span.span_id, "016x")
+
+
+def configure(settings: Settings) -> None:
+    """The process's root handler: stderr, text or JSON, with the run filter."""
+    if settings.temporal_api_key:
+        register_secrets({"GRAPHYARD_TEMPORAL_API_KEY": settings.temporal_api_key})
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RunContextFilter())
+    formatter: logging.Formatter
+    if settings.log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        formatter = JsonFormatter(
+            _JSON_FIELDS,
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            reserved_attrs=[*RESERVED_ATTRS, "run_context"],
+        )
+    else:
+        formatter = logging.Formatter(_TEXT_FORMAT)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class RunContextInterceptor(worker.Interceptor):
+    """Runs each activity whose input names a run (``inp.run``) in that run's log context."""
+
+    def intercept_activity(
+        self, next: worker.ActivityInboundInterceptor
+    ) -> worker.ActivityInboundInterceptor:
+        return _RunContextActivity(next)
+
+
+class _RunContextActivity(worker.ActivityInboundInterceptor):
+    async def execute_activity(self, input: worker.ExecuteActivityInput) -> Any:
+        run = getattr(input.args[0], "run", None) if input.args else None
+        if not isinstance(run, RunRef):
+            return await super().execute_activity(input)
+        with run_context(run):
+            return await super().execute_activity(input)
