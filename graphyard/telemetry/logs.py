@@ -15,13 +15,13 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from temporalio import worker
 
 from graphyard.config import Settings
-from graphyard.types import RunRef
+from graphyard.types import RunRef, run_workflow_id
 
 _run: ContextVar[RunRef | None] = ContextVar("graphyard_run", default=None)
 _secrets: set[str] = set()
@@ -41,6 +41,7 @@ _PATTERNS = (
         r"\1***",
     ),
 )
+_RUN_PREFIX = run_workflow_id("")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(run_context)s"
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -86,6 +87,10 @@ class RunContextFilter(logging.Filter):
             record.thread_id = run.thread_id
             record.graph_id = run.graph_id
             record.run_context = f" [run_id={run.run_id} thread_id={run.thread_id}]"
+        elif run_id := _temporal_run_id(record):
+            # The Temporal SDK's own lines about a run's workflow or activity.
+            record.run_id = run_id
+            record.run_context = f" [run_id={run_id}]"
         else:
             record.run_context = ""
         if _with_trace_ids:
@@ -94,9 +99,20 @@ class RunContextFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        if record.exc_info:
+            # Formatters print exc_text when set: the traceback goes out masked too.
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redact(text), None
         return True
+
+
+def _temporal_run_id(record: logging.LogRecord) -> str | None:
+    for key in ("temporal_activity", "temporal_workflow"):
+        info = getattr(record, key, None)
+        workflow_id = info.get("workflow_id") if isinstance(info, dict) else None
+        if isinstance(workflow_id, str) and workflow_id.startswith(_RUN_PREFIX):
+            return workflow_id.removeprefix(_RUN_PREFIX)
+    return None
 
 
 def _add_trace_ids(record: logging.LogRecord) -> None:
@@ -112,7 +128,16 @@ def configure(settings: Settings) -> None:
     """The process's root handler: stderr, text or JSON, with the run filter."""
     if settings.temporal_api_key:
         register_secrets({"GRAPHYARD_TEMPORAL_API_KEY": settings.temporal_api_key})
-    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    root.handlers[:] = [make_handler(settings, sys.stderr)]
+    root.setLevel(settings.log_level.upper())
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def make_handler(settings: Settings, stream: TextIO) -> logging.Handler:
+    """A handler writing to ``stream`` in the settings' format, with the run filter."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RunContextFilter())
     formatter: logging.Formatter
     if settings.log_format == "json":
@@ -126,11 +151,7 @@ def configure(settings: Settings) -> None:
     else:
         formatter = logging.Formatter(_TEXT_FORMAT)
     handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
-    for noisy in ("alembic", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
 
 
 class RunContextInterceptor(worker.Interceptor):
@@ -145,7 +166,8 @@ class RunContextInterceptor(worker.Interceptor):
 class _RunContextActivity(worker.ActivityInboundInterceptor):
     async def execute_activity(self, input: worker.ExecuteActivityInput) -> Any:
         run = getattr(input.args[0], "run", None) if input.args else None
-        if not isinstance(run, RunRef):
-            return await super().execute_activity(input)
-        with run_context(run):
-            return await super().execute_activity(input)
+        if isinstance(run, RunRef):
+            # Not reset: the activity's task ends with the activity, and the SDK's own lines
+            # about its completion (in the same task) name the run too.
+            _run.set(run)
+        return await super().execute_activity(input)

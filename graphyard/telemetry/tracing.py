@@ -30,6 +30,7 @@ from temporalio.contrib.opentelemetry import (
 )
 
 from graphyard.config import Settings
+from graphyard.telemetry import logs
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,16 @@ def enabled(settings: Settings) -> bool:
 
 
 def setup(settings: Settings, service: str, exporter: SpanExporter | None = None) -> bool:
-    """Install the process's tracer provider (once) with an OTLP/HTTP exporter, or with
-    ``exporter`` (tests collect spans in memory). Returns whether tracing is on."""
+    """Install the process's tracer provider with an OTLP/HTTP exporter, or with ``exporter``
+    (tests collect spans in memory); the first call does, later ones keep it. Returns whether
+    tracing is on."""
     if not enabled(settings):
         return False
-    provider = _provider(settings, service)
+    current: Any = trace.get_tracer_provider()
+    if isinstance(current, ReplaySafeTracerProvider):
+        return True
+    name = settings.service_name or os.environ.get("OTEL_SERVICE_NAME") or service
+    provider = create_tracer_provider(resource=Resource.create({"service.name": name}))
     processor: SpanProcessor
     if exporter is not None:
         processor = SimpleSpanProcessor(exporter)
@@ -65,17 +71,9 @@ def setup(settings: Settings, service: str, exporter: SpanExporter | None = None
         processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint))
         log.info("tracing: exporting spans by OTLP/HTTP to %s", endpoint or "OTEL_EXPORTER_*")
     provider.add_span_processor(processor)
-    return True
-
-
-def _provider(settings: Settings, service: str) -> ReplaySafeTracerProvider:
-    current: Any = trace.get_tracer_provider()
-    if isinstance(current, ReplaySafeTracerProvider):
-        return current
-    name = settings.service_name or os.environ.get("OTEL_SERVICE_NAME") or service
-    provider = create_tracer_provider(resource=Resource.create({"service.name": name}))
     trace.set_tracer_provider(provider)
-    return provider
+    logs.include_trace_ids()
+    return True
 
 
 def temporal_interceptors(settings: Settings) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TypedDict
 
 from langgraph.graph import START, StateGraph
@@ -11,7 +12,11 @@ class State(TypedDict, total=False):
     value: str
 
 
+log = logging.getLogger("tests.graphs.failing")
+
+
 def ok(state: State) -> State:
+    log.info("ok ran; connecting to postgresql://app:hunter2hunter2@db/app")
     return {"value": "ok"}
 
 
