@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import psycopg
 from langgraph_sdk import get_client
+from temporalio.client import Client
 
 from graphyard.devstack.ports import free_port
 from tests.conftest import TEST_CONFIG
@@ -126,6 +128,22 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
         thread = await client.threads.create()
         tid = thread["thread_id"]
         assert (await client.runs.wait(tid, "chain", input={"steps": []}))["steps"][-1] == "node_9"
+
+        # Its Temporal server knows graphyard's search attributes; every process has metrics.
+        temporal = await Client.connect(dev.state["temporal_address"])
+        query = f'ThreadId = "{tid}" and RunStatus = "success"'
+        for _ in range(100):
+            if [wf async for wf in temporal.list_workflows(query)]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the run is not found by its search attributes")
+        async with httpx.AsyncClient() as http:
+            for name, url in dev.state["metrics_urls"].items():
+                assert f"{url} (" in printed, name
+                text = (await http.get(url)).text
+                prefix = "temporal_" if name == "temporal" else "graphyard_"
+                assert prefix in text, name
 
         # A busy port is refused, never moved.
         clash = subprocess.run(
