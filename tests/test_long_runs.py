@@ -3,6 +3,7 @@ history grows past a bound; a busy thread's workflow continues as new between ru
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -67,8 +68,18 @@ async def test_the_thread_workflow_continues_as_new_between_runs(stack: Stack) -
     stack.sql("INSERT INTO gates VALUES (%s)", (tid,))
     for run in (first, *queued):
         await stack.client.runs.join(tid, run["run_id"])
-    # Two runs went through the thread's workflow: it continued as new once they had ended,
-    # and its next history takes the next run.
+    # Two runs went through the thread's workflow: once they ended it continued as new, and
+    # its next history takes the next run.
+    for _ in range(400):
+        closed = [
+            e.status
+            async for e in stack.temporal.list_workflows(
+                f'WorkflowId = "{thread_workflow_id(tid)}" AND ExecutionStatus = "ContinuedAsNew"'
+            )
+        ]
+        if closed:
+            break
+        await asyncio.sleep(0.05)
     stack.sql("DELETE FROM gates WHERE thread_id = %s", (tid,))
     later = [await stack.client.runs.create(tid, "counted", input={"steps": [], "gate": "c1"})]
     later += [await stack.client.runs.create(tid, "chain", input={"steps": []})]
