@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from graphyard.types import (
@@ -48,10 +46,17 @@ with workflow.unsafe.imports_passed_through():
         RunOutcomeSummary,
         RunStatus,
         StepInput,
+        StepKind,
         StepResult,
         WaitInput,
         WebhookDelivery,
-        run_workflow_id,
+    )
+    from graphyard.workflows.run_records import (
+        continuation,
+        deadline_error,
+        details,
+        run_error,
+        step_summary,
     )
 
 # The terminal write must land whatever happens, so it retries without a cap.
@@ -67,50 +72,22 @@ _WAIT_AT_INTERRUPTS = "wait-at-interrupts"
 _FAIL_DEAD_RUNS = "fail-dead-runs"
 # Runs started before this patch do not keep their ``RunStatus`` search attribute current.
 _TRACK_RUN_STATUS = "track-run-status"
-# How many node names a step's summary lists before it says how many more.
-_SUMMARY_NODES = 6
 
 
-def _step_summary(step: StepInput, nodes: list[str]) -> str:
-    """``step 3: agent, tools``: the line the Temporal UI shows for a super-step."""
-    if step.index == 0 and not nodes:
-        return "step 0: input"
-    names = list(dict.fromkeys(nodes))  # a node sent to twice runs in one step
-    listed = ", ".join(names[:_SUMMARY_NODES])
-    if len(names) > _SUMMARY_NODES:
-        listed += f" +{len(names) - _SUMMARY_NODES} more"
-    summary = f"step {step.index}: {listed}" if listed else f"step {step.index}"
-    return summary + " (resumed)" if step.command is not None else summary
-
-
-def _deadline_error(inp: RunInput) -> RunError:
-    return RunError(
-        error="TimeoutError",
-        message=f"no answer to the interrupt within {inp.interrupt_timeout}",
-    )
-
-
-def _run_error(err: BaseException, step: int, budget: int) -> RunError:
-    """The dead-letter record of a failed super-step: what failed, where, after how many
-    attempts (the step activity reports its attempt; a timeout spent the whole budget)."""
-    # Regular activities fail with ActivityError(cause=...); local ones with the cause itself.
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details else None
-        attempts = details.get("attempt") if isinstance(details, dict) else None
-        return RunError(cause.type or "Error", cause.message, step, attempts)
-    exhausted = budget if budget > 0 else None
-    if isinstance(cause, TemporalTimeoutError):
-        message = f"super-step timed out ({cause.type})"
-        return RunError("TimeoutError", message, step, exhausted)
-    name = type(cause).__name__ if cause else "Error"
-    return RunError(name, str(cause or err), step, None)
-
-
-def _continuation(inp: RunInput, here: Continuation) -> RunInput:
-    """The input of the run's next history: no more waiting for its turn."""
-    return replace(
-        inp, run=replace(inp.run, after_run_id=None), queued=False, delay=None, continued=here
+async def _execute(
+    kind: StepKind,
+    activity: str,
+    arg: Any,
+    *,
+    heartbeat_timeout: timedelta | None = None,
+    **options: Any,
+) -> Any:
+    """Run an activity the way the run's policy says: local (inside the workflow task, no
+    heartbeat) or regular."""
+    if kind == "local":
+        return await workflow.execute_local_activity(activity, arg, **options)
+    return await workflow.execute_activity(
+        activity, arg, heartbeat_timeout=heartbeat_timeout, **options
     )
 
 
@@ -183,7 +160,7 @@ class RunWorkflow:
                 if result.outcome == "interrupted" and waits:
                     answer = await self._wait_for_answer(inp)
                     if answer is None and self._cancel is None:
-                        return await self._finish(inp, "timeout", _deadline_error(inp))
+                        return await self._finish(inp, "timeout", deadline_error(inp))
                     segment = self._steps
                     continue
                 if result.outcome != "continue":
@@ -193,14 +170,14 @@ class RunWorkflow:
                     here = Continuation(
                         self._steps, expected, segment, self._spent, list(self._next)
                     )
-                    workflow.continue_as_new(_continuation(inp, here))
+                    workflow.continue_as_new(continuation(inp, here))
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
             # A cancel from the API arrives as our signal; one from Temporal itself (the UI,
             # the CLI, a deleted thread) as CancelledError: both stop the run as interrupted.
             if self._cancel is None and isinstance(err, asyncio.CancelledError):
                 self._cancel = "interrupt"
             if self._cancel is None:
-                error = _run_error(err, self._steps, self._budget(inp))
+                error = run_error(err, self._steps, self._budget(inp))
                 outcome = await self._finish(inp, "error", error)
                 if workflow.patched(_FAIL_DEAD_RUNS):
                     # A dead run's workflow fails: the Temporal UI lists it as Failed, and
@@ -228,21 +205,10 @@ class RunWorkflow:
 
     def _describe(self, inp: RunInput) -> None:
         """The workflow's current details (Temporal markdown) in the UI and ``describe``."""
-        run = inp.run
-        lines = [
-            f"**{self._status}** · step {self._steps} · graph `{run.graph_id}`",
-            f"thread `{run.thread_id}` · assistant `{run.assistant_id}`",
-        ]
-        if self._status == "interrupted" and self._cancel is None:
-            waiting = ", ".join(f"`{i}`" for i in self._interrupts) or "a breakpoint"
-            lines.append(f"waiting at {waiting} before {', '.join(self._next) or 'the end'}")
-            lines.append(
-                f"answer: `temporal workflow signal --workflow-id {run_workflow_id(run.run_id)}"
-                """ --name resume --input '{"resume": ...}'`"""
-            )
-        elif self._status in ("pending", "running") and self._next:
-            lines.append(f"next: {', '.join(dict.fromkeys(self._next))}")
-        workflow.set_current_details("\n\n".join(lines))
+        waiting = self._status == "interrupted" and self._cancel is None
+        workflow.set_current_details(
+            details(inp.run, self._status, self._steps, self._next, self._interrupts, waiting)
+        )
 
     async def _wait_turn(self, inp: RunInput) -> None:
         """Wait out ``after_seconds`` and the thread's runs before this one."""
@@ -313,19 +279,10 @@ class RunWorkflow:
             backoff_coefficient=policy.backoff,
             maximum_attempts=self._budget(inp),
         )
-        summary = _step_summary(step, self._next)
+        summary = step_summary(step, self._next)
         self._describe(inp)
-        if policy.kind == "local":
-            local: StepResult = await workflow.execute_local_activity(
-                STEP_ACTIVITY,
-                step,
-                result_type=StepResult,
-                start_to_close_timeout=policy.start_to_close,
-                retry_policy=retry,
-                summary=summary,
-            )
-            return local
-        regular: StepResult = await workflow.execute_activity(
+        result: StepResult = await _execute(
+            policy.kind,
             STEP_ACTIVITY,
             step,
             result_type=StepResult,
@@ -334,7 +291,7 @@ class RunWorkflow:
             retry_policy=retry,
             summary=summary,
         )
-        return regular
+        return result
 
     async def _finish(
         self,
@@ -343,23 +300,14 @@ class RunWorkflow:
         error: RunError | None,
         action: CancelAction | None = None,
     ) -> RunOutcomeSummary:
-        finish = FinishInput(inp.run, status, error, action)
-        if inp.policy.kind == "local":
-            await workflow.execute_local_activity(
-                FINISH_ACTIVITY,
-                finish,
-                start_to_close_timeout=_FINISH_TIMEOUT,
-                retry_policy=_FINISH_RETRY,
-                summary=f"finish: {status}",
-            )
-        else:
-            await workflow.execute_activity(
-                FINISH_ACTIVITY,
-                finish,
-                start_to_close_timeout=_FINISH_TIMEOUT,
-                retry_policy=_FINISH_RETRY,
-                summary=f"finish: {status}",
-            )
+        await _execute(
+            inp.policy.kind,
+            FINISH_ACTIVITY,
+            FinishInput(inp.run, status, error, action),
+            start_to_close_timeout=_FINISH_TIMEOUT,
+            retry_policy=_FINISH_RETRY,
+            summary=f"finish: {status}",
+        )
         self._set_status(inp, status)
         if action != "rollback":  # a rolled-back run is deleted: nothing to report
             await self._deliver_webhook(inp)
