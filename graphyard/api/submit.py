@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import uuid
@@ -14,9 +12,10 @@ from typing import Any
 import uuid_utils
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from graphyard.api import hitl, run_config
+from graphyard.api.cancel import cancel_run
 from graphyard.api.deps import Backends
 from graphyard.api.hitl import Submitted
 from graphyard.api.schemas import RunCreate
@@ -31,12 +30,9 @@ from graphyard.storage.db import notify_channel
 from graphyard.telemetry import metrics
 from graphyard.temporal import step_policy, webhook_policy
 from graphyard.types import (
-    CANCEL_SIGNAL,
     RUN_WORKFLOW,
     SUBMIT_SIGNAL,
     THREAD_WORKFLOW,
-    CancelAction,
-    CancelInput,
     RunInput,
     RunRef,
     SubmitRun,
@@ -316,30 +312,3 @@ async def start(services: Backends, row: Row, *, created: bool) -> None:
                 await run_rows.delete(conn, ref.run_id)
                 await thread_rows.release_busy(conn, ref.thread_id)
         raise Unavailable(f"could not start the run on Temporal: {exc.message}") from exc
-
-
-# Cancels started for clients that went away; kept referenced until they finish.
-_BACKGROUND_CANCELS: set[asyncio.Task[None]] = set()
-
-
-def cancel_in_background(services: Backends, run_id: str, thread_id: str) -> None:
-    """``on_disconnect=cancel``: stop the run, off the request that is going away."""
-    task = asyncio.create_task(cancel_run(services, run_id, "interrupt", thread_id=thread_id))
-    _BACKGROUND_CANCELS.add(task)
-    task.add_done_callback(_BACKGROUND_CANCELS.discard)
-
-
-async def cancel_run(
-    services: Backends, run_id: str, action: CancelAction, *, thread_id: str | None = None
-) -> None:
-    """Ask a run's workflow to stop (a no-op for a run that has closed meanwhile). A run
-    whose workflow its thread's workflow has not started yet is cancelled through that."""
-    handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
-    try:
-        await handle.signal(CANCEL_SIGNAL, CancelInput(action=action))
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND or thread_id is None:
-            return
-        thread = services.temporal.get_workflow_handle(thread_workflow_id(thread_id))
-        with contextlib.suppress(RPCError):
-            await thread.signal(CANCEL_SIGNAL, CancelInput(action=action, run_id=run_id))

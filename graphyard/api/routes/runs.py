@@ -9,13 +9,14 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from graphyard.api import run_config
+from graphyard.api.cancel import cancel_in_background, cancel_run
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
 from graphyard.api.hitl import resume_run
 from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.reconcile import reconciled, reconciled_all
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
-from graphyard.api.submit import cancel_in_background, cancel_run, create_run
+from graphyard.api.submit import create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
 from graphyard.storage import checkpoints as checkpoint_rows

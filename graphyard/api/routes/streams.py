@@ -8,11 +8,12 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from graphyard.api import sse
+from graphyard.api.cancel import cancel_in_background
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
 from graphyard.api.models import EVENT_STREAM
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import RunCreate
-from graphyard.api.submit import cancel_in_background, create_run
+from graphyard.api.submit import create_run
 from graphyard.errors import NotFound
 from graphyard.storage import runs as rows
 
