@@ -36,6 +36,31 @@ class Settings(BaseSettings):
         "`graphyard temporal setup`); false starts runs untagged.",
     )
 
+    # Worker Deployment versioning (docs/deploy.md)
+    deployment_name: str = Field(
+        default="",
+        description="The Temporal Worker Deployment this worker belongs to. Empty: an "
+        "unversioned worker (any worker takes any task). Set: runs are pinned to the build "
+        "they started on and new runs go to the deployment's current build.",
+    )
+    build_id: str = Field(
+        default="",
+        description="This worker's build within the deployment (a release tag, an image "
+        "digest). Empty: a hash of the graph code files langgraph.json names and graphyard's "
+        "version.",
+    )
+    deployment_bootstrap: bool = Field(
+        default=False,
+        description="Make this worker's build current if its deployment has no current build "
+        "yet (a first rollout; compose). Later builds become current by `graphyard deploy "
+        "set-current`, so a restarted worker of an older build never takes new runs back.",
+    )
+    worker_health_file: Path | None = Field(
+        default=None,
+        description="A file the worker touches every few seconds while it polls (an exec "
+        "probe checks its age); removed when the worker stops.",
+    )
+
     # Postgres
     database_uri: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_schema: str = "public"
@@ -127,6 +152,14 @@ class Settings(BaseSettings):
         description="Serve the Temporal SDK's own Prometheus metrics (workflow tasks, "
         "activities, polls, RPCs) from this process on this port.",
     )
+
+    @field_validator("deployment_name")
+    @classmethod
+    def _deployment_name_has_no_dot(cls, value: str) -> str:
+        # Temporal writes a version as "<deployment>.<build>" and splits it at the first dot.
+        if "." in value or value != value.strip():
+            raise ValueError(f"deployment_name {value!r} must not contain a dot or spaces")
+        return value
 
     @field_validator("database_schema", "database_extensions_schema")
     @classmethod

@@ -7,9 +7,11 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from graphyard import maintenance
@@ -23,9 +25,12 @@ from graphyard.storage.migrate import migrate
 from graphyard.store import open_store
 from graphyard.telemetry import logs, metrics, tracing
 from graphyard.temporal import check_search_attributes, connect
-from graphyard.workflows import ALL_WORKFLOWS
+from graphyard.versioning import deployment_config, make_current, worker_version
+from graphyard.workflows import ALL_WORKFLOWS, versioned_workflows
 
 log = logging.getLogger(__name__)
+
+_HEALTH_INTERVAL = 5.0
 
 
 def load_worker_graphs(settings: Settings) -> GraphRegistry:
@@ -40,8 +45,18 @@ async def running_worker(
     settings: Settings, client: Client, graphs: GraphRegistry, **options: Any
 ) -> AsyncIterator[Worker]:
     """A polling worker for the settings' task queue, stopped (gracefully) on exit, with its
-    metrics endpoint when configured. ``options`` go to ``temporalio.worker.Worker`` (tests
-    use ``max_cached_workflows=0``). Tracing interceptors come with the client."""
+    metrics endpoint when configured; a version of its Worker Deployment when
+    ``deployment_name`` is set. ``options`` go to ``temporalio.worker.Worker`` (tests use
+    ``max_cached_workflows=0``). Tracing interceptors come with the client."""
+    version = worker_version(settings, graphs.config)
+    if version is not None:
+        options = {
+            "workflows": versioned_workflows(),
+            "deployment_config": deployment_config(version),
+            **options,
+        }
+    else:
+        options = {"workflows": ALL_WORKFLOWS, **options}
     pool = await open_pool(settings)
     metrics_server = None
     try:
@@ -57,7 +72,6 @@ async def running_worker(
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=ALL_WORKFLOWS,
             activities=all_activities(ctx, Backends(settings, pool, client, graphs)),
             # The workflows import only temporalio.workflow and wire types (deterministic by
             # construction, guarded by replay tests); the sandbox re-imports them for every run,
@@ -93,11 +107,15 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    version = worker_version(settings, graphs.config)
     async with running_worker(settings, client, graphs):
         log.info(
-            "worker polling task queue %s (graphs: %s)",
+            "worker polling task queue %s (graphs: %s; %s)",
             settings.task_queue,
             ", ".join(graphs.graph_ids),
+            f"deployment {version.deployment_name}, build {version.build_id}"
+            if version
+            else "unversioned",
         )
         if settings.worker_metrics_port is not None:
             log.info(
@@ -105,4 +123,47 @@ async def serve(settings: Settings) -> None:
                 settings.metrics_host,
                 settings.worker_metrics_port,
             )
-        await stop.wait()
+        tasks = [asyncio.create_task(_touch_health_file(settings.worker_health_file))]
+        if version is not None and settings.deployment_bootstrap:
+            tasks.append(asyncio.create_task(_bootstrap(client, settings, version)))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            if settings.worker_health_file is not None:
+                settings.worker_health_file.unlink(missing_ok=True)
+
+
+async def _bootstrap(client: Client, settings: Settings, version: WorkerDeploymentVersion) -> None:
+    """A first rollout: this build becomes current unless another already is."""
+    name, build_id = version.deployment_name, version.build_id
+    try:
+        current = await make_current(
+            client, settings.temporal_namespace, version, only_if_none=True
+        )
+    except Exception:
+        # The worker still serves the runs pinned to it; an operator can set it current.
+        log.exception("could not make build %s the current build of %s", build_id, name)
+        return
+    if current == build_id:
+        log.info("build %s is the current build of %s", build_id, name)
+    else:
+        log.info(
+            "the current build of %s is %s: build %s takes new runs once "
+            "`graphyard deploy set-current %s` (or a ramp) sends them",
+            name,
+            current,
+            build_id,
+            build_id,
+        )
+
+
+async def _touch_health_file(path: Path | None) -> None:
+    """For an exec probe: the file's age says the worker's event loop is alive and polling
+    started (it is first written once the worker polls)."""
+    if path is None:
+        return
+    while True:
+        path.touch()
+        await asyncio.sleep(_HEALTH_INTERVAL)
