@@ -1,4 +1,5 @@
-"""``graphyard dev | api | worker | migrate | temporal setup | runs dead | runs retry RUN_ID``."""
+"""``graphyard dev | api | worker | migrate | temporal setup | deploy status|set-current|ramp|
+rollback | runs dead | runs retry RUN_ID``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from graphyard.config import Settings
 
-from graphyard.errors import ConfigError
+from graphyard.errors import ConfigError, DeployError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -105,6 +106,55 @@ def _temporal_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace) -> int:
+    """Worker Deployment versioning: where new runs go, and what the older builds still hold.
+    Ends the process (see below)."""
+    from graphyard.deploy import Deployer, render, require_deployment
+    from graphyard.temporal import connect
+
+    overrides = {
+        "temporal_address": args.address,
+        "temporal_namespace": args.namespace,
+        "task_queue": args.task_queue,
+        "deployment_name": args.deployment,
+    }
+    settings = _settings(args).model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
+    )
+
+    async def run() -> str:
+        require_deployment(settings.deployment_name)
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
+            raise DeployError(
+                f"cannot reach Temporal at {settings.temporal_address}: {exc}"
+            ) from exc
+        deployer = Deployer(
+            client, settings.temporal_namespace, settings.deployment_name, settings.task_queue
+        )
+        if args.action == "status":
+            return render(await deployer.status())
+        if args.action == "set-current":
+            return await deployer.set_current(args.build)
+        if args.action == "ramp":
+            return await deployer.ramp(args.build, args.percent)
+        return await deployer.rollback()
+
+    code = 0
+    try:
+        print(asyncio.run(run()))
+    except DeployError as exc:
+        print(f"graphyard: {exc.detail}", file=sys.stderr)
+        code = 1
+    # A short-lived process that used a Temporal client may abort in interpreter teardown
+    # ("PyGILState_Release", temporalio/sdk-python#300), failing a rollout script that
+    # succeeded: leave without the teardown once the output is out.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _runs(args: argparse.Namespace) -> int:
     """The dead-letter queue, through the API (as an operator's script would use it)."""
     import json
@@ -166,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(Keyword) in GRAPHYARD_TEMPORAL_NAMESPACE; idempotent",
     )
     setup.set_defaults(handler=_temporal_setup)
+    _add_deploy(sub)
     runs = sub.add_parser("runs", help="dead runs: list them, run one again")
     runs.add_argument(
         "--url",
@@ -180,6 +231,41 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("run_id")
     runs.set_defaults(handler=_runs)
     return parser
+
+
+def _add_deploy(sub: Any) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--deployment", help="default $GRAPHYARD_DEPLOYMENT_NAME")
+    where.add_argument("--address", help="Temporal, default $GRAPHYARD_TEMPORAL_ADDRESS")
+    where.add_argument("--namespace", help="default $GRAPHYARD_TEMPORAL_NAMESPACE")
+    where.add_argument("--task-queue", help="default $GRAPHYARD_TASK_QUEUE (worker counts)")
+    deploy = sub.add_parser(
+        "deploy", help="versioned rollouts: builds, where new runs go, rollback"
+    )
+    actions = deploy.add_subparsers(dest="action", required=True)
+    actions.add_parser(
+        "status",
+        parents=[where],
+        help="each build: current, ramping (with its share), draining, drained or inactive; "
+        "its open runs and workers",
+    )
+    current = actions.add_parser(
+        "set-current",
+        parents=[where],
+        help="new runs go to BUILD; runs of the previous build finish there",
+    )
+    current.add_argument("build")
+    ramp = actions.add_parser(
+        "ramp", parents=[where], help="send PERCENT %% of new runs to BUILD (0 to 100)"
+    )
+    ramp.add_argument("build")
+    ramp.add_argument("percent", type=float)
+    actions.add_parser(
+        "rollback",
+        parents=[where],
+        help="stop a ramp in progress; without one, make the previous current build current",
+    )
+    deploy.set_defaults(handler=_deploy)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,10 @@ class ConfigError(GraphyardError):
     """``langgraph.json`` or a graph it names cannot be loaded."""
 
 
+class DeployError(GraphyardError):
+    """A ``graphyard deploy`` command Temporal refused, or one that cannot apply."""
+
+
 class BadRequest(GraphyardError):
     status_code = 400
 
