@@ -116,6 +116,9 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
     with dev_stack(data_dir) as dev:
         printed = "".join(dev.lines)
         assert f"http://127.0.0.1:{dev.port}/docs" in printed
+        # The worker is the build "dev" of the Worker Deployment "graphyard", current at once.
+        assert "deployment graphyard, build dev (current)" in printed
+        assert (dev.state["deployment"], dev.state["build_id"]) == ("graphyard", "dev")
         client = get_client(url=f"http://127.0.0.1:{dev.port}")
         ok = await client.http.client.get("/ok")
         assert ok.status_code == 200
@@ -181,5 +184,12 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
         resumed = await client.runs.join(tid, waiting["run_id"])
         assert resumed["steps"][-5:] == ["c0", "c1", "c2", "c3", "c4"]
         assert (await client.runs.get(tid, waiting["run_id"]))["status"] == "success"
+        # The run pinned to build "dev" went on on the restarted worker: same build ID.
+        argv = ["deploy", "status", "--deployment", "graphyard"]
+        argv += ["--address", again.state["temporal_address"]]
+        status = subprocess.run(
+            [sys.executable, "-m", "graphyard", *argv], capture_output=True, text=True, check=True
+        )
+        assert status.stdout.splitlines()[2].split()[:4] == ["dev", "current", "0", "1"]
         pids = again.state["pids"]
     assert_gone(pids)

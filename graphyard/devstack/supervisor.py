@@ -2,6 +2,14 @@
 
 Each child is its own process so that a test (or a crash) can kill one; a dead API or worker is
 restarted and the restart logged. Everything lives under the data dir, so a restart resumes.
+
+The worker is a version of the Worker Deployment ``graphyard`` with the fixed build ID ``dev``,
+made current once it polls, as a production worker under ``graphyard deploy`` would be. The build
+ID stays ``dev`` across restarts and code changes: dev has one worker process, and a new build
+ID would leave the runs pinned to the old one (a run waiting at an interrupt, say) without a
+worker. Restarted on changed graph code, those runs go on with the new code, as with any
+unversioned worker. ``GRAPHYARD_DEPLOYMENT_NAME`` / ``GRAPHYARD_BUILD_ID`` in the environment
+override both (an empty deployment name runs the worker unversioned).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
 
 from graphyard.config import Settings
 from graphyard.devstack.ports import ensure_port_free, free_port
@@ -26,6 +36,13 @@ from graphyard.devstack.temporal import TemporalDevServer
 from graphyard.graphs import GraphRegistry, load_config
 from graphyard.storage.migrate import migrate
 from graphyard.types import SEARCH_ATTRIBUTES
+from graphyard.versioning import make_current, worker_version
+
+# The dev worker's Worker Deployment version, unless the environment names another.
+DEV_VERSIONING = {
+    "GRAPHYARD_DEPLOYMENT_NAME": "graphyard",
+    "GRAPHYARD_BUILD_ID": "dev",
+}
 
 log = logging.getLogger("graphyard.dev")
 
@@ -85,6 +102,7 @@ class DevStack:
         self.temporal: TemporalDevServer | None = None
         self.children: list[Child] = []
         self.metrics_ports: dict[str, int] = {}
+        self.version: WorkerDeploymentVersion | None = None
 
     def _check_ports(self) -> None:
         o = self.options
@@ -129,6 +147,7 @@ class DevStack:
         )
         asyncio.run(migrate(settings, config.project.store))
         env = {
+            **DEV_VERSIONING,
             **os.environ,
             "GRAPHYARD_CONFIG_PATH": str(config.path),
             "GRAPHYARD_TEMPORAL_ADDRESS": self.temporal.address,
@@ -159,6 +178,10 @@ class DevStack:
         ]
         for child in self.children:
             child.start()
+        versioned = Settings(
+            deployment_name=env["GRAPHYARD_DEPLOYMENT_NAME"], build_id=env["GRAPHYARD_BUILD_ID"]
+        )
+        self.version = worker_version(versioned, config)
         self._wait_ready(f"http://{o.host}:{o.port}/ok")
         self._write_state()
         print(f"  API:         http://{o.host}:{o.port}", flush=True)
@@ -170,6 +193,12 @@ class DevStack:
         worker, sdk = self.metrics_ports["worker"], self.metrics_ports["temporal"]
         print(f"http://{o.host}:{worker}/metrics (worker), ", end="", flush=True)
         print(f"http://{o.host}:{sdk}/metrics (Temporal SDK)", flush=True)
+        if self.version is not None:
+            print(
+                f"  Worker:      deployment {self.version.deployment_name}, "
+                f"build {self.version.build_id} (current)",
+                flush=True,
+            )
         print(f"graphyard is ready (data in {self.data_dir}; Ctrl-C stops)", flush=True)
 
     def _wait_ready(self, url: str, timeout: float = 120) -> None:
@@ -178,6 +207,7 @@ class DevStack:
             self.supervise_once()
             try:
                 if httpx.get(url, timeout=2).status_code == 200:
+                    self._make_worker_current()
                     return
             except httpx.HTTPError:
                 pass
@@ -185,6 +215,18 @@ class DevStack:
         raise RuntimeError(
             f"graphyard did not become ready in {timeout:.0f}s; see {self.data_dir / 'logs'}"
         )
+
+    def _make_worker_current(self) -> None:
+        """The worker's build takes the new runs (it polls: /ok said so)."""
+        if self.version is None or self.temporal is None:
+            return
+        version, address = self.version, self.temporal.address
+
+        async def make() -> None:
+            client = await Client.connect(address)
+            await make_current(client, "default", version)
+
+        asyncio.run(make())
 
     def supervise_once(self) -> None:
         """Restart any child that died (and the servers, which keep their data)."""
@@ -232,6 +274,8 @@ class DevStack:
             },
             "temporal_address": self.temporal.address,
             "database_uri": self.postgres.dsn,
+            "deployment": self.version.deployment_name if self.version else None,
+            "build_id": self.version.build_id if self.version else None,
             "pids": {name: proc.pid for name, proc in pids.items() if proc is not None},
         }
         path = self.data_dir / "dev.json"
