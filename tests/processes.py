@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -17,8 +18,19 @@ from graphyard.devstack.ports import free_port
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
+    versioning = {
+        "GRAPHYARD_DEPLOYMENT_NAME": settings.deployment_name,
+        "GRAPHYARD_BUILD_ID": settings.build_id,
+        "GRAPHYARD_DEPLOYMENT_BOOTSTRAP": str(settings.deployment_bootstrap).lower(),
+    }
     return {
         **os.environ,
+        **(versioning if settings.deployment_name else {}),
+        **(
+            {"GRAPHYARD_WORKER_HEALTH_FILE": str(settings.worker_health_file)}
+            if settings.worker_health_file
+            else {}
+        ),
         "GRAPHYARD_CONFIG_PATH": str(settings.config_path),
         "GRAPHYARD_TEMPORAL_ADDRESS": settings.temporal_address,
         "GRAPHYARD_TASK_QUEUE": settings.task_queue,
@@ -29,13 +41,17 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphyard", "worker"],
-        env=worker_env(settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def worker_process(
+    settings: Settings, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``graphyard worker`` with the settings' environment (its output to ``log``, if given)."""
+    with log.open("ab") if log else open(os.devnull, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "graphyard", "worker"],
+            env=worker_env(settings),
+            stdout=out,
+            stderr=out,
+        )
     try:
         yield proc
     finally:
