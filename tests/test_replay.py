@@ -12,15 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
 
 from graphyard.graphs import GraphRegistry
 from graphyard.schedules import schedule_id
-from graphyard.types import run_workflow_id, thread_workflow_id
+from graphyard.types import (
+    RUN_WORKFLOW,
+    RunInput,
+    RunOutcomeSummary,
+    StepInput,
+    StepResult,
+    run_workflow_id,
+    thread_workflow_id,
+)
 from graphyard.worker import running_worker
-from graphyard.workflows import ALL_WORKFLOWS
+from graphyard.workflows import ALL_WORKFLOWS, RunWorkflow, versioned_workflows
 from tests.conftest import Stack
 from tests.receiver import receiving
 
@@ -44,11 +54,84 @@ def committed() -> list[Path]:
     return sorted(HISTORIES.glob("*.json"))
 
 
+def history(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+
+
+def run_histories() -> list[Path]:
+    """The committed histories of ``RunWorkflow``."""
+    return [
+        path
+        for path in committed()
+        if history(path).events[0].workflow_execution_started_event_attributes.workflow_type.name
+        == RUN_WORKFLOW
+    ]
+
+
 @pytest.mark.parametrize("path", committed(), ids=lambda p: p.stem)
 async def test_committed_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer().replay_workflow(history(path), raise_on_replay_failure=False)
     assert result.replay_failure is None
+
+
+async def test_the_versioned_workers_workflows_replay_the_same_histories() -> None:
+    # Versioned workers register same-named subclasses declaring their versioning behavior.
+    versioned = Replayer(
+        workflows=versioned_workflows(),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        data_converter=pydantic_data_converter,
+    )
+    for path in committed():
+        result = await versioned.replay_workflow(history(path), raise_on_replay_failure=False)
+        assert result.replay_failure is None, path.stem
+
+
+# Deliberately incompatible changes to RunWorkflow, registered under its name: runs in flight
+# (the committed histories) cannot replay on them, and the replay test must say so.
+
+
+@workflow.defn(name=RUN_WORKFLOW)
+class RunWorkflowWithATimer(RunWorkflow):
+    """Waits a second before its first super-step."""
+
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunOutcomeSummary:
+        await workflow.sleep(1)
+        return await super().run(inp)
+
+
+@workflow.defn(name=RUN_WORKFLOW)
+class RunWorkflowWithAnotherActivity(RunWorkflow):
+    """Runs its super-steps as a differently named activity."""
+
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunOutcomeSummary:
+        return await super().run(inp)
+
+    async def _step(self, inp: RunInput, step: StepInput) -> StepResult:
+        result: StepResult = await workflow.execute_local_activity(
+            "graphyard.step_v2",
+            step,
+            result_type=StepResult,
+            start_to_close_timeout=inp.policy.start_to_close,
+        )
+        return result
+
+
+@pytest.mark.parametrize("changed", [RunWorkflowWithATimer, RunWorkflowWithAnotherActivity])
+async def test_an_incompatible_change_fails_the_replay(changed: type) -> None:
+    changed_replayer = Replayer(
+        workflows=[changed, *(w for w in ALL_WORKFLOWS if w is not RunWorkflow)],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        data_converter=pydantic_data_converter,
+    )
+    paths = run_histories()
+    assert len(paths) >= 18
+    for path in paths:
+        result = await changed_replayer.replay_workflow(
+            history(path), raise_on_replay_failure=False
+        )
+        assert isinstance(result.replay_failure, NondeterminismError), path.stem
 
 
 # The approval and failing runs have a webhook: delivered after a resumed run's end; failing
