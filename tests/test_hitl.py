@@ -15,6 +15,8 @@ from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError
 
 from graphyard.devstack.temporal import temporal_binary
+from graphyard.storage import runs as run_rows
+from graphyard.storage.db import open_pool
 from graphyard.types import run_workflow_id
 from tests.conftest import Stack
 from tests.processes import api_process, worker_process
@@ -263,3 +265,22 @@ async def test_a_bad_deadline_is_refused(stack: Stack) -> None:
             assert response.status_code == 422
             assert "interrupt_timeout_seconds" in response.json()["detail"]
     assert await stack.client.runs.list(tid) == []
+
+
+async def test_a_pause_stands_whatever_order_the_status_writes_land_in(api: Stack) -> None:
+    """After a workflow task times out, a first step's late attempt may mark its run
+    ``running`` after a later step paused it (seen under load: the run stayed ``running``
+    with its workflow waiting for an answer, and ``runs.wait`` never returned)."""
+    thread = await api.client.threads.create()
+    run = await api.client.runs.create(thread["thread_id"], "approval", input={"request": "x"})
+    pool = await open_pool(api.settings)
+    try:
+        async with pool.connection() as conn:
+            await run_rows.pause(conn, run["run_id"], output={}, last_events=[])
+            await run_rows.mark_running(conn, run["run_id"])
+    finally:
+        await pool.close()
+    row = api.sql("SELECT status, waiting FROM runs WHERE run_id = %s", (run["run_id"],))
+    assert row == [{"status": "interrupted", "waiting": True}]
+    wait = await api.client.runs.join(thread["thread_id"], run["run_id"])
+    assert wait == {}

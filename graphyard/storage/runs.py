@@ -165,15 +165,19 @@ async def fail_webhook(conn: Conn, run_id: str, error: str, attempts: int | None
 async def pause(
     conn: Conn, run_id: str, *, output: Any, last_events: list[Event]
 ) -> AsyncCursor[DictRow]:
-    """A running run stops at an interrupt and waits for its answer (status ``interrupted``);
+    """A live run stops at an interrupt and waits for its answer (status ``interrupted``);
     its streams end here, with ``last_events``. The cursor's ``rowcount`` (once the statement
-    ran) is 0 if the run was not running."""
+    ran) is 0 if the run was not live.
+
+    ``pending`` counts: after a workflow task timed out, a first step's late attempt can mark
+    the run ``running`` after a later step paused it; ``mark_running`` moves only ``pending``
+    rows, so the pause stands either way."""
     return await conn.execute(
         """
         WITH paused AS (
             UPDATE runs SET status = 'interrupted', waiting = true, output = %(output)s,
-                updated_at = now()
-            WHERE run_id = %(run)s AND status = 'running'
+                started_at = coalesce(started_at, now()), updated_at = now()
+            WHERE run_id = %(run)s AND status IN ('pending', 'running')
             RETURNING run_id, thread_id
         )
         INSERT INTO run_events (run_id, thread_id, event, data)
