@@ -50,6 +50,35 @@ def idle(func: str, file: str) -> bool:
     return any(func == f and file.endswith(tail) for f, tail in IDLE)
 
 
+#: Stages of graphyard's worker: a sample goes to the first stage whose function is on its
+#: stack (innermost first wins for nested ones listed earlier).
+STAGES = [
+    ("StepPublisher._write_loop", "stream events to Postgres (StepPublisher)"),
+    ("GuardedSaver.latest", "step guard: read latest checkpoint"),
+    ("GuardedSaver.aput", "checkpoint write (aput)"),
+    ("GuardedSaver.aput_writes", "task writes (aput_writes)"),
+    ("end_run", "run end / pause write"),
+    ("WorkerContext.run_kwargs", "run kwargs read / mark running"),
+    ("WorkerContext.graph", "bind graph (copy with saver)"),
+    ("aget_state", "aget_state"),
+    ("Pregel.astream", "LangGraph super-step (rest)"),
+    ("_WorkflowWorker._handle_activation", "Temporal workflow activations"),
+    ("_WorkflowInstanceImpl.activate", "Temporal workflow code"),
+    ("_ActivityWorker._handle_start_activity_task", "Temporal activity dispatch (rest)"),
+    ("Worker.poll_activity_task", "Temporal polling"),
+    ("_WorkflowWorker.run", "Temporal polling"),
+    ("_WorkItem.run", "thread pool (sync nodes, serde)"),
+]
+
+
+def stage(frames: list[tuple[str, str]]) -> str:
+    names = {func for func, _ in frames} | {func.rsplit(".", 1)[-1] for func, _ in frames}
+    for func, label in STAGES:
+        if func in names:
+            return label
+    return "other (event loop, pool, callbacks)"
+
+
 def package(path: str) -> str:
     for fragment, name in PACKAGES:
         if fragment in path:
@@ -102,6 +131,13 @@ def summarize(path: Path, top: int = 25) -> str:
     lines.append("inclusive time by package (on the stack):")
     for name, n in inclusive_pkg.most_common(top):
         lines.append(f"  {n / total:6.1%}  {name}")
+    by_stage: Counter[str] = Counter()
+    for frames, n in stacks:
+        by_stage[stage(frames)] += n
+    if any(k.startswith(("stream events", "step guard")) for k in by_stage):
+        lines.append("graphyard worker by stage:")
+        for name, n in by_stage.most_common():
+            lines.append(f"  {n / total:6.1%}  {name}")
     lines.append("inclusive time by function:")
     for name, n in inclusive.most_common(top * 3):
         if n / total < 0.02:

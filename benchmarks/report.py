@@ -25,6 +25,7 @@ ROWS: list[tuple[str, str]] = [
     ("throughput_c50", "throughput chain c=50 runs/s"),
     ("io_wall_s", "200 x 3 x 0.2 s sleeps at once, s"),
     ("waiting_park_s", "park N runs at interrupt, s"),
+    ("waiting_stuck", "N waiting: runs never parked (bug)"),
     ("waiting_rss_mb", "N waiting: worker RSS MB"),
     ("waiting_rss_growth_mb", "N waiting: worker RSS growth MB"),
     ("waiting_cpu_pct", "N waiting: worker idle CPU %"),

@@ -4,8 +4,10 @@ Also what the benchmark reads of their processes (CPU seconds, resident memory) 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +83,23 @@ def _wait_ok(url: str, proc: subprocess.Popen[str], log: Path, timeout: float) -
     raise RuntimeError(f"{url} not ready in {timeout:.0f}s; see {log}")
 
 
+#: Where the servers' logs are kept after a run (the temp folders go).
+LOGS = Path(__file__).resolve().parent / "results" / "logs"
+
+
+def _keep(source: Path, name: str) -> None:
+    """Copy a server's log file or folder to ``benchmarks/results/logs/<name>``."""
+    dest = LOGS / name
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if source.is_dir():
+            shutil.copytree(source, dest)
+        else:
+            dest.mkdir()
+            shutil.copy2(source, dest / source.name)
+
+
 def _stop(proc: subprocess.Popen[str], timeout: float = 60) -> None:
     if proc.poll() is not None:
         return
@@ -128,6 +147,7 @@ def graphyard(tmp: Path, step_kind: str) -> Iterator[Server]:
         )
     finally:
         _stop(proc)
+        _keep(data / "logs", f"graphyard-{step_kind}")
 
 
 #: What keeps ``langgraph dev`` off the network: no LangSmith tracing, no CLI analytics, no
@@ -174,6 +194,7 @@ def reference(tmp: Path, venv: Path, jobs: int | None) -> Iterator[Server]:
         )
     finally:
         _stop(proc)
+        _keep(log, "reference")
 
 
 def reference_versions(venv: Path) -> dict[str, str]:
