@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/langgraph.json
 
-.PHONY: install dev test lint bench clean
+.PHONY: install dev test lint bench bench-lock clean
 
 install: $(STAMP)
 
@@ -26,8 +26,19 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+# graphyard beside the reference (`langgraph dev`, in its own venv) and the bare floor; see
+# docs/benchmarks.md. Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS=--quick.
+REF_VENV := benchmarks/.reference-venv
+REF_STAMP := $(REF_VENV)/.installed
+BENCH_ARGS ?=
+
+$(REF_STAMP): benchmarks/reference-requirements.txt
+	test -x $(REF_VENV)/bin/python || python3 -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install --quiet --require-hashes -r benchmarks/reference-requirements.txt
+	touch $(REF_STAMP)
+
+bench: $(STAMP) $(REF_STAMP)
+	$(BIN)/python -m benchmarks.run --reference-venv $(REF_VENV) $(BENCH_ARGS)
 
 # Re-pin after editing requirements/*.in (versions and hashes only, no index URLs).
 lock: $(STAMP)
@@ -36,5 +47,10 @@ lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements/dev.txt requirements/dev.in
 	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements/build.txt requirements/build.in
 
+# Re-pin the reference server's venv after editing benchmarks/reference-requirements.in.
+bench-lock: $(STAMP)
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o benchmarks/reference-requirements.txt benchmarks/reference-requirements.in
+
 clean:
-	rm -rf $(VENV) .graphyard examples/.graphyard
+	rm -rf $(VENV) $(REF_VENV) .graphyard examples/.graphyard

@@ -1,230 +1,257 @@
-"""``make bench``: graphyard on the 10-node chain, each step kind, printed as a table.
+"""``make bench``: graphyard beside the reference and the bare floor, on the same scenarios.
 
-Starts ``graphyard dev`` (real Postgres, Temporal, API and worker processes) on free ports in a
-temporary folder, then measures through langgraph-sdk as a user would:
-- latency: create thread + ``runs.wait``, sequential;
-- throughput: runs at a fixed concurrency, each on its own thread;
-- streams: the first SSE event after ``runs.stream`` is sent, and how long a token takes from
-  the model in a node (``examples/graphs/tokens.py``, whose tokens are their emission times)
-  to the client;
-- human in the loop (``examples/graphs/approval.py``): create thread + ``runs.wait`` up to the
-  interrupt, and the answer (``command.resume``) to the run's end; then many runs left waiting
-  at their interrupt, with the worker's CPU and memory while they wait.
+- graphyard: ``graphyard dev`` (Postgres, Temporal, API, worker) with a fresh data dir, once per
+  step kind in ``--kinds`` (local by default; ``--kinds local,regular`` adds a column);
+- reference: the LangGraph Agent Server in its free in-memory mode, ``langgraph dev`` from its
+  own venv (``make bench`` installs benchmarks/.reference-venv from
+  benchmarks/reference-requirements.txt);
+- floor: the same graphs stepped one super-step at a time with LangGraph + AsyncPostgresSaver in
+  this process, on the Postgres graphyard dev started (its own database); no Temporal, no HTTP.
+
+All on free loopback ports, all bounded in count and time. Prints one Markdown table and the
+issue's targets, and writes the figures (and every sample) to a JSON file. What each scenario
+measures, and the latest table: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
+import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from langgraph_sdk import get_client
+from benchmarks import floor, report, scenarios, servers
+from benchmarks.scenarios import Options, Results
 
-from graphyard.devstack.ports import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "examples" / "langgraph.json"
-CHAIN_INPUT = {"steps": []}
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def start_dev(data_dir: Path, step_kind: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = {**os.environ, "GRAPHYARD_STEP_ACTIVITY": step_kind, "GRAPHYARD_LOG_LEVEL": "WARNING"}
-    argv = [sys.executable, "-m", "graphyard", "dev", "--config", str(CONFIG), "--no-ui"]
-    argv += ["--data-dir", str(data_dir), "--port", str(port)]
-    argv += ["--temporal-port", str(free_port())]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "graphyard is ready" in line:
-            return proc, f"http://127.0.0.1:{port}"
-    raise RuntimeError("graphyard dev did not start")
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run (~3 min)")
+    parser.add_argument("--n", type=int, help="sequential runs per latency figure (default 20)")
+    parser.add_argument("--total", type=int, help="chain runs per throughput figure (200)")
+    parser.add_argument("--concurrency", default="20,50", help="throughput concurrencies")
+    parser.add_argument("--io-runs", type=int, help="sleepy runs started at once (200)")
+    parser.add_argument("--waiting", type=int, help="runs left at an interrupt (1000; 0: skip)")
+    parser.add_argument("--idle-seconds", type=float, help="how long they are watched (10)")
+    parser.add_argument("--kinds", default="local", help="graphyard step kinds: local,regular")
+    parser.add_argument(
+        "--only", default="graphyard,reference,floor", help="which of the three to run"
+    )
+    parser.add_argument(
+        "--reference-venv",
+        type=Path,
+        default=Path(__file__).resolve().parent / ".reference-venv",
+        help="the venv holding langgraph-cli[inmem] (make bench installs it)",
+    )
+    parser.add_argument(
+        "--reference-jobs",
+        type=int,
+        help="langgraph dev --n-jobs-per-worker (default: its own default, 1)",
+    )
+    parser.add_argument("--json", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the graphyard worker and API during the first throughput scenario "
+        "(the profiled figure is then not comparable)",
+    )
+    return parser.parse_args()
 
 
-async def latency(url: str, n: int) -> list[float]:
-    client = get_client(url=url)
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        thread = await client.threads.create()
-        await client.runs.wait(thread["thread_id"], "chain", input=CHAIN_INPUT)
-        samples.append((time.perf_counter() - t0) * 1000)
-    return samples
+def _options(args: argparse.Namespace) -> Options:
+    quick = args.quick
+    return Options(
+        n=args.n or (8 if quick else 20),
+        total=args.total or (50 if quick else 200),
+        concurrency=tuple(int(c) for c in args.concurrency.split(",") if c),
+        io_runs=args.io_runs or (50 if quick else 200),
+        waiting=args.waiting if args.waiting is not None else (100 if quick else 1000),
+        idle_seconds=args.idle_seconds or (5.0 if quick else 10.0),
+    )
 
 
-async def throughput(url: str, total: int, concurrency: int) -> float:
-    client = get_client(url=url)
-    gate = asyncio.Semaphore(concurrency)
+class Load:
+    """The machine's CPU use while a block runs, split into ours (this process and everything
+    it started) and the rest (other work on this shared machine), in cores."""
 
-    async def one() -> None:
-        async with gate:
-            thread = await client.threads.create()
-            await client.runs.wait(thread["thread_id"], "chain", input=CHAIN_INPUT)
+    def __init__(self) -> None:
+        self.phases: dict[str, dict[str, float]] = {}
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(total)))
-    return total / (time.perf_counter() - t0)
-
-
-async def first_event(url: str, n: int) -> list[float]:
-    client = get_client(url=url)
-    samples = []
-    for _ in range(n):
-        thread = await client.threads.create()
-        t0 = time.perf_counter()
-        stream = client.runs.stream(thread["thread_id"], "chain", input=CHAIN_INPUT)
-        async for _part in stream:
-            samples.append((time.perf_counter() - t0) * 1000)
-            break
-        await stream.aclose()
-        await client.runs.join(
-            thread["thread_id"], (await client.runs.list(thread["thread_id"]))[0]["run_id"]
-        )
-    return samples
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        busy0, _ = servers.machine_busy()
+        ours0 = servers.tree_cpu(servers.tree(os.getpid()))
+        t0, load0 = time.perf_counter(), os.getloadavg()[0]
+        try:
+            yield
+        finally:
+            wall = time.perf_counter() - t0
+            busy = (servers.machine_busy()[0] - busy0) / servers.TICKS
+            ours = servers.tree_cpu(servers.tree(os.getpid())) - ours0
+            self.phases[name] = {
+                "wall_s": wall,
+                "loadavg_1m_start": load0,
+                "loadavg_1m_end": os.getloadavg()[0],
+                "machine_cores_busy": busy / wall,
+                "ours_cores": ours / wall,
+                "others_cores": max(0.0, busy - ours) / wall,
+            }
 
 
-async def token_latency(url: str, n: int) -> list[float]:
-    client = get_client(url=url)
-    samples = []
-    for _ in range(n):
-        thread = await client.threads.create()
-        async for part in client.runs.stream(
-            thread["thread_id"],
-            "tokens",
-            input={"messages": [{"type": "human", "content": "hi"}]},
-            stream_mode="messages-tuple",
-        ):
-            if part.event == "messages" and part.data[0]["content"].strip():
-                samples.append((time.time() - float(part.data[0]["content"])) * 1000)
-    return samples
+def _py_spy() -> str | None:
+    for candidate in (Path(sys.executable).parent / "py-spy", Path("/usr/local/bin/py-spy")):
+        if candidate.exists():
+            return str(candidate)
+    return None
 
 
-async def hitl(url: str, n: int) -> tuple[list[float], list[float]]:
-    client = get_client(url=url)
-    to_interrupt, to_end = [], []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        thread = await client.threads.create()
-        await client.runs.wait(thread["thread_id"], "approval", input={"request": "x"})
-        t1 = time.perf_counter()
-        await client.runs.wait(thread["thread_id"], "approval", command={"resume": True})
-        to_end.append((time.perf_counter() - t1) * 1000)
-        to_interrupt.append((t1 - t0) * 1000)
-    return to_interrupt, to_end
+def _profiler(kind: str) -> Callable[[servers.Server], Callable[[], None]]:
+    """Starts py-spy on the worker and the API; the returned callable stops both."""
+    py_spy = _py_spy()
+    if py_spy is None:
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
 
+    def start(server: servers.Server) -> Callable[[], None]:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        state = json.loads((server.log.parent / "dev.json").read_text())
+        procs = []
+        for name in ("worker", "api"):
+            out = RESULTS / f"profile-{kind}-{name}.txt"
+            argv = [py_spy, "record", "--format", "raw", "--rate", "200", "--nonblocking"]
+            argv += ["--full-filenames"]
+            argv += ["-o", str(out), "-p", str(state["pids"][name])]
+            procs.append(
+                subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        time.sleep(1)  # py-spy attaches
 
-def _proc(pid: int) -> tuple[float, int]:
-    """CPU seconds and resident bytes of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    return (int(fields[11]) + int(fields[12])) / ticks, rss_pages * os.sysconf("SC_PAGE_SIZE")
+        def stop() -> None:
+            for proc in procs:
+                proc.send_signal(signal.SIGINT)
+            for proc in procs:
+                proc.wait(60)
+            print(f"    profiles: {RESULTS}/profile-{kind}-{{worker,api}}.txt", flush=True)
 
+        return stop
 
-async def waiting_runs(url: str, worker_pid: int, count: int) -> dict[str, float]:
-    """Leave ``count`` runs waiting at their interrupt; the worker's CPU while they wait idle
-    for 10 s, and its memory growth."""
-    client = get_client(url=url)
-    _, rss0 = _proc(worker_pid)
-    gate = asyncio.Semaphore(20)
-
-    async def one() -> None:
-        async with gate:
-            thread = await client.threads.create()
-            await client.runs.wait(thread["thread_id"], "approval", input={"request": "x"})
-
-    await asyncio.gather(*(one() for _ in range(count)))
-    cpu1, _ = _proc(worker_pid)
-    await asyncio.sleep(10)
-    cpu2, rss2 = _proc(worker_pid)
-    return {
-        "waiting": count,
-        "idle_cpu_pct": (cpu2 - cpu1) / 10 * 100,
-        "rss_growth_mb": (rss2 - rss0) / 2**20,
-        "rss_mb": rss2 / 2**20,
-    }
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def measure(
-    url: str, n: int, total: int, concurrency: int, worker_pid: int, waiting: int
-) -> dict[str, float]:
-    await latency(url, 10)  # warm-up: imports, pools, caches
-    samples = await latency(url, n)
-    rate = await throughput(url, total, concurrency)
-    first = await first_event(url, n)
-    tokens = await token_latency(url, max(n // 5, 3))
-    to_interrupt, to_end = await hitl(url, n)
-    parked = await waiting_runs(url, worker_pid, waiting) if waiting else {}
-    return {
-        **parked,
-        "to_interrupt": statistics.median(to_interrupt),
-        "to_end": statistics.median(to_end),
-        "p50": statistics.median(samples),
-        "p90": pct(samples, 0.9),
-        "min": min(samples),
-        "runs/s": rate,
-        "first": statistics.median(first),
-        "token": statistics.median(tokens),
-        "token90": pct(tokens, 0.9),
-    }
+    return start
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=50, help="sequential runs for latency")
-    parser.add_argument("--total", type=int, default=200, help="runs for throughput")
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--kinds", default="local,regular")
-    parser.add_argument("--waiting", type=int, default=1000, help="runs left at an interrupt")
-    args = parser.parse_args()
-    rows = []
-    for kind in args.kinds.split(","):
-        with tempfile.TemporaryDirectory() as tmp:
-            proc, url = start_dev(Path(tmp) / "data", kind)
+    args = _parse()
+    opts = _options(args)
+    only = set(args.only.split(","))
+    kinds = [k for k in args.kinds.split(",") if k]
+    load = Load()
+    columns: dict[str, Results] = {}
+    started = dt.datetime.now(dt.UTC)
+    if "reference" in only and not (args.reference_venv / "bin" / "langgraph").exists():
+        raise SystemExit(f"no reference in {args.reference_venv}: run `make bench`")
+    venv = args.reference_venv.resolve()
+    failed: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="graphyard-bench-") as tmp:
+        for i, kind in enumerate(kinds):
+            name = "graphyard" if len(kinds) == 1 else f"graphyard {kind}"
+            want_floor = i == 0 and "floor" in only
+            if "graphyard" not in only and not want_floor:
+                continue
+            folder = Path(tmp) / f"graphyard-{kind}"
+            folder.mkdir()
+            print(f"graphyard dev ({kind} steps): starting", flush=True)
             try:
-                state = json.loads((Path(tmp) / "data" / "dev.json").read_text())
-                worker = state["pids"]["worker"]
-                figures = measure(url, args.n, args.total, args.concurrency, worker, args.waiting)
-                rows.append((kind, asyncio.run(figures)))
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(60)
-    print(
-        "\n10-node chain, create thread + runs.wait (ms); throughput at concurrency",
-        args.concurrency,
-    )
-    print(f"{'step activity':<14} {'p50':>8} {'p90':>8} {'min':>8} {'runs/s':>8}")
-    for kind, r in rows:
-        print(f"{kind:<14} {r['p50']:>8.1f} {r['p90']:>8.1f} {r['min']:>8.1f} {r['runs/s']:>8.1f}")
-    print("\nstreams (ms): first SSE event after runs.stream p50; token from node to client")
-    print(f"{'step activity':<14} {'first':>8} {'token50':>8} {'token90':>8}")
-    for kind, r in rows:
-        print(f"{kind:<14} {r['first']:>8.1f} {r['token']:>8.1f} {r['token90']:>8.1f}")
-    print("\nhuman in the loop (ms p50): create + wait to the interrupt; answer to the end")
-    print(f"{'step activity':<14} {'to int.':>8} {'to end':>8}")
-    for kind, r in rows:
-        print(f"{kind:<14} {r['to_interrupt']:>8.1f} {r['to_end']:>8.1f}")
-    if args.waiting:
-        print(f"\n{args.waiting} runs waiting at an interrupt: the worker over 10 s of waiting")
-        print(f"{'step activity':<14} {'CPU %':>8} {'RSS MB':>8} {'growth':>8}")
-        for kind, r in rows:
-            print(
-                f"{kind:<14} {r['idle_cpu_pct']:>8.1f} {r['rss_mb']:>8.1f} "
-                f"{r['rss_growth_mb']:>8.1f}"
-            )
+                with servers.graphyard(folder, kind) as server:
+                    if want_floor:
+                        assert server.database_uri is not None
+                        print("floor (LangGraph + AsyncPostgresSaver, one process)", flush=True)
+                        pg = server.parts["postgres"]
+                        try:
+                            with load.phase("floor"):
+                                columns["floor"] = asyncio.run(
+                                    floor.measure(server.database_uri, pg, opts)
+                                )
+                        except Exception as exc:
+                            failed["floor"] = f"{type(exc).__name__}: {exc}"
+                            print(f"floor: FAILED {failed['floor']}", flush=True)
+                    if "graphyard" in only:
+                        opts.profile = _profiler(kind) if args.profile and i == 0 else None
+                        print(f"{name} at {server.url}", flush=True)
+                        with load.phase(name):
+                            columns[name] = asyncio.run(scenarios.measure(server, opts))
+                        opts.profile = None
+            except Exception as exc:  # the other contenders still run
+                failed[name] = f"{type(exc).__name__}: {exc}"
+                print(f"{name}: FAILED {failed[name]}", flush=True)
+        if "reference" in only:
+            folder = Path(tmp) / "reference"
+            folder.mkdir()
+            print("reference (langgraph dev, in memory): starting", flush=True)
+            try:
+                with servers.reference(folder, venv, args.reference_jobs) as server:
+                    print(f"reference at {server.url}", flush=True)
+                    with load.phase("reference"):
+                        columns["reference"] = asyncio.run(scenarios.measure(server, opts))
+            except Exception as exc:
+                failed["reference"] = f"{type(exc).__name__}: {exc}"
+                print(f"reference: FAILED {failed['reference']}", flush=True)
+    order = [n for n in columns if n.startswith("graphyard")] + [
+        n for n in ("reference", "floor") if n in columns
+    ]
+    figures = {n: columns[n].figures for n in order}
+    main_column = order[0] if order and order[0].startswith("graphyard") else "graphyard"
+    text = report.table(figures, main_column, opts.waiting, opts.io_runs)
+    evaluated = report.evaluate(figures, main_column)
+    print("\n" + text + "\n")
+    print(report.targets_table(evaluated) + "\n")
+    cpu_text = report.cpu_table({n: columns[n].cpu for n in order}, opts.concurrency)
+    print(cpu_text + "\n")
+    for n in order:
+        for scenario, error in columns[n].errors.items():
+            print(f"{n}: {scenario} failed: {error}")
+    for n, error in failed.items():
+        print(f"{n}: did not run: {error}")
+    for phase, figures_ in load.phases.items():
+        print(
+            f"load during {phase}: {figures_['wall_s']:.0f} s, ours "
+            f"{figures_['ours_cores']:.2f} cores, others {figures_['others_cores']:.2f} cores, "
+            f"loadavg {figures_['loadavg_1m_start']:.1f} -> {figures_['loadavg_1m_end']:.1f}"
+        )
+    out: dict[str, Any] = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "options": {k: v for k, v in vars(opts).items() if k != "profile" and not callable(v)},
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "reference_versions": servers.reference_versions(venv),
+        "load": load.phases,
+        "columns": {n: {"figures": columns[n].figures, "errors": columns[n].errors} for n in order},
+        "samples": {n: columns[n].samples for n in order},
+        "targets": evaluated,
+        "table": text,
+        "cpu_table": cpu_text,
+        "failed": failed,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2, default=str))
+    print(f"\nwritten: {args.json}")
 
 
 if __name__ == "__main__":
