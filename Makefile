@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/langgraph.json
 
-.PHONY: install dev test lint bench clean
+.PHONY: install dev test lint bench bench-faults clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# Each fault scenario of tests/faultkit.py 5 times against real processes (about 6 minutes).
+bench-faults: $(STAMP)
+	$(BIN)/python -m benchmarks.faults
 
 # Re-pin after editing requirements/*.in (versions and hashes only, no index URLs).
 lock: $(STAMP)
