@@ -1,4 +1,4 @@
-"""``make bench-faults``: every fault scenario of tests/faultkit.py, repeated, as a table.
+"""``make bench-faults``: every fault scenario of tests/fault_scenarios.py, repeated, as a table.
 
 Starts its own Postgres and Temporal dev server (both on files in a temporary folder, so that
 they can be killed and restarted), then runs each scenario ``--repeat`` times on a fresh schema
@@ -28,7 +28,7 @@ from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import TemporalDevServer
 from graphyard.graphs import GraphRegistry
 from graphyard.temporal import connect
-from tests import faultkit
+from tests import fault_scenarios, faultkit
 from tests.conftest import TEST_CONFIG, Stack, open_stack
 
 Scenario = Callable[[Stack], Awaitable[faultkit.Outcome]]
@@ -37,13 +37,13 @@ Scenario = Callable[[Stack], Awaitable[faultkit.Outcome]]
 def scenarios(temporal: TemporalDevServer, postgres: EmbeddedPostgres) -> dict[str, Scenario]:
     """Each scenario by name; a name ending in ``regular`` runs regular step activities."""
     return {
-        "worker-local": faultkit.worker_kill,
-        "worker-regular": faultkit.worker_kill,
-        "temporal-local": lambda stack: faultkit.temporal_restart(stack, temporal),
-        "temporal-regular": lambda stack: faultkit.temporal_restart(stack, temporal),
-        "postgres": lambda stack: faultkit.postgres_restart(stack, postgres),
-        "api": faultkit.api_kill,
-        "poison": faultkit.poison,
+        "worker-local": fault_scenarios.worker_kill,
+        "worker-regular": fault_scenarios.worker_kill,
+        "temporal-local": lambda stack: fault_scenarios.temporal_restart(stack, temporal),
+        "temporal-regular": lambda stack: fault_scenarios.temporal_restart(stack, temporal),
+        "postgres": lambda stack: fault_scenarios.postgres_restart(stack, postgres),
+        "api": fault_scenarios.api_kill,
+        "poison": fault_scenarios.poison,
     }
 
 
@@ -65,13 +65,14 @@ async def run_once(
 
 def row(name: str, outcomes: list[faultkit.Outcome]) -> str:
     recovery = [o.recovery for o in outcomes]
-    handover = [h for o in outcomes for h in o.handover]
+    handover = [h for o in outcomes for h in o.handover.values()]
     cells = [
         name,
         str(sum(o.runs for o in outcomes)),
         str(sum(o.lost for o in outcomes)),
         str(sum(o.failed + o.unclosed for o in outcomes)),
         str(sum(o.re_executed for o in outcomes)),
+        str(sum(o.extra for o in outcomes)),
         f"{statistics.median(recovery):.2f}",
         f"{max(recovery):.2f}",
         f"{max(handover):.2f}" if handover else "-",
@@ -95,9 +96,9 @@ async def main_async(repeat: int, only: list[str]) -> None:
                 database_uri=postgres.dsn,
             )
             table = [
-                "| scenario | runs | lost | failed | re-executed steps | recovery p50 s "
-                "| recovery max s | hand-over max s |",
-                "|---|---|---|---|---|---|---|---|",
+                "| scenario | runs | lost | failed | re-executed completed steps "
+                "| in-flight nodes run again | recovery p50 s | recovery max s | hand-over max s |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
             for name, scenario in scenarios(temporal, postgres).items():
                 if only and name not in only:
