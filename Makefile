@@ -29,7 +29,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
-# Each fault scenario of tests/fault_scenarios.py 5 times against real processes (about 6 minutes).
+# Each fault scenario of tests/fault_scenarios.py 5 times against real processes (about 10 minutes).
 bench-faults: $(STAMP)
 	$(BIN)/python -m benchmarks.faults
 

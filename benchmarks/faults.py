@@ -83,10 +83,8 @@ def row(name: str, outcomes: list[faultkit.Outcome]) -> str:
 async def main_async(repeat: int, only: list[str]) -> None:
     graphs = GraphRegistry.from_path(TEST_CONFIG)
     with tempfile.TemporaryDirectory(prefix="graphyard-faults-") as tmp:
-        postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port())
-        temporal = TemporalDevServer(
-            port=free_port(), ui_port=None, db_file=Path(tmp) / "temporal.db"
-        )
+        postgres = faultkit.restartable_postgres(Path(tmp) / "pg")
+        temporal = faultkit.restartable_temporal(Path(tmp) / "temporal.db")
         postgres.start()
         temporal.start()
         try:

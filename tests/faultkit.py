@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -27,12 +28,29 @@ from psycopg.rows import dict_row
 from temporalio.api.enums.v1 import TaskQueueKind
 from temporalio.client import WorkflowExecutionStatus
 
-from graphyard.types import run_workflow_id
+from graphyard.devstack.ports import free_port
+from graphyard.devstack.postgres import EmbeddedPostgres
+from graphyard.devstack.temporal import TemporalDevServer
+from graphyard.types import SEARCH_ATTRIBUTES, run_workflow_id
 from tests.conftest import Stack
 from tests.graphs.paced import NODES
 
 TERMINAL = ("success", "error", "timeout", "interrupted")
 DEADLINE = 120.0
+
+
+def restartable_temporal(db_file: Path) -> TemporalDevServer:
+    """A Temporal dev server on a free port with graphyard's search attributes, its state in
+    ``db_file``: killed, it starts again where it was."""
+    attributes = {key.name: "Keyword" for key in SEARCH_ATTRIBUTES}
+    return TemporalDevServer(
+        port=free_port(), ui_port=None, db_file=db_file, search_attributes=attributes
+    )
+
+
+def restartable_postgres(data_dir: Path) -> EmbeddedPostgres:
+    """A durable Postgres on a free port (killed, it keeps what committed)."""
+    return EmbeddedPostgres(data_dir, free_port())
 
 
 @dataclass
@@ -146,10 +164,14 @@ async def wait_ended(
 
 
 async def close_workflows(
-    stack: Stack, out: Outcome, run_ids: Iterable[str], fault_at: datetime
+    stack: Stack,
+    out: Outcome,
+    run_ids: Iterable[str],
+    fault_at: datetime,
+    expected: WorkflowExecutionStatus = WorkflowExecutionStatus.COMPLETED,
 ) -> None:
-    """Wait for the runs' workflows to complete: count the ones that do not in ``unclosed``,
-    and extend ``recovery`` to the last close."""
+    """Wait for the runs' workflows to close as ``expected`` (a dead run's fails): count the
+    ones that do not in ``unclosed``, and extend ``recovery`` to the last close."""
     pending = set(run_ids)
     deadline = time.monotonic() + DEADLINE
     while pending and time.monotonic() < deadline:
@@ -158,7 +180,7 @@ async def close_workflows(
             if described.status == WorkflowExecutionStatus.RUNNING:
                 continue
             pending.discard(run_id)
-            if described.status != WorkflowExecutionStatus.COMPLETED:
+            if described.status != expected:
                 out.unclosed += 1
             elif described.close_time is not None:
                 out.recovery = max(out.recovery, (described.close_time - fault_at).total_seconds())

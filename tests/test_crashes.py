@@ -12,12 +12,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from graphyard.config import Settings
-from graphyard.devstack.ports import free_port
 from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import TemporalDevServer
 from graphyard.graphs import GraphRegistry
 from graphyard.temporal import connect
-from tests import fault_scenarios
+from tests import fault_scenarios, faultkit
 from tests.conftest import Stack, open_stack
 
 # Timing bounds carry this much slack over the design's figures for a CI machine that is busy
@@ -28,7 +27,7 @@ SLACK = 2.0
 @pytest.fixture
 def own_temporal(tmp_path: Path) -> Iterator[TemporalDevServer]:
     """A Temporal dev server of this test's own, its state in a SQLite file, to kill."""
-    server = TemporalDevServer(port=free_port(), ui_port=None, db_file=tmp_path / "temporal.db")
+    server = faultkit.restartable_temporal(tmp_path / "temporal.db")
     server.start()
     try:
         yield server
@@ -39,7 +38,7 @@ def own_temporal(tmp_path: Path) -> Iterator[TemporalDevServer]:
 @pytest.fixture
 def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     """A Postgres of this test's own (durable: a crash keeps what committed), to kill."""
-    server = EmbeddedPostgres(tmp_path / "pg", free_port())
+    server = faultkit.restartable_postgres(tmp_path / "pg")
     server.start()
     try:
         yield server
@@ -108,4 +107,4 @@ async def test_api_killed_while_clients_wait(api: Stack) -> None:
 async def test_poison_graph_ends_error_after_exactly_the_capped_attempts(api: Stack) -> None:
     out = await fault_scenarios.poison(api)
     print(out.report())
-    assert (out.failed, out.unclosed, out.details["attempts"]) == (0, 0, 3)
+    assert (out.lost, out.failed, out.unclosed, out.details["attempts"]) == (0, 0, 0, 3)
