@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/langgraph.json
 
-.PHONY: install dev test lint bench bench-lock clean
+.PHONY: install dev test lint bench bench-lock bench-faults clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ $(REF_STAMP): benchmarks/reference-requirements.txt
 
 bench: $(STAMP) $(REF_STAMP)
 	$(BIN)/python -m benchmarks.run --reference-venv $(REF_VENV) $(BENCH_ARGS)
+
+# Each fault scenario of tests/fault_scenarios.py 5 times against real processes (about 10 minutes).
+bench-faults: $(STAMP)
+	$(BIN)/python -m benchmarks.faults
 
 # Re-pin after editing requirements/*.in (versions and hashes only, no index URLs).
 lock: $(STAMP)

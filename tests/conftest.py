@@ -136,16 +136,17 @@ async def serve_api(settings: Settings, graphs: GraphRegistry) -> AsyncIterator[
         await task
 
 
-@pytest.fixture
-async def api(
-    settings: Settings, graphs: GraphRegistry, temporal_env: WorkflowEnvironment
+@asynccontextmanager
+async def open_stack(
+    settings: Settings, graphs: GraphRegistry, temporal: Client
 ) -> AsyncIterator[Stack]:
-    """The API alone: tests start workers themselves (in a subprocess, to kill them)."""
+    """The API (in this process) on the settings' Temporal, database and schema, with the side
+    tables of the test graphs."""
     os.environ["GRAPHYARD_DATABASE_URI"] = settings.database_uri
     os.environ["GRAPHYARD_DATABASE_SCHEMA"] = settings.database_schema
     async with serve_api(settings, graphs) as url:
-        stack = Stack(settings, get_client(url=url), temporal_env.client, url)
-        # Side tables of tests/graphs/counted.py, in the test's schema.
+        stack = Stack(settings, get_client(url=url), temporal, url)
+        # Side tables of tests/graphs/counted.py (and others), in the test's schema.
         stack.sql(
             "CREATE TABLE node_runs (thread_id text, node text, at timestamptz DEFAULT now())"
         )
@@ -153,6 +154,15 @@ async def api(
         yield stack
         # Release any node a failed test left blocked, so the worker can stop.
         stack.sql("INSERT INTO gates VALUES ('*') ON CONFLICT DO NOTHING")
+
+
+@pytest.fixture
+async def api(
+    settings: Settings, graphs: GraphRegistry, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[Stack]:
+    """The API alone: tests start workers themselves (in a subprocess, to kill them)."""
+    async with open_stack(settings, graphs, temporal_env.client) as stack:
+        yield stack
 
 
 @pytest.fixture

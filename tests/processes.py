@@ -42,13 +42,14 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def worker_process(
-    settings: Settings, log: Path | None = None
+    settings: Settings, log: Path | None = None, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``graphyard worker`` with the settings' environment (its output to ``log``, if given)."""
+    """``graphyard worker`` with the settings' environment (its output to ``log``, if given);
+    ``env`` adds variables (``PGAPPNAME`` names its database sessions)."""
     with log.open("ab") if log else open(os.devnull, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "graphyard", "worker"],
-            env=worker_env(settings),
+            env={**worker_env(settings), **(env or {})},
             stdout=out,
             stderr=out,
         )
@@ -69,10 +70,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @asynccontextmanager
-async def api_process(settings: Settings) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
-    """``graphyard api`` on its own port, sharing the test's schema and task queue; yields
-    the process and its URL once it answers."""
-    port = free_port()
+async def api_process(
+    settings: Settings, port: int | None = None
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """``graphyard api`` on its own port (or ``port``: where a killed one listened), sharing the
+    test's schema and task queue; yields the process and its URL once it answers."""
+    port = port or free_port()
     env = {**worker_env(settings), "GRAPHYARD_HOST": "127.0.0.1", "GRAPHYARD_PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "graphyard", "api"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
@@ -20,6 +21,8 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from pydantic import ValidationError
 from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.exceptions import ApplicationError
 
 from graphyard.activities.context import RunKwargs, WorkerContext, command_input
@@ -34,6 +37,8 @@ from graphyard.storage import runs as run_rows
 from graphyard.telemetry import metrics
 from graphyard.telemetry.nodes import NodeSpans
 from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
+
+log = logging.getLogger(__name__)
 
 # Errors that no retry can fix: fail the run at once instead of burning attempts.
 NON_RETRYABLE: tuple[type[BaseException], ...] = (
@@ -93,6 +98,22 @@ async def _heartbeating() -> AsyncIterator[None]:
         task.cancel()
 
 
+async def _unstick() -> None:
+    """A retried regular step has most likely outlived its worker (a heartbeat timeout): send
+    the run's next workflow task to the task queue, not to that worker's sticky queue, where it
+    would wait ``sticky_schedule_to_start_timeout`` for a poller that is gone. (If the worker
+    lives, it costs one replay of the run's short history.)"""
+    info = activity.info()
+    if info.is_local or info.attempt == 1 or info.workflow_id is None:
+        return
+    execution = WorkflowExecution(workflow_id=info.workflow_id, run_id=info.workflow_run_id or "")
+    request = ResetStickyTaskQueueRequest(namespace=info.namespace, execution=execution)
+    try:
+        await activity.client().workflow_service.reset_sticky_task_queue(request)
+    except Exception as exc:  # only a shortcut: the task still arrives, later
+        log.warning("could not reset the sticky queue of %s: %s", info.workflow_id, exc)
+
+
 class StepActivities:
     """The super-step activity, bound to a worker's shared resources."""
 
@@ -118,6 +139,7 @@ class StepActivities:
 
     async def _step(self, inp: StepInput) -> StepResult:
         run = inp.run
+        await _unstick()
         kwargs = await self.ctx.run_kwargs(
             run, start=inp.index == 0, refresh=inp.command is not None
         )

@@ -32,13 +32,19 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 async def open_pool(settings: Settings) -> Pool:
-    """Open the pool and wait until it holds its first connection."""
+    """Open the pool and wait until it holds its first connection.
+
+    Every connection is checked (one empty query) as it leaves the pool: after Postgres
+    restarts, each pooled connection is dead, and without the check each would fail one
+    request or one super-step attempt (spending a run's retry budget) before being dropped.
+    With it, a dead connection is replaced, and callers wait for Postgres to be back."""
     pool: Pool = AsyncConnectionPool(
         settings.database_uri,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         kwargs=connection_kwargs(settings),
         connection_class=AsyncConnection[DictRow],
+        check=AsyncConnectionPool.check_connection,
         open=False,
     )
     await pool.open(wait=True, timeout=30)
