@@ -64,10 +64,10 @@ async def test_a_dead_run_is_recorded_everywhere(stack: Stack) -> None:
     assert [e.data for e in events if e.event == "error"] == [record]
     # The workflow fails: the Temporal UI lists dead runs as Failed, with the cause.
     handle = stack.temporal.get_workflow_handle(run_workflow_id(run_id))
-    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
     with pytest.raises(WorkflowFailureError) as failed:
-        await handle.result()
+        await handle.result()  # wait returned once the end was written; the failure follows
     assert "ValueError: it failed" in str(failed.value.cause)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
     async with httpx.AsyncClient(base_url=stack.url) as http:
         dead = (await http.get("/runs/dead", params={"graph_id": "flaky", "limit": 100})).json()
         other = (await http.get("/runs/dead", params={"graph_id": "chain"})).json()
@@ -99,6 +99,7 @@ async def test_retry_runs_a_dead_run_again_from_its_last_checkpoint(stack: Stack
         assert again.status_code == 409
         assert "only runs that ended in error" in again.json()["detail"]
     handle = stack.temporal.get_workflow_handle(run_workflow_id(run_id))
+    await handle.result()  # join returned once the end was written; the workflow closes next
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
 

@@ -3,10 +3,12 @@ checkpoint (``graphyard runs dead | retry``)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,6 +24,9 @@ from graphyard.storage.db import notify_channel
 from graphyard.types import run_workflow_id
 
 router = APIRouter(tags=["runs"])
+
+# How long a dead run's workflow may take to fail after its end was written.
+_CLOSING = 10.0
 
 
 @router.get("/runs/dead", **returns(list[DeadRun]))
@@ -71,6 +76,11 @@ async def _check_workflow_failed(services: Services, run_id: str) -> None:
     handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
     try:
         status = (await handle.describe()).status
+        if status == WorkflowExecutionStatus.RUNNING:
+            # Its end is written (the row says error): the workflow fails right after.
+            with contextlib.suppress(WorkflowFailureError, TimeoutError):
+                await asyncio.wait_for(handle.result(), _CLOSING)
+            status = (await handle.describe()).status
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return  # past Temporal's retention, or never started: it may start afresh
