@@ -8,6 +8,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from graphyard.storage import paging
 from graphyard.storage.jsonb import jsonb
 
 Conn = AsyncConnection[DictRow]
@@ -250,16 +251,12 @@ async def search(
     clause, params = _where(graph_id, metadata, name)
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     assert sort_by in SORTABLE
-    cur = await conn.execute(
-        f"SELECT *, count(*) OVER () AS _total FROM assistants WHERE {clause} "
-        f"ORDER BY {sort_by} {order}, assistant_id {order} LIMIT %s OFFSET %s",
-        [*params, limit, offset],
+    return await paging.page(
+        conn,
+        "assistants",
+        clause,
+        params,
+        order_by=f"{sort_by} {order}, assistant_id {order}",
+        limit=limit,
+        offset=offset,
     )
-    rows = await cur.fetchall()
-    if rows:
-        total = int(rows[0]["_total"])
-    else:
-        total = await count(conn, graph_id=graph_id, metadata=metadata, name=name)
-    for row in rows:
-        row.pop("_total", None)
-    return rows, total

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from graphyard.storage import paging
 from graphyard.storage.jsonb import jsonb
 from graphyard.storage.runs import Conn, Row
 
@@ -93,18 +94,12 @@ async def search(
         params.append(jsonb(metadata))
     assert sort_by in SORTABLE
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
-    clause = " AND ".join(where)
-    cur = await conn.execute(
-        f"SELECT *, count(*) OVER () AS _total FROM crons WHERE {clause} "
-        f"ORDER BY {sort_by} {order} NULLS LAST, cron_id LIMIT %s OFFSET %s",
-        [*params, limit, offset],
+    return await paging.page(
+        conn,
+        "crons",
+        " AND ".join(where),
+        params,
+        order_by=f"{sort_by} {order} NULLS LAST, cron_id",
+        limit=limit,
+        offset=offset,
     )
-    found = await cur.fetchall()
-    total = int(found[0]["_total"]) if found else 0
-    for row in found:
-        row.pop("_total", None)
-    if not found and offset:
-        cur = await conn.execute(f"SELECT count(*) AS n FROM crons WHERE {clause}", params)
-        counted = await cur.fetchone()
-        total = int(counted["n"]) if counted else 0
-    return found, total

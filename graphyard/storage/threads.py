@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from graphyard.storage import paging
 from graphyard.storage.jsonb import jsonb
 
 Conn = AsyncConnection[DictRow]
@@ -140,22 +141,15 @@ async def search(
         params.append(status)
     assert sort_by in SORTABLE
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
-    clause = " AND ".join(where)
-    cur = await conn.execute(
-        f"SELECT *, count(*) OVER () AS _total FROM threads WHERE {clause} "
-        f"ORDER BY {sort_by} {order} LIMIT %s OFFSET %s",
-        [*params, limit, offset],
+    return await paging.page(
+        conn,
+        "threads",
+        " AND ".join(where),
+        params,
+        order_by=f"{sort_by} {order}",
+        limit=limit,
+        offset=offset,
     )
-    found = await cur.fetchall()
-    if found:
-        total = int(found[0].pop("_total"))
-        for row in found[1:]:
-            row.pop("_total", None)
-    else:
-        cur = await conn.execute(f"SELECT count(*) AS n FROM threads WHERE {clause}", params)
-        counted = await cur.fetchone()
-        total = int(counted["n"]) if counted else 0
-    return found, total
 
 
 async def merge_metadata(conn: Conn, thread_id: str, metadata: dict[str, Any]) -> Row | None:
