@@ -108,6 +108,21 @@ class Settings(BaseSettings):
         default=timedelta(seconds=10), description="One delivery attempt's HTTP timeout."
     )
 
+    # API authentication (docs/auth.md). langgraph.json's ``auth.path`` (custom auth) is the
+    # other way; with both, a request needs a valid key and passes the custom handler.
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="API keys the API accepts in the x-api-key header, separated by commas or "
+        "newlines, each `name:key` (the name is who the caller is; never the key) or a bare key "
+        "(named by a short hash). Set: every request but /ok, /info, /docs and /metrics needs "
+        "one.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file holding more API keys in the api_keys format, one per line "
+        "(a mounted secret); `#` starts a comment.",
+    )
+
     # API
     host: str = "127.0.0.1"
     port: int = 2024

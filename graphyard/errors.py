@@ -25,6 +25,18 @@ class BadRequest(GraphyardError):
     status_code = 400
 
 
+class Unauthorized(GraphyardError):
+    """No credentials, or credentials the API does not accept."""
+
+    status_code = 401
+
+
+class Forbidden(GraphyardError):
+    """An auth handler refused the request."""
+
+    status_code = 403
+
+
 class NotFound(GraphyardError):
     status_code = 404
 

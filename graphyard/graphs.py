@@ -85,6 +85,14 @@ class HttpConfig(BaseModel):
     disable_webhooks: bool = False
 
 
+class AuthConfig(BaseModel):
+    """``auth``: ``path`` names a ``langgraph_sdk.Auth`` object (``./auth.py:auth``); the other
+    keys (``openapi``, ``cache``, ``disable_studio_auth``) are kept but not read."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str | None = None
+
+
 class ProjectConfig(BaseModel):
     """The parts of ``langgraph.json`` graphyard reads; unknown keys are kept, not rejected."""
 
@@ -95,6 +103,7 @@ class ProjectConfig(BaseModel):
     checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    auth: AuthConfig | None = None
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from graphyard import schedules
+from graphyard.api.auth.runs import Caller
 from graphyard.api.deps import Backends
 from graphyard.api.schemas import RunCreate
 from graphyard.api.submit import create_run
@@ -65,8 +66,14 @@ class CronActivities:
             return None
         thread_id = str(cron["thread_id"]) if cron["thread_id"] else None
         try:
+            # The user who made the cron reaches its runs' graph, as a request's would.
+            caller = Caller(configurable=cron["payload"].get("caller") or {})
             submitted = await create_run(
-                self.backends, run_request(cron), thread_id=thread_id, idempotency_key=inp.firing_id
+                self.backends,
+                run_request(cron),
+                thread_id=thread_id,
+                idempotency_key=inp.firing_id,
+                caller=caller,
             )
             run_id: str | None = str(submitted.row["run_id"])
         except Conflict:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from graphyard import __version__
 from graphyard.api import errors
+from graphyard.api.auth import Authenticated, load_auth
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
 from graphyard.api.routes import (
@@ -50,6 +51,7 @@ async def _register_system_assistants(services: Services) -> None:
 def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastAPI:
     """The API app. Graphs load here without ``env``: secrets belong to workers."""
     registry = graphs or GraphRegistry(load_config(settings.config_path))
+    auth = load_auth(settings, registry.config)
     tracing.setup(settings, "graphyard-api")
 
     @asynccontextmanager
@@ -80,8 +82,11 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (meta, assistants, threads, state, crons, streams, dead_runs, runs, store):
-        app.include_router(module.router)
+    app.state.auth = auth
+    app.include_router(meta.router)
+    # Everything but health, info, docs and metrics needs an authenticated caller.
+    for module in (assistants, threads, state, crons, streams, dead_runs, runs, store):
+        app.include_router(module.router, dependencies=[Authenticated])
     if settings.api_metrics:
         app.include_router(metrics.router)
     tracing.instrument_app(app, settings)

@@ -121,6 +121,10 @@ class CronCount(Body):
 
 def cron_json(row: Row) -> Row:
     out = {k: row.get(k) for k in CRON_FIELDS}
+    payload = out.get("payload")
+    if isinstance(payload, dict):
+        # Who made the cron (the user its runs get) is the server's, not the cron's wire shape.
+        out["payload"] = {k: v for k, v in payload.items() if k != "caller"}
     for key in ("cron_id", "assistant_id", "thread_id"):
         out[key] = str(row[key]) if row.get(key) is not None else None
     return out

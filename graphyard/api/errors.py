@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from langgraph.errors import InvalidUpdateError
+from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from temporalio.service import RPCError, RPCStatusCode
@@ -15,8 +16,8 @@ from graphyard.api.responses import JSON
 from graphyard.errors import GraphyardError
 
 
-def _detail(status: int, detail: object) -> Response:
-    return JSON({"detail": detail}, status_code=status)
+def _detail(status: int, detail: object, headers: Any = None) -> Response:
+    return JSON({"detail": detail}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -30,6 +31,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         return _detail(exc.status_code, exc.detail)
+
+    @app.exception_handler(AuthHTTPException)
+    async def auth_error(_: Request, exc: AuthHTTPException) -> Response:
+        # Raised by the project's auth handlers (langgraph_sdk.Auth.exceptions.HTTPException).
+        return _detail(exc.status_code, exc.detail, dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:

@@ -18,7 +18,9 @@ Row = dict[str, Any]
 RESERVED_METADATA = frozenset(
     {"thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"}
 )
-RESERVED_CONFIGURABLE_PREFIXES = ("langgraph_auth_user", "__")
+# ``langgraph_auth_*`` is the authenticated user's: only auth sets it (``caller`` below).
+RESERVED_CONFIGURABLE_PREFIXES = ("langgraph_auth_", "__")
+_AUTH = ("langgraph_auth_",)
 # Run (or assistant) configurable key: seconds a run waits at an interrupt before it times out.
 INTERRUPT_TIMEOUT_KEY = "interrupt_timeout_seconds"
 
@@ -35,20 +37,30 @@ def interrupt_timeout(value: Any) -> timedelta | None:
     return timedelta(seconds=seconds)
 
 
-def merged_config(
-    assistant: Row, thread: Row, body: RunCreate, ids: dict[str, str]
+def _unreserved(
+    configurable: dict[str, Any] | None, reserved: tuple[str, ...] = RESERVED_CONFIGURABLE_PREFIXES
 ) -> dict[str, Any]:
+    return {k: v for k, v in (configurable or {}).items() if not k.startswith(reserved)}
+
+
+def merged_config(
+    assistant: Row,
+    thread: Row,
+    body: RunCreate,
+    ids: dict[str, str],
+    caller: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``caller``: the ``langgraph_auth_*`` keys of the authenticated user (none without
+    auth); whatever the request, assistant or thread said under those names is dropped."""
     request = dict(body.config or {})
-    configurable = {
-        k: v
-        for k, v in (request.pop("configurable", None) or {}).items()
-        if not k.startswith(RESERVED_CONFIGURABLE_PREFIXES)
-    }
+    configurable = _unreserved(request.pop("configurable", None))
     config: dict[str, Any] = {**assistant["config"], **request}
     config["configurable"] = {
-        **(assistant["config"].get("configurable") or {}),
-        **(thread["config"].get("configurable") or {}),
+        **_unreserved(assistant["config"].get("configurable"), _AUTH),
+        # A thread's config is its last run's: that run's caller is not this one.
+        **_unreserved(thread["config"].get("configurable"), _AUTH),
         **configurable,
+        **(caller or {}),
         **ids,
     }
     config["metadata"] = {

@@ -15,6 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from graphyard.api import hitl, run_config
+from graphyard.api.auth.runs import ANONYMOUS, Caller
 from graphyard.api.cancel import cancel_run
 from graphyard.api.deps import Backends
 from graphyard.api.hitl import Submitted
@@ -27,6 +28,7 @@ from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage.assistants import Conn
 from graphyard.storage.db import notify_channel
+from graphyard.storage.filters import Scope
 from graphyard.telemetry import metrics
 from graphyard.temporal import step_policy, webhook_policy
 from graphyard.types import (
@@ -55,8 +57,11 @@ def run_id_for(scope: str, idempotency_key: str | None) -> str:
     return str(uuid_utils.uuid7())
 
 
-async def resolve_assistant(conn: Conn, services: Backends, assistant_id: str) -> Row:
-    """An assistant UUID, or a graph id standing for its system assistant."""
+async def resolve_assistant(
+    conn: Conn, services: Backends, assistant_id: str, scope: Scope = None
+) -> Row:
+    """An assistant UUID, or a graph id standing for its system assistant (404 if ``scope``,
+    the caller's auth filter, hides it)."""
     try:
         key = str(uuid.UUID(assistant_id))
     except ValueError:
@@ -67,7 +72,7 @@ async def resolve_assistant(conn: Conn, services: Backends, assistant_id: str) -
                 f"- A valid assistant UUID, or\n- One of the registered graphs:\n{graphs}"
             ) from None
         key = default_assistant_id(assistant_id)
-    row = await assistant_rows.get(conn, key)
+    row = await assistant_rows.get(conn, key, scope=scope)
     if row is None:
         raise NotFound("Thread or assistant not found.")
     return row
@@ -79,9 +84,11 @@ async def create_run(
     *,
     thread_id: str | None,
     idempotency_key: str | None,
+    caller: Caller = ANONYMOUS,
 ) -> Submitted:
     """Create (or, for a repeated idempotency key, find) a run and start its workflow; or,
-    when the thread has a run waiting at an interrupt and the body answers it, resume that."""
+    when the thread has a run waiting at an interrupt and the body answers it, resume that.
+    ``caller``: what auth decided (``graphyard.api.auth.admit_run``)."""
     if (body.config or {}).get("configurable") and body.context:
         raise BadRequest(
             "Cannot specify both configurable and context. Prefer setting context alone. "
@@ -92,14 +99,19 @@ async def create_run(
     if stateless and body.command is not None and body.command.resume is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
     run_config.check_webhook(body.webhook, services.graphs.config.project)
+    if thread_id is not None and caller.thread_scope is not None:
+        await _check_visible(services, thread_id, caller.thread_scope)
     if thread_id is not None and idempotency_key is None and hitl.answers(body):
         resumed = await hitl.answer_waiting_run(services, thread_id, body)
         if resumed is not None:
             return resumed
-    run_id = run_id_for(thread_id or "stateless", idempotency_key)
+    key_scope = thread_id or "stateless"
+    run_id = run_id_for(
+        f"{key_scope}:{caller.identity}" if caller.identity else key_scope, idempotency_key
+    )
     fingerprint = _fingerprint(thread_id, body) if idempotency_key else None
     async with services.pool.connection() as conn, conn.transaction():
-        created = await _insert(conn, services, body, run_id, thread_id, fingerprint)
+        created = await _insert(conn, services, body, run_id, thread_id, fingerprint, caller)
     row = created.row
     if fingerprint is not None and row["kwargs"].get("request_hash") != fingerprint:
         raise Conflict("Idempotency-Key was already used for a different request")
@@ -109,6 +121,15 @@ async def create_run(
     if created.created:
         metrics.RUNS_CREATED.labels(row["kwargs"]["config"]["configurable"]["graph_id"]).inc()
     return Submitted(row)
+
+
+async def _check_visible(services: Backends, thread_id: str, scope: Scope) -> None:
+    """404 for a thread that exists but the caller's filter hides (before anything answers
+    the run waiting on it)."""
+    async with services.pool.connection() as conn:
+        exists = await thread_rows.get(conn, thread_id) is not None
+        if exists and await thread_rows.get(conn, thread_id, scope=scope) is None:
+            raise NotFound("Thread or assistant not found.")
 
 
 @dataclass(frozen=True)
@@ -130,29 +151,37 @@ async def _insert(
     run_id: str,
     thread_id: str | None,
     fingerprint: str | None,
+    caller: Caller,
 ) -> _Inserted:
     """Write a new run's row under its thread's lock, deciding how it meets the thread's
     runs in flight; or find the run an earlier request with the same key created."""
     stateless = thread_id is None
     strategy = body.multitask_strategy or "enqueue"
     # Only an idempotency key can name a run that exists already.
-    existing = await run_rows.get(conn, run_id) if fingerprint else None
+    existing = await run_rows.get(conn, run_id, scope=caller.thread_scope) if fingerprint else None
     if existing is not None:
         return _Inserted(existing, created=False)
-    assistant = await resolve_assistant(conn, services, body.assistant_id)
+    assistant = await resolve_assistant(conn, services, body.assistant_id, caller.assistant_scope)
     graph_id = assistant["graph_id"]
     thread_id = thread_id or str(uuid_utils.uuid7())
-    thread = await thread_rows.get(conn, thread_id, for_update=True)
+    thread = await thread_rows.get(conn, thread_id, for_update=True, scope=caller.thread_scope)
     if thread is None:
         if not stateless and body.if_not_exists != "create":
             raise NotFound("Thread or assistant not found.")
+        # The run's metadata (an auth handler's owner stamp included) marks the thread it
+        # makes, so whoever may see the run may see its thread.
         thread = await thread_rows.create(
             conn,
             thread_id,
-            {"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])},
+            {
+                **run_config.client_metadata(body),
+                "graph_id": graph_id,
+                "assistant_id": str(assistant["assistant_id"]),
+            },
             None if stateless else services.default_ttl,
         )
-        assert thread is not None
+        if thread is None:  # it exists, but the caller's filter hides it
+            raise NotFound("Thread or assistant not found.")
     elif fingerprint and (twin := await run_rows.get(conn, run_id)) is not None:
         return _Inserted(twin, created=False)  # made while this request waited for the lock
     live, waiting = await thread_rows.runs_in_flight(conn, thread_id)
@@ -170,7 +199,7 @@ async def _insert(
     kwargs = {
         "input": body.input,
         "command": body.command.model_dump(exclude_none=True) if body.command else None,
-        "config": run_config.merged_config(assistant, thread, body, ids),
+        "config": run_config.merged_config(assistant, thread, body, ids, caller.configurable),
         "context": {**assistant["context"], **(body.context or {})},
         "stream_mode": run_config.stream_modes(body),
         "interrupt_before": body.interrupt_before,

@@ -9,6 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from graphyard.storage import paging
+from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
 
 Conn = AsyncConnection[DictRow]
@@ -45,8 +46,12 @@ async def ensure_system(
             )
 
 
-async def get(conn: Conn, assistant_id: str) -> Row | None:
-    cur = await conn.execute("SELECT * FROM assistants WHERE assistant_id = %s", (assistant_id,))
+async def get(conn: Conn, assistant_id: str, *, scope: Scope = None) -> Row | None:
+    """The assistant, if ``scope`` (an auth filter) lets the caller see it."""
+    clause, params = where(scope)
+    cur = await conn.execute(
+        f"SELECT * FROM assistants WHERE assistant_id = %s AND {clause}", [assistant_id, *params]
+    )
     return await cur.fetchone()
 
 
@@ -101,12 +106,17 @@ async def _write_version(conn: Conn, row: Row) -> None:
     )
 
 
-async def patch(conn: Conn, assistant_id: str, changes: dict[str, Any]) -> Row | None:
+async def patch(
+    conn: Conn, assistant_id: str, changes: dict[str, Any], *, scope: Scope = None
+) -> Row | None:
     """Apply ``changes`` (``FIELDS`` keys; metadata is merged, the rest replaced) as a new
-    version, one past the highest so far, and make it the latest. ``None`` if missing."""
+    version, one past the highest so far, and make it the latest. ``None`` if missing (or
+    out of ``scope``)."""
+    clause, scope_params = where(scope)
     async with conn.transaction():
         cur = await conn.execute(
-            "SELECT 1 FROM assistants WHERE assistant_id = %s FOR UPDATE", (assistant_id,)
+            f"SELECT 1 FROM assistants WHERE assistant_id = %s AND {clause} FOR UPDATE",
+            [assistant_id, *scope_params],
         )
         if await cur.fetchone() is None:
             return None
@@ -144,22 +154,33 @@ class Deleted:
     live_run_ids: list[str]
 
 
-async def delete(conn: Conn, assistant_id: str, *, delete_threads: bool) -> Deleted | None:
+async def delete(
+    conn: Conn,
+    assistant_id: str,
+    *,
+    delete_threads: bool,
+    scope: Scope = None,
+    thread_scope: Scope = None,
+) -> Deleted | None:
     """Delete an assistant and its versions; with ``delete_threads``, also the threads whose
-    ``metadata.assistant_id`` is this assistant, and their runs. ``None`` if it is missing.
-    Checkpoints and live workflows are the caller's to clean up."""
+    ``metadata.assistant_id`` is this assistant (those ``thread_scope`` shows), and their
+    runs. ``None`` if it is missing (or out of ``scope``). Checkpoints and live workflows are
+    the caller's to clean up."""
+    clause, params = where(scope)
     async with conn.transaction():
         cur = await conn.execute(
-            "DELETE FROM assistants WHERE assistant_id = %s RETURNING assistant_id",
-            (assistant_id,),
+            f"DELETE FROM assistants WHERE assistant_id = %s AND {clause} RETURNING assistant_id",
+            [assistant_id, *params],
         )
         if await cur.fetchone() is None:
             return None
         if not delete_threads:
             return Deleted([], [])
+        clause, params = where(thread_scope)
         cur = await conn.execute(
-            "DELETE FROM threads WHERE metadata->>'assistant_id' = %s RETURNING thread_id",
-            (assistant_id,),
+            f"DELETE FROM threads WHERE metadata->>'assistant_id' = %s AND {clause}"
+            " RETURNING thread_id",
+            [assistant_id, *params],
         )
         thread_ids = [str(r["thread_id"]) for r in await cur.fetchall()]
         cur = await conn.execute(
@@ -173,54 +194,68 @@ async def delete(conn: Conn, assistant_id: str, *, delete_threads: bool) -> Dele
 
 
 async def versions(
-    conn: Conn, assistant_id: str, *, metadata: dict[str, Any] | None, limit: int, offset: int
+    conn: Conn,
+    assistant_id: str,
+    *,
+    metadata: dict[str, Any] | None,
+    limit: int,
+    offset: int,
+    scope: Scope = None,
 ) -> list[Row]:
-    """The assistant's versions, newest first."""
-    where = "assistant_id = %s"
-    params: list[Any] = [assistant_id]
+    """The assistant's versions, newest first (none if ``scope`` hides the assistant)."""
+    clause, params = where(scope, "a.metadata")
+    condition = f"v.assistant_id = %s AND {clause}"
+    params = [assistant_id, *params]
     if metadata:
-        where += " AND metadata @> %s"
+        condition += " AND v.metadata @> %s"
         params.append(jsonb(metadata))
     cur = await conn.execute(
-        f"SELECT * FROM assistant_versions WHERE {where} ORDER BY version DESC LIMIT %s OFFSET %s",
+        "SELECT v.* FROM assistant_versions v JOIN assistants a USING (assistant_id)"
+        f" WHERE {condition} ORDER BY v.version DESC LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
     return await cur.fetchall()
 
 
-async def set_latest(conn: Conn, assistant_id: str, version: int) -> Row | None:
-    """Make ``version`` the assistant's current one; ``None`` if there is no such version."""
+async def set_latest(
+    conn: Conn, assistant_id: str, version: int, *, scope: Scope = None
+) -> Row | None:
+    """Make ``version`` the assistant's current one; ``None`` if there is no such version
+    (or the assistant is out of ``scope``)."""
+    clause, params = where(scope, "a.metadata")
     cur = await conn.execute(
-        """
+        f"""
         UPDATE assistants a SET
             graph_id = v.graph_id, config = v.config, context = v.context,
             metadata = v.metadata, name = v.name, description = v.description,
             version = v.version, updated_at = now()
         FROM assistant_versions v
         WHERE a.assistant_id = %s AND v.assistant_id = a.assistant_id AND v.version = %s
+          AND {clause}
         RETURNING a.*
         """,
-        (assistant_id, version),
+        [assistant_id, version, *params],
     )
     return await cur.fetchone()
 
 
 def _where(
-    graph_id: str | None, metadata: dict[str, Any] | None, name: str | None
+    graph_id: str | None, metadata: dict[str, Any] | None, name: str | None, scope: Scope
 ) -> tuple[str, list[Any]]:
-    """The filters search and count share: exact graph, metadata containment, name substring."""
-    where = ["TRUE"]
-    params: list[Any] = []
+    """The filters search and count share: exact graph, metadata containment, name substring
+    (and the auth ``scope``)."""
+    clause, params = where(scope)
+    conditions = [clause]
     if graph_id is not None:
-        where.append("graph_id = %s")
+        conditions.append("graph_id = %s")
         params.append(graph_id)
     if metadata:
-        where.append("metadata @> %s")
+        conditions.append("metadata @> %s")
         params.append(jsonb(metadata))
     if name:
-        where.append("name ILIKE %s")
+        conditions.append("name ILIKE %s")
         params.append(f"%{_escape_like(name)}%")
-    return " AND ".join(where), params
+    return " AND ".join(conditions), params
 
 
 def _escape_like(text: str) -> str:
@@ -228,9 +263,14 @@ def _escape_like(text: str) -> str:
 
 
 async def count(
-    conn: Conn, *, graph_id: str | None, metadata: dict[str, Any] | None, name: str | None
+    conn: Conn,
+    *,
+    graph_id: str | None,
+    metadata: dict[str, Any] | None,
+    name: str | None,
+    scope: Scope = None,
 ) -> int:
-    clause, params = _where(graph_id, metadata, name)
+    clause, params = _where(graph_id, metadata, name, scope)
     cur = await conn.execute(f"SELECT count(*) AS n FROM assistants WHERE {clause}", params)
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
@@ -246,9 +286,10 @@ async def search(
     offset: int,
     sort_by: str,
     sort_order: str,
+    scope: Scope = None,
 ) -> tuple[list[Row], int]:
     """A page of assistants and the total matching count."""
-    clause, params = _where(graph_id, metadata, name)
+    clause, params = _where(graph_id, metadata, name, scope)
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     assert sort_by in SORTABLE
     return await paging.page(

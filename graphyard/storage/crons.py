@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from graphyard.storage import paging
+from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
 from graphyard.storage.runs import Conn, Row
 
@@ -36,19 +37,28 @@ async def insert(conn: Conn, row: Row) -> Row:
     return created
 
 
-async def get(conn: Conn, cron_id: str, *, for_update: bool = False) -> Row | None:
+async def get(
+    conn: Conn, cron_id: str, *, for_update: bool = False, scope: Scope = None
+) -> Row | None:
+    """The cron, if ``scope`` (an auth filter) lets the caller see it."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = await conn.execute(f"SELECT * FROM crons WHERE cron_id = %s{lock}", (cron_id,))
+    clause, params = where(scope)
+    cur = await conn.execute(
+        f"SELECT * FROM crons WHERE cron_id = %s AND {clause}{lock}", [cron_id, *params]
+    )
     return await cur.fetchone()
 
 
-async def update(conn: Conn, cron_id: str, changes: dict[str, Any]) -> Row | None:
+async def update(
+    conn: Conn, cron_id: str, changes: dict[str, Any], *, scope: Scope = None
+) -> Row | None:
     """Set the given columns (``payload`` and ``metadata`` replace: the caller merged them)."""
-    values = {k: jsonb(v) if k in ("payload", "metadata") else v for k, v in changes.items()}
-    sets = ", ".join(f"{column} = %({column})s" for column in values)
+    values = [jsonb(v) if k in ("payload", "metadata") else v for k, v in changes.items()]
+    sets = ", ".join(f"{column} = %s" for column in changes)
+    clause, params = where(scope)
     cur = await conn.execute(
-        f"UPDATE crons SET {sets}, updated_at = now() WHERE cron_id = %(cron_id)s RETURNING *",
-        {**values, "cron_id": cron_id},
+        f"UPDATE crons SET {sets}, updated_at = now() WHERE cron_id = %s AND {clause} RETURNING *",
+        [*values, cron_id, *params],
     )
     return await cur.fetchone()
 
@@ -57,8 +67,11 @@ async def set_next_run(conn: Conn, cron_id: str, when: datetime | None) -> None:
     await conn.execute("UPDATE crons SET next_run_date = %s WHERE cron_id = %s", (when, cron_id))
 
 
-async def delete(conn: Conn, cron_id: str) -> bool:
-    cur = await conn.execute("DELETE FROM crons WHERE cron_id = %s RETURNING 1", (cron_id,))
+async def delete(conn: Conn, cron_id: str, *, scope: Scope = None) -> bool:
+    clause, params = where(scope)
+    cur = await conn.execute(
+        f"DELETE FROM crons WHERE cron_id = %s AND {clause} RETURNING 1", [cron_id, *params]
+    )
     return await cur.fetchone() is not None
 
 
@@ -78,26 +91,27 @@ async def search(
     offset: int,
     sort_by: str,
     sort_order: str,
+    scope: Scope = None,
 ) -> tuple[list[Row], int]:
-    """A page of crons and the total matching count."""
-    where = ["TRUE"]
-    params: list[Any] = []
+    """A page of crons (those ``scope`` shows) and the total matching count."""
+    clause, params = where(scope)
+    conditions = [clause]
     for column, value in (("assistant_id", assistant_id), ("thread_id", thread_id)):
         if value is not None:
-            where.append(f"{column} = %s::uuid")
+            conditions.append(f"{column} = %s::uuid")
             params.append(value)
     if enabled is not None:
-        where.append("enabled = %s")
+        conditions.append("enabled = %s")
         params.append(enabled)
     if metadata:
-        where.append("metadata @> %s")
+        conditions.append("metadata @> %s")
         params.append(jsonb(metadata))
     assert sort_by in SORTABLE
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     return await paging.page(
         conn,
         "crons",
-        " AND ".join(where),
+        " AND ".join(conditions),
         params,
         order_by=f"{sort_by} {order} NULLS LAST, cron_id",
         limit=limit,

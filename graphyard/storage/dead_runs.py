@@ -7,19 +7,24 @@ from graphyard.errors import Conflict, NotFound
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
+from graphyard.storage.filters import Scope, run_where
 from graphyard.storage.jsonb import jsonb
 from graphyard.storage.runs import Conn, Row
 
 
-async def listed(conn: Conn, *, graph_id: str | None, limit: int, offset: int) -> list[Row]:
-    """Runs that ended ``error``, most recent first."""
+async def listed(
+    conn: Conn, *, graph_id: str | None, limit: int, offset: int, scope: Scope = None
+) -> list[Row]:
+    """Runs that ended ``error`` (those ``scope`` shows), most recent first."""
+    clause, params = run_where(scope)
     cur = await conn.execute(
-        """
+        f"""
         SELECT * FROM runs WHERE status = 'error'
-          AND (%(graph)s::text IS NULL OR kwargs->'config'->'configurable'->>'graph_id' = %(graph)s)
-        ORDER BY updated_at DESC, run_id DESC LIMIT %(limit)s OFFSET %(offset)s
+          AND (%s::text IS NULL OR kwargs->'config'->'configurable'->>'graph_id' = %s)
+          AND {clause}
+        ORDER BY updated_at DESC, run_id DESC LIMIT %s OFFSET %s
         """,
-        {"graph": graph_id, "limit": limit, "offset": offset},
+        [graph_id, graph_id, *params, limit, offset],
     )
     return await cur.fetchall()
 

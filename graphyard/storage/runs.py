@@ -8,6 +8,7 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow
 
 from graphyard.storage.events import Event
+from graphyard.storage.filters import Scope, run_where
 from graphyard.storage.jsonb import jsonb
 
 Conn = AsyncConnection[DictRow]
@@ -48,20 +49,30 @@ async def insert(
     return existing, False
 
 
-async def get(conn: Conn, run_id: str, thread_id: str | None = None) -> Row | None:
-    if thread_id is None:
-        cur = await conn.execute("SELECT * FROM runs WHERE run_id = %s", (run_id,))
-    else:
-        cur = await conn.execute(
-            "SELECT * FROM runs WHERE run_id = %s AND thread_id = %s", (run_id, thread_id)
-        )
+async def get(
+    conn: Conn, run_id: str, thread_id: str | None = None, *, scope: Scope = None
+) -> Row | None:
+    """The run (on ``thread_id`` if given), if ``scope`` (an auth filter) lets the caller see
+    it."""
+    clause, params = run_where(scope)
+    cur = await conn.execute(
+        f"SELECT * FROM runs WHERE run_id = %s AND (%s::uuid IS NULL OR thread_id = %s::uuid)"
+        f" AND {clause}",
+        [run_id, thread_id, thread_id, *params],
+    )
     return await cur.fetchone()
 
 
-async def delete(conn: Conn, run_id: str) -> None:
-    """Delete a run and what it streamed."""
+async def delete(conn: Conn, run_id: str, *, scope: Scope = None) -> bool:
+    """Delete a run and what it streamed; ``False`` if there is no such run (in ``scope``)."""
+    clause, params = run_where(scope)
+    cur = await conn.execute(
+        f"DELETE FROM runs WHERE run_id = %s AND {clause} RETURNING run_id", [run_id, *params]
+    )
+    if await cur.fetchone() is None:
+        return False
     await conn.execute("DELETE FROM run_events WHERE run_id = %s", (run_id,))
-    await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
+    return True
 
 
 async def mark_running(conn: Conn, run_id: str) -> Row | None:
@@ -242,15 +253,23 @@ async def waiting_on_thread(conn: Conn, thread_id: str) -> Row | None:
 
 
 async def list_for_thread(
-    conn: Conn, thread_id: str, *, limit: int, offset: int, status: str | None
+    conn: Conn,
+    thread_id: str,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None,
+    scope: Scope = None,
 ) -> list[Row]:
     """A thread's runs, newest first."""
+    clause, params = run_where(scope)
     cur = await conn.execute(
-        """
+        f"""
         SELECT * FROM runs WHERE thread_id = %s AND (%s::text IS NULL OR status = %s)
+          AND {clause}
         ORDER BY created_at DESC, run_id DESC LIMIT %s OFFSET %s
         """,
-        (thread_id, status, status, limit, offset),
+        [thread_id, status, status, *params, limit, offset],
     )
     return await cur.fetchall()
 
@@ -261,17 +280,20 @@ async def select_live(
     thread_id: str | None = None,
     run_ids: list[str] | None = None,
     status: str | None = None,
+    scope: Scope = None,
 ) -> list[Row]:
     """Runs that can still be cancelled (pending, running, or waiting at an interrupt),
-    narrowed by the given filters."""
+    narrowed by the given filters (and ``scope``)."""
     statuses = ["pending", "running"] if status in (None, "all") else [status]
+    clause, params = run_where(scope)
     cur = await conn.execute(
-        """
+        f"""
         SELECT * FROM runs WHERE (status = ANY(%s) OR (waiting AND %s))
           AND (%s::uuid IS NULL OR thread_id = %s::uuid)
           AND (%s::uuid[] IS NULL OR run_id = ANY(%s::uuid[]))
+          AND {clause}
         """,
-        (statuses, status in (None, "all"), thread_id, thread_id, run_ids, run_ids),
+        [statuses, status in (None, "all"), thread_id, thread_id, run_ids, run_ids, *params],
     )
     return await cur.fetchall()
 

@@ -8,6 +8,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from graphyard.storage import paging
+from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
 
 Conn = AsyncConnection[DictRow]
@@ -32,9 +33,15 @@ async def create(
     return await cur.fetchone()
 
 
-async def get(conn: Conn, thread_id: str, *, for_update: bool = False) -> Row | None:
+async def get(
+    conn: Conn, thread_id: str, *, for_update: bool = False, scope: Scope = None
+) -> Row | None:
+    """The thread, if it exists and ``scope`` (an auth filter) lets the caller see it."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = await conn.execute(f"SELECT * FROM threads WHERE thread_id = %s{lock}", (thread_id,))
+    clause, params = where(scope)
+    cur = await conn.execute(
+        f"SELECT * FROM threads WHERE thread_id = %s AND {clause}{lock}", [thread_id, *params]
+    )
     return await cur.fetchone()
 
 
@@ -82,9 +89,12 @@ async def record_run_end(
     )
 
 
-async def delete(conn: Conn, thread_id: str) -> bool:
-    """Delete a thread, its runs and their events; checkpoints are the saver's to delete."""
+async def delete(conn: Conn, thread_id: str, *, scope: Scope = None) -> bool:
+    """Delete a thread, its runs and their events; checkpoints are the saver's to delete.
+    ``False`` if there is no such thread (in ``scope``)."""
     async with conn.transaction():
+        if scope is not None and await get(conn, thread_id, for_update=True, scope=scope) is None:
+            return False
         await conn.execute("DELETE FROM run_events WHERE thread_id = %s", (thread_id,))
         await conn.execute("DELETE FROM runs WHERE thread_id = %s", (thread_id,))
         cur = await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
@@ -123,28 +133,29 @@ async def search(
     offset: int,
     sort_by: str,
     sort_order: str,
+    scope: Scope = None,
 ) -> tuple[list[Row], int]:
-    """A page of threads and the total matching count."""
-    where = ["TRUE"]
-    params: list[Any] = []
+    """A page of threads (those ``scope`` shows) and the total matching count."""
+    clause, params = where(scope)
+    conditions = [clause]
     if ids:
-        where.append("thread_id = ANY(%s::uuid[])")
+        conditions.append("thread_id = ANY(%s::uuid[])")
         params.append(ids)
     if metadata:
-        where.append("metadata @> %s")
+        conditions.append("metadata @> %s")
         params.append(jsonb(metadata))
     if values:
-        where.append('"values" @> %s')
+        conditions.append('"values" @> %s')
         params.append(jsonb(values))
     if status:
-        where.append("status = %s")
+        conditions.append("status = %s")
         params.append(status)
     assert sort_by in SORTABLE
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     return await paging.page(
         conn,
         "threads",
-        " AND ".join(where),
+        " AND ".join(conditions),
         params,
         order_by=f"{sort_by} {order}",
         limit=limit,
@@ -152,13 +163,16 @@ async def search(
     )
 
 
-async def merge_metadata(conn: Conn, thread_id: str, metadata: dict[str, Any]) -> Row | None:
+async def merge_metadata(
+    conn: Conn, thread_id: str, metadata: dict[str, Any], *, scope: Scope = None
+) -> Row | None:
+    clause, params = where(scope)
     cur = await conn.execute(
-        """
+        f"""
         UPDATE threads SET metadata = metadata || %s, updated_at = now()
-        WHERE thread_id = %s RETURNING *
+        WHERE thread_id = %s AND {clause} RETURNING *
         """,
-        (jsonb(metadata), thread_id),
+        [jsonb(metadata), thread_id, *params],
     )
     return await cur.fetchone()
 
@@ -202,18 +216,18 @@ async def runs_in_flight(conn: Conn, thread_id: str) -> tuple[list[str], list[st
     return live, [str(r["run_id"]) for r in rows if r["waiting"]]
 
 
-async def copy(conn: Conn, source_id: str, new_id: str) -> Row:
-    """A new idle thread with the source's metadata, config and latest values."""
+async def copy(conn: Conn, source_id: str, new_id: str, *, scope: Scope = None) -> Row | None:
+    """A new idle thread with the source's metadata, config and latest values; ``None`` if
+    there is no such source (in ``scope``)."""
+    clause, params = where(scope)
     cur = await conn.execute(
-        """
+        f"""
         INSERT INTO threads (thread_id, metadata, config, "values", interrupts, status)
         SELECT %s, metadata, config, "values", interrupts,
             CASE WHEN status = 'interrupted' THEN 'interrupted' ELSE 'idle' END
-        FROM threads WHERE thread_id = %s
+        FROM threads WHERE thread_id = %s AND {clause}
         RETURNING *
         """,
-        (new_id, source_id),
+        [new_id, source_id, *params],
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await cur.fetchone()

@@ -18,6 +18,7 @@ from langgraph.pregel import Pregel
 from pydantic import TypeAdapter
 from temporalio.service import RPCError
 
+from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.models import Assistant, AssistantVersion, GraphDrawing, GraphSchemas, returns
 from graphyard.api.pagination import check_select, page
@@ -36,6 +37,7 @@ from graphyard.api.schemas import (
 from graphyard.errors import Conflict, NotFound, Unprocessable
 from graphyard.graphs import default_assistant_id
 from graphyard.storage import assistants as rows
+from graphyard.storage.filters import Scope
 from graphyard.types import run_workflow_id
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
@@ -59,21 +61,37 @@ def _check_graph(services: Services, graph_id: str) -> None:
         )
 
 
-async def _load(services: Services, assistant_id: str) -> Row:
+async def _load(services: Services, assistant_id: str, scope: Scope = None) -> Row:
     async with services.pool.connection() as conn:
-        row = await rows.get(conn, assistant_id)
+        row = await rows.get(conn, assistant_id, scope=scope)
     if row is None:
         raise NotFound(f"Assistant {assistant_id} not found")
     return row
 
 
+async def _readable(services: Services, auth: RequestAuth, assistant_id: str) -> Row:
+    """The assistant, if ``assistants.read`` lets the caller see it (404 otherwise)."""
+    value = {"assistant_id": assistant_id, "metadata": {}}
+    return await _load(services, assistant_id, await auth.authorize("assistants", "read", value))
+
+
 @router.post("", **returns(Assistant))
-async def create(body: AssistantCreate, services: Deps) -> dict[str, Any]:
+async def create(body: AssistantCreate, services: Deps, auth: AuthDep) -> dict[str, Any]:
     if body.assistant_id:
         assistant_id = check_uuid(body.assistant_id, "assistant")
     else:
         assistant_id = str(uuid.uuid4())
     _check_graph(services, body.graph_id)
+    value: dict[str, Any] = {
+        "assistant_id": assistant_id,
+        "graph_id": body.graph_id,
+        "config": body.config or {},
+        "context": body.context or {},
+        "metadata": dict(body.metadata or {}),
+        "if_exists": body.if_exists,
+        "name": body.name or "Untitled",
+    }
+    scope = await auth.authorize("assistants", "create", value)
     async with services.pool.connection() as conn:
         row = await rows.create(
             conn,
@@ -81,22 +99,31 @@ async def create(body: AssistantCreate, services: Deps) -> dict[str, Any]:
             graph_id=body.graph_id,
             config=body.config or {},
             context=body.context or {},
-            metadata=body.metadata or {},
+            metadata=value["metadata"],
             name=body.name or "Untitled",
             description=body.description,
         )
         if row is None:
             if body.if_exists != "do_nothing":
                 raise Conflict(f"Assistant {assistant_id} already exists")
-            row = await rows.get(conn, assistant_id)
-            if row is None:  # deleted in between
-                raise NotFound(f"Assistant {assistant_id} not found")
+            row = await rows.get(conn, assistant_id, scope=scope)
+            if row is None:  # deleted in between, or another caller's
+                raise Conflict(f"Assistant {assistant_id} already exists")
     return assistant_json(row)
 
 
 @router.post("/search", **returns(list[Assistant]))
-async def search(body: AssistantSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
+async def search(
+    body: AssistantSearch, services: Deps, auth: AuthDep, response: Response
+) -> list[dict[str, Any]]:
     check_select(body.select, ASSISTANT_FIELDS)
+    value = {
+        "graph_id": body.graph_id,
+        "metadata": body.metadata,
+        "limit": body.limit,
+        "offset": body.offset,
+    }
+    scope = await auth.authorize("assistants", "search", value)
     async with services.pool.connection() as conn:
         found, total = await rows.search(
             conn,
@@ -107,42 +134,64 @@ async def search(body: AssistantSearch, services: Deps, response: Response) -> l
             offset=body.offset,
             sort_by=body.sort_by,
             sort_order=body.sort_order,
+            scope=scope,
         )
     items = [assistant_json(r) for r in found]
     return page(response, items, offset=body.offset, total=total, select=body.select)
 
 
 @router.post("/count")
-async def count(body: AssistantCount, services: Deps) -> int:
+async def count(body: AssistantCount, services: Deps, auth: AuthDep) -> int:
+    value = {"graph_id": body.graph_id, "metadata": body.metadata, "limit": 0, "offset": 0}
+    scope = await auth.authorize("assistants", "search", value)
     async with services.pool.connection() as conn:
         return await rows.count(
-            conn, graph_id=body.graph_id, metadata=body.metadata, name=body.name
+            conn, graph_id=body.graph_id, metadata=body.metadata, name=body.name, scope=scope
         )
 
 
 @router.get("/{assistant_id}", **returns(Assistant))
-async def get(assistant_id: str, services: Deps) -> dict[str, Any]:
-    return assistant_json(await _load(services, check_uuid(assistant_id, "assistant")))
+async def get(assistant_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    return assistant_json(await _readable(services, auth, check_uuid(assistant_id, "assistant")))
 
 
 @router.patch("/{assistant_id}", **returns(Assistant))
-async def patch(assistant_id: str, body: AssistantPatch, services: Deps) -> dict[str, Any]:
+async def patch(
+    assistant_id: str, body: AssistantPatch, services: Deps, auth: AuthDep
+) -> dict[str, Any]:
     assistant_id = check_uuid(assistant_id, "assistant")
     if body.graph_id is not None:
         _check_graph(services, body.graph_id)
     changes = {f: getattr(body, f) for f in rows.FIELDS if getattr(body, f) is not None}
+    value = {"assistant_id": assistant_id, **changes, "metadata": dict(body.metadata or {})}
+    scope = await auth.authorize("assistants", "update", value)
+    if body.metadata is not None or value["metadata"]:
+        changes["metadata"] = value["metadata"]
     async with services.pool.connection() as conn:
-        row = await rows.patch(conn, assistant_id, changes)
+        row = await rows.patch(conn, assistant_id, changes, scope=scope)
     if row is None:
         raise NotFound(f"Assistant {assistant_id} not found")
     return assistant_json(row)
 
 
 @router.delete("/{assistant_id}", status_code=204)
-async def delete(assistant_id: str, services: Deps, delete_threads: bool = False) -> Response:
+async def delete(
+    assistant_id: str, services: Deps, auth: AuthDep, delete_threads: bool = False
+) -> Response:
     assistant_id = check_uuid(assistant_id, "assistant")
+    scope = await auth.authorize("assistants", "delete", {"assistant_id": assistant_id})
+    # Its threads go only where the caller could delete them one by one.
+    thread_scope = (
+        await auth.authorize("threads", "delete", {"thread_id": None}) if delete_threads else None
+    )
     async with services.pool.connection() as conn:
-        deleted = await rows.delete(conn, assistant_id, delete_threads=delete_threads)
+        deleted = await rows.delete(
+            conn,
+            assistant_id,
+            delete_threads=delete_threads,
+            scope=scope,
+            thread_scope=thread_scope,
+        )
     if deleted is None:
         raise NotFound(f"Assistant with ID {assistant_id} not found")
     for run_id in deleted.live_run_ids:
@@ -156,13 +205,20 @@ async def delete(assistant_id: str, services: Deps, delete_threads: bool = False
 
 @router.post("/{assistant_id}/versions", **returns(list[AssistantVersion]))
 async def versions(
-    assistant_id: str, services: Deps, body: AssistantVersionsSearch | None = None
+    assistant_id: str, services: Deps, auth: AuthDep, body: AssistantVersionsSearch | None = None
 ) -> list[dict[str, Any]]:
     assistant_id = check_uuid(assistant_id, "assistant")
     body = body or AssistantVersionsSearch()
+    value = {"assistant_id": assistant_id, "metadata": body.metadata}
+    scope = await auth.authorize("assistants", "read", value)
     async with services.pool.connection() as conn:
         found = await rows.versions(
-            conn, assistant_id, metadata=body.metadata, limit=body.limit, offset=body.offset
+            conn,
+            assistant_id,
+            metadata=body.metadata,
+            limit=body.limit,
+            offset=body.offset,
+            scope=scope,
         )
     if not found:
         raise NotFound(f"Assistant {assistant_id} not found")
@@ -173,6 +229,7 @@ async def versions(
 async def set_latest(
     assistant_id: str,
     services: Deps,
+    auth: AuthDep,
     body: AssistantLatest | None = None,
     version: int | None = None,
 ) -> dict[str, Any]:
@@ -182,9 +239,11 @@ async def set_latest(
     wanted = body.version if body is not None and body.version is not None else version
     if wanted is None:
         raise Unprocessable("version: Field required")
+    value = {"assistant_id": assistant_id, "version": wanted, "metadata": {}}
+    scope = await auth.authorize("assistants", "update", value)
     async with services.pool.connection() as conn:
-        row = await rows.set_latest(conn, assistant_id, wanted)
-        if row is None and await rows.get(conn, assistant_id) is not None:
+        row = await rows.set_latest(conn, assistant_id, wanted, scope=scope)
+        if row is None and await rows.get(conn, assistant_id, scope=scope) is not None:
             raise NotFound(f"Assistant {assistant_id} has no version {wanted}")
     if row is None:
         raise NotFound(f"Assistant {assistant_id} not found")
@@ -214,11 +273,13 @@ def _parse_xray(value: str | None) -> bool | int:
 
 
 @router.get("/{assistant_id}/graph", **returns(GraphDrawing))
-async def get_graph(assistant_id: str, services: Deps, xray: str | None = None) -> dict[str, Any]:
+async def get_graph(
+    assistant_id: str, services: Deps, auth: AuthDep, xray: str | None = None
+) -> dict[str, Any]:
     """The graph's drawing. A graph id stands for its system assistant here."""
     if assistant_id in services.graphs:
         assistant_id = default_assistant_id(assistant_id)
-    row = await _load(services, check_uuid(assistant_id, "assistant"))
+    row = await _readable(services, auth, check_uuid(assistant_id, "assistant"))
     depth = _parse_xray(xray)
     graph = await _compiled(services, row)
     try:
@@ -232,8 +293,8 @@ async def get_graph(assistant_id: str, services: Deps, xray: str | None = None) 
 
 
 @router.get("/{assistant_id}/schemas", **returns(GraphSchemas))
-async def get_schemas(assistant_id: str, services: Deps) -> dict[str, Any]:
-    row = await _load(services, check_uuid(assistant_id, "assistant"))
+async def get_schemas(assistant_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    row = await _readable(services, auth, check_uuid(assistant_id, "assistant"))
     graph = await _compiled(services, row)
     return {"graph_id": row["graph_id"], **graph_schemas(graph)}
 
@@ -241,9 +302,13 @@ async def get_schemas(assistant_id: str, services: Deps) -> dict[str, Any]:
 @router.get("/{assistant_id}/subgraphs", **returns(dict[str, GraphSchemas]))
 @router.get("/{assistant_id}/subgraphs/{namespace}", **returns(dict[str, GraphSchemas]))
 async def get_subgraphs(
-    assistant_id: str, services: Deps, namespace: str | None = None, recurse: bool = False
+    assistant_id: str,
+    services: Deps,
+    auth: AuthDep,
+    namespace: str | None = None,
+    recurse: bool = False,
 ) -> dict[str, Any]:
-    row = await _load(services, check_uuid(assistant_id, "assistant"))
+    row = await _readable(services, auth, check_uuid(assistant_id, "assistant"))
     graph = await _compiled(services, row)
     try:
         return {

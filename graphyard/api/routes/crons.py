@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard import schedules
 from graphyard.api import run_config
+from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.cron_schemas import (
     CRON_FIELDS,
     CronCount,
@@ -50,12 +51,30 @@ def _temporal_error(exc: RPCError, schedule: str) -> Exception:
     return Unavailable(f"could not reach Temporal: {exc.message}")
 
 
-async def _create(services: Services, body: CronCreate, thread_id: str | None) -> dict[str, Any]:
+async def _create(
+    services: Services, auth: RequestAuth, body: CronCreate, thread_id: str | None
+) -> dict[str, Any]:
     run_config.check_webhook(body.webhook, services.graphs.config.project)
     cron_id = str(uuid_utils.uuid7())
     fields = body.model_dump(exclude_none=True, exclude={"end_time", "timezone", "enabled"})
+    value: dict[str, Any] = {
+        "payload": fields,
+        "schedule": body.schedule,
+        "cron_id": cron_id,
+        "thread_id": thread_id,
+        "user_id": auth.user.identity if auth.user else None,
+        "end_time": body.end_time,
+        "metadata": dict(body.metadata or {}),
+    }
+    await auth.authorize("crons", "create", value)
+    # Its runs are the caller's: they carry its metadata (an owner stamp), so the threads
+    # they make are the caller's too, and its user reaches their graph.
+    fields["metadata"] = {**(fields.get("metadata") or {}), **value["metadata"]}
+    assistant_scope = await auth.authorize(
+        "assistants", "read", {"assistant_id": body.assistant_id, "metadata": {}}
+    )
     async with services.pool.connection() as conn, conn.transaction():
-        assistant = await resolve_assistant(conn, services, body.assistant_id)
+        assistant = await resolve_assistant(conn, services, body.assistant_id, assistant_scope)
         config = dict(body.config or {})
         config["configurable"] = {**(config.get("configurable") or {}), "cron_id": cron_id}
         row = await cron_rows.insert(
@@ -71,8 +90,9 @@ async def _create(services: Services, body: CronCreate, thread_id: str | None) -
                     **fields,
                     "assistant_id": str(assistant["assistant_id"]),
                     "config": config,
+                    "caller": auth.run_configurable(),
                 },
-                "metadata": body.metadata or {},
+                "metadata": value["metadata"],
                 # Thread crons keep their thread; stateless ones delete each run's by default.
                 "on_run_completed": None if thread_id else (body.on_run_completed or "delete"),
                 "enabled": body.enabled is not False,
@@ -92,25 +112,39 @@ async def _create(services: Services, body: CronCreate, thread_id: str | None) -
 
 
 @router.post("/runs/crons", **returns(Cron))
-async def create(body: CronCreate, services: Deps) -> dict[str, Any]:
+async def create(body: CronCreate, services: Deps, auth: AuthDep) -> dict[str, Any]:
     """A cron whose every run gets a new thread (deleted after it unless
     ``on_run_completed: "keep"``)."""
-    return await _create(services, body, None)
+    return await _create(services, auth, body, None)
 
 
 @router.post("/threads/{thread_id}/runs/crons", **returns(Cron))
 async def create_for_thread(
-    thread_id: ThreadId, body: CronCreate, services: Deps
+    thread_id: ThreadId, body: CronCreate, services: Deps, auth: AuthDep
 ) -> dict[str, Any]:
     """A cron whose runs all go to one thread, meeting runs in flight by its
-    ``multitask_strategy``."""
-    thread = await load_thread(services, thread_id)
-    return await _create(services, body, str(thread["thread_id"]))
+    ``multitask_strategy``. The thread must be one the caller may read."""
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
+    thread = await load_thread(services, thread_id, scope)
+    return await _create(services, auth, body, str(thread["thread_id"]))
+
+
+def _search_value(body: CronSearch | CronCount) -> dict[str, Any]:
+    return {
+        "assistant_id": body.assistant_id,
+        "thread_id": body.thread_id,
+        "limit": getattr(body, "limit", None),
+        "offset": getattr(body, "offset", None),
+        "metadata": body.metadata,
+    }
 
 
 @router.post("/runs/crons/search", **returns(list[Cron]))
-async def search(body: CronSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
+async def search(
+    body: CronSearch, services: Deps, auth: AuthDep, response: Response
+) -> list[dict[str, Any]]:
     check_select(body.select, CRON_FIELDS)
+    scope = await auth.authorize("crons", "search", _search_value(body))
     async with services.pool.connection() as conn:
         found, total = await cron_rows.search(
             conn,
@@ -122,13 +156,15 @@ async def search(body: CronSearch, services: Deps, response: Response) -> list[d
             offset=body.offset,
             sort_by=body.sort_by,
             sort_order=body.sort_order,
+            scope=scope,
         )
     items = [cron_json(r) for r in found]
     return page(response, items, offset=body.offset, total=total, select=body.select)
 
 
 @router.post("/runs/crons/count", response_model=int)
-async def count(body: CronCount, services: Deps) -> int:
+async def count(body: CronCount, services: Deps, auth: AuthDep) -> int:
+    scope = await auth.authorize("crons", "search", _search_value(body))
     async with services.pool.connection() as conn:
         _, total = await cron_rows.search(
             conn,
@@ -140,14 +176,17 @@ async def count(body: CronCount, services: Deps) -> int:
             offset=0,
             sort_by="created_at",
             sort_order="desc",
+            scope=scope,
         )
     return total
 
 
 @router.get("/runs/crons/{cron_id}", **returns(Cron))
-async def get(cron_id: str, services: Deps) -> dict[str, Any]:
+async def get(cron_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    cron_id = check_uuid(cron_id, "cron")
+    scope = await auth.authorize("crons", "read", {"cron_id": cron_id})
     async with services.pool.connection() as conn:
-        row = await cron_rows.get(conn, check_uuid(cron_id, "cron"))
+        row = await cron_rows.get(conn, cron_id, scope=scope)
     if row is None:
         raise NotFound("Not Found")
     return cron_json(row)
@@ -155,7 +194,10 @@ async def get(cron_id: str, services: Deps) -> dict[str, Any]:
 
 @router.patch("/runs/crons/{cron_id}", **returns(Cron))
 async def update(
-    cron_id: str, services: Deps, body: Annotated[CronPatch | None, Body()] = None
+    cron_id: str,
+    services: Deps,
+    auth: AuthDep,
+    body: Annotated[CronPatch | None, Body()] = None,
 ) -> dict[str, Any]:
     """Change a cron (``metadata`` merges; ``end_time: null`` clears the end time); its
     schedule follows."""
@@ -164,8 +206,15 @@ async def update(
     if body is None or not given:
         raise BadRequest("Request body cannot be empty")
     run_config.check_webhook(body.webhook, services.graphs.config.project)
+    value: dict[str, Any] = {
+        "cron_id": cron_id,
+        "payload": body.model_dump(exclude_unset=True, exclude={"metadata"}),
+        "schedule": body.schedule,
+        "metadata": dict(body.metadata or {}),
+    }
+    scope = await auth.authorize("crons", "update", value)
     async with services.pool.connection() as conn, conn.transaction():
-        row = await cron_rows.get(conn, cron_id, for_update=True)
+        row = await cron_rows.get(conn, cron_id, for_update=True, scope=scope)
         if row is None:
             raise NotFound("Not Found")
         changes: dict[str, Any] = {
@@ -181,9 +230,11 @@ async def update(
             payload["config"] = config
         if row["thread_id"] is None and body.on_run_completed is not None:
             changes["on_run_completed"] = body.on_run_completed
-        if body.metadata:
-            changes["metadata"] = {**row["metadata"], **body.metadata}
-        updated = await cron_rows.update(conn, cron_id, {**changes, "payload": payload})
+        if value["metadata"]:
+            changes["metadata"] = {**row["metadata"], **value["metadata"]}
+        updated = await cron_rows.update(
+            conn, cron_id, {**changes, "payload": payload}, scope=scope
+        )
         assert updated is not None
         try:
             when = await schedules.replace(services.temporal, services.settings, updated)
@@ -195,10 +246,11 @@ async def update(
 
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)
-async def delete(cron_id: str, services: Deps) -> Response:
+async def delete(cron_id: str, services: Deps, auth: AuthDep) -> Response:
     cron_id = check_uuid(cron_id, "cron")
+    scope = await auth.authorize("crons", "delete", {"cron_id": cron_id})
     async with services.pool.connection() as conn, conn.transaction():
-        if not await cron_rows.delete(conn, cron_id):
+        if not await cron_rows.delete(conn, cron_id, scope=scope):
             raise NotFound("Not Found")
         await schedules.delete(services.temporal, cron_id)
     return Response(status_code=204)

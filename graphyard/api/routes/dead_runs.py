@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps, RunId, Services, check_uuid
 from graphyard.api.models import DeadRun, Run, returns
 from graphyard.api.schemas import MAX_OFFSET, run_json
@@ -32,24 +33,31 @@ _CLOSING = 10.0
 @router.get("/runs/dead", **returns(list[DeadRun]))
 async def list_dead(
     services: Deps,
+    auth: AuthDep,
     graph_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
     """Runs that ended ``error``, newest first, each with its error record: type, message,
     the super-step that failed and how many attempts it took."""
+    value = {"thread_id": None, "status": "error", "limit": limit, "offset": offset}
+    scope = await auth.authorize("threads", "search", {**value, "metadata": None})
     async with services.pool.connection() as conn:
-        found = await dead_runs.listed(conn, graph_id=graph_id, limit=limit, offset=offset)
+        found = await dead_runs.listed(
+            conn, graph_id=graph_id, limit=limit, offset=offset, scope=scope
+        )
     return [{**run_json(r), "error": r["error"]} for r in found]
 
 
 @router.post("/runs/{run_id}/retry", **returns(Run))
-async def retry(run_id: RunId, services: Deps) -> dict[str, Any]:
+async def retry(run_id: RunId, services: Deps, auth: AuthDep) -> dict[str, Any]:
     """Run a dead run again, as the same run, from its thread's last checkpoint: completed
-    super-steps do not run again. Only the thread's newest run can go again."""
+    super-steps do not run again. Only the thread's newest run can go again. Auth:
+    ``threads.update``."""
     run_id = check_uuid(run_id, "run")
+    scope = await auth.authorize("threads", "update", {"thread_id": None, "run_id": run_id})
     async with services.pool.connection() as conn:
-        dead_runs.ensure_dead(await run_rows.get(conn, run_id), run_id)
+        dead_runs.ensure_dead(await run_rows.get(conn, run_id, scope=scope), run_id)
     await _check_workflow_failed(services, run_id)
     channel = notify_channel(services.settings)
     async with services.pool.connection() as conn, conn.transaction():

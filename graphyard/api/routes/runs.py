@@ -9,6 +9,8 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from graphyard.api import run_config
+from graphyard.api.auth import AuthDep
+from graphyard.api.auth.runs import admit_run
 from graphyard.api.cancel import cancel_in_background, cancel_run
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
 from graphyard.api.hitl import resume_run
@@ -21,6 +23,7 @@ from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import runs as rows
+from graphyard.storage.filters import Scope
 
 router = APIRouter(tags=["runs"])
 
@@ -75,61 +78,75 @@ async def create(
     thread_id: ThreadId,
     body: RunCreate,
     services: Deps,
+    auth: AuthDep,
     response: Response,
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     thread_id = check_uuid(thread_id, "thread")
-    row = (await create_run(services, body, thread_id=thread_id, idempotency_key=key)).row
+    body, caller = await admit_run(auth, body, thread_id)
+    row = (
+        await create_run(services, body, thread_id=thread_id, idempotency_key=key, caller=caller)
+    ).row
     response.headers["Content-Location"] = f"/threads/{thread_id}/runs/{row['run_id']}"
     return run_json(row)
 
 
 @router.post("/threads/{thread_id}/runs/wait", **WAIT)
 async def create_and_wait(
-    thread_id: ThreadId, body: RunCreate, services: Deps, key: IdempotencyKey = None
+    thread_id: ThreadId, body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
 ) -> StreamingResponse:
     thread_id = check_uuid(thread_id, "thread")
-    row = (await create_run(services, body, thread_id=thread_id, idempotency_key=key)).row
+    body, caller = await admit_run(auth, body, thread_id)
+    row = (
+        await create_run(services, body, thread_id=thread_id, idempotency_key=key, caller=caller)
+    ).row
     location = f"/threads/{thread_id}/runs/{row['run_id']}/join"
     return _waiting(services, row, location, body.on_disconnect == "cancel")
 
 
 @router.post("/runs", **returns(Run))
 async def create_stateless(
-    body: RunCreate, services: Deps, response: Response, key: IdempotencyKey = None
+    body: RunCreate, services: Deps, auth: AuthDep, response: Response, key: IdempotencyKey = None
 ) -> dict[str, Any]:
-    row = (await create_run(services, body, thread_id=None, idempotency_key=key)).row
+    body, caller = await admit_run(auth, body, None)
+    row = (await create_run(services, body, thread_id=None, idempotency_key=key, caller=caller)).row
     response.headers["Content-Location"] = f"/runs/{row['run_id']}"
     return run_json(row)
 
 
 @router.post("/runs/wait", **WAIT)
 async def create_stateless_and_wait(
-    body: RunCreate, services: Deps, key: IdempotencyKey = None
+    body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
 ) -> StreamingResponse:
-    row = (await create_run(services, body, thread_id=None, idempotency_key=key)).row
+    body, caller = await admit_run(auth, body, None)
+    row = (await create_run(services, body, thread_id=None, idempotency_key=key, caller=caller)).row
     location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
     return _waiting(services, row, location, body.on_disconnect == "cancel")
 
 
 @router.post("/runs/batch", **returns(list[Run]))
 async def create_batch(
-    body: Annotated[list[RunCreate], Body(min_length=1)], services: Deps
+    body: Annotated[list[RunCreate], Body(min_length=1)], services: Deps, auth: AuthDep
 ) -> list[dict[str, Any]]:
-    """Several stateless background runs in one request (none if any webhook is refused)."""
+    """Several stateless background runs in one request (none if any webhook is refused, or
+    auth refuses any)."""
     for item in body:
         run_config.check_webhook(item.webhook, services.graphs.config.project)
+    admitted = [await admit_run(auth, item, None) for item in body]
     created = [
-        await create_run(services, item, thread_id=None, idempotency_key=None) for item in body
+        await create_run(services, item, thread_id=None, idempotency_key=None, caller=caller)
+        for item, caller in admitted
     ]
     return [run_json(submitted.row) for submitted in created]
 
 
-async def _load_run(services: Services, thread_id: str, run_id: str) -> dict[str, Any]:
+async def _load_run(
+    services: Services, thread_id: str, run_id: str, scope: Scope = None
+) -> dict[str, Any]:
     thread_id = check_uuid(thread_id, "thread")
     run_id = check_uuid(run_id, "run")
     async with services.pool.connection() as conn:
-        row = await rows.get(conn, run_id, thread_id)
+        row = await rows.get(conn, run_id, thread_id, scope=scope)
     if row is None:
         raise NotFound("Not Found")
     return row
@@ -139,29 +156,39 @@ async def _load_run(services: Services, thread_id: str, run_id: str) -> dict[str
 async def list_runs(
     thread_id: ThreadId,
     services: Deps,
+    auth: AuthDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: RunStatusFilter | None = None,
 ) -> list[dict[str, Any]]:
-    thread = await load_thread(services, thread_id)
+    value = {"thread_id": thread_id, "status": status, "limit": limit, "offset": offset}
+    scope = await auth.authorize("threads", "search", {**value, "metadata": None})
+    thread = await load_thread(services, thread_id, scope)
     async with services.pool.connection() as conn:
         found = await rows.list_for_thread(
-            conn, str(thread["thread_id"]), limit=limit, offset=offset, status=status
+            conn, str(thread["thread_id"]), limit=limit, offset=offset, status=status, scope=scope
         )
     return [run_json(r) for r in await reconciled_all(services, found)]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}", **returns(Run))
-async def get(thread_id: ThreadId, run_id: RunId, services: Deps) -> dict[str, Any]:
-    await load_thread(services, thread_id)
-    return run_json(await reconciled(services, await _load_run(services, thread_id, run_id)))
+async def get(thread_id: ThreadId, run_id: RunId, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id, "run_id": run_id})
+    await load_thread(services, thread_id, scope)
+    row = await _load_run(services, thread_id, run_id, scope)
+    return run_json(await reconciled(services, row))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join", **WAIT)
 async def join(
-    thread_id: ThreadId, run_id: RunId, services: Deps, cancel_on_disconnect: bool = False
+    thread_id: ThreadId,
+    run_id: RunId,
+    services: Deps,
+    auth: AuthDep,
+    cancel_on_disconnect: bool = False,
 ) -> StreamingResponse:
-    row = await _load_run(services, thread_id, run_id)
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id, "run_id": run_id})
+    row = await _load_run(services, thread_id, run_id, scope)
     location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
     return _waiting(services, row, location, cancel_on_disconnect)
 
@@ -171,11 +198,20 @@ async def resume(
     thread_id: ThreadId,
     run_id: RunId,
     services: Deps,
+    auth: AuthDep,
     body: Annotated[Command | None, Body()] = None,
 ) -> dict[str, Any]:
     """Answer the interrupt a run waits at (``{"resume": ...}``, and/or ``update``, ``goto``):
-    the same run goes on. 409 when the run does not wait."""
-    row = await _load_run(services, thread_id, run_id)
+    the same run goes on. 409 when the run does not wait. Auth: ``threads.create_run``, as
+    answering through a run create is."""
+    value = {
+        "thread_id": thread_id,
+        "run_id": run_id,
+        "metadata": {},
+        "kwargs": {"command": body.model_dump(exclude_none=True) if body else None},
+    }
+    scope = await auth.authorize("threads", "create_run", value)
+    row = await _load_run(services, thread_id, run_id, scope)
     submitted = await resume_run(services, str(row["thread_id"]), str(row["run_id"]), body)
     return run_json(submitted.row)
 
@@ -188,10 +224,13 @@ async def cancel(
     thread_id: ThreadId,
     run_id: RunId,
     services: Deps,
+    auth: AuthDep,
     wait: bool = False,
     action: CancelActionQuery = "interrupt",
 ) -> Response | StreamingResponse:
-    row = await _load_run(services, thread_id, run_id)
+    value = {"thread_id": thread_id, "run_id": run_id, "action": action}
+    scope = await auth.authorize("threads", "update", value)
+    row = await _load_run(services, thread_id, run_id, scope)
     if row["status"] not in ("pending", "running") and not row["waiting"]:
         raise NotFound(
             f"No matching runs to cancel. Run {row['run_id']} is {row['status']}; only pending "
@@ -206,7 +245,7 @@ async def cancel(
 
 @router.post("/runs/cancel", status_code=204)
 async def cancel_many(
-    body: RunsCancel, services: Deps, action: CancelActionQuery = "interrupt"
+    body: RunsCancel, services: Deps, auth: AuthDep, action: CancelActionQuery = "interrupt"
 ) -> Response:
     if body.status is not None and (body.thread_id or body.run_ids):
         raise Unprocessable("Cannot combine status with thread_id or run_ids")
@@ -214,9 +253,11 @@ async def cancel_many(
         raise Unprocessable("Provide either status, or both thread_id and run_ids")
     thread_id = check_uuid(body.thread_id, "thread") if body.thread_id else None
     run_ids = [check_uuid(r, "run") for r in body.run_ids] if body.run_ids else None
+    value = {"thread_id": thread_id, "run_ids": run_ids, "status": body.status, "action": action}
+    scope = await auth.authorize("threads", "update", value)
     async with services.pool.connection() as conn:
         live = await rows.select_live(
-            conn, thread_id=thread_id, run_ids=run_ids, status=body.status
+            conn, thread_id=thread_id, run_ids=run_ids, status=body.status, scope=scope
         )
     if not live:
         raise NotFound("No runs found to cancel.")
@@ -226,9 +267,10 @@ async def cancel_many(
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
-async def delete(thread_id: ThreadId, run_id: RunId, services: Deps) -> Response:
+async def delete(thread_id: ThreadId, run_id: RunId, services: Deps, auth: AuthDep) -> Response:
+    scope = await auth.authorize("threads", "delete", {"thread_id": thread_id, "run_id": run_id})
     try:
-        row = await _load_run(services, thread_id, run_id)
+        row = await _load_run(services, thread_id, run_id, scope)
     except NotFound:
         raise NotFound("Run not found") from None
     if row["status"] in ("pending", "running"):
@@ -239,5 +281,5 @@ async def delete(thread_id: ThreadId, run_id: RunId, services: Deps) -> Response
         await checkpoint_rows.delete_run_checkpoints(
             conn, str(row["thread_id"]), str(row["run_id"])
         )
-        await rows.delete(conn, str(row["run_id"]))
+        await rows.delete(conn, str(row["run_id"]), scope=scope)
     return Response(status_code=204)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from langgraph.errors import InvalidUpdateError
 
+from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, ThreadId
 from graphyard.api.models import StateUpdated, ThreadState, returns
 from graphyard.api.routes.threads import load_thread
@@ -27,10 +28,19 @@ from graphyard.storage.db import notify_channel
 router = APIRouter(prefix="/threads", tags=["threads"])
 
 
+async def _readable(services: Services, auth: RequestAuth, thread_id: str) -> dict[str, Any]:
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
+    return await load_thread(services, thread_id, scope)
+
+
 async def _state(
-    services: Services, thread_id: str, checkpoint: dict[str, Any] | None, subgraphs: bool
+    services: Services,
+    auth: RequestAuth,
+    thread_id: str,
+    checkpoint: dict[str, Any] | None,
+    subgraphs: bool,
 ) -> dict[str, Any]:
-    thread = await load_thread(services, thread_id)
+    thread = await _readable(services, auth, thread_id)
     config = thread_config(thread, checkpoint)
     graph = await thread_graph(services, thread, config)
     if graph is None:
@@ -39,29 +49,32 @@ async def _state(
 
 
 @router.get("/{thread_id}/state", **returns(ThreadState))
-async def get_state(thread_id: ThreadId, services: Deps, subgraphs: bool = False) -> dict[str, Any]:
-    return await _state(services, thread_id, None, subgraphs)
+async def get_state(
+    thread_id: ThreadId, services: Deps, auth: AuthDep, subgraphs: bool = False
+) -> dict[str, Any]:
+    return await _state(services, auth, thread_id, None, subgraphs)
 
 
 @router.get("/{thread_id}/state/{checkpoint_id}", **returns(ThreadState))
 async def get_state_at(
-    thread_id: ThreadId, checkpoint_id: str, services: Deps, subgraphs: bool = False
+    thread_id: ThreadId, checkpoint_id: str, services: Deps, auth: AuthDep, subgraphs: bool = False
 ) -> dict[str, Any]:
-    return await _state(services, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
+    return await _state(services, auth, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
 
 
 @router.post("/{thread_id}/state/checkpoint", **returns(ThreadState))
 async def get_state_at_checkpoint(
-    thread_id: ThreadId, body: CheckpointBody, services: Deps
+    thread_id: ThreadId, body: CheckpointBody, services: Deps, auth: AuthDep
 ) -> dict[str, Any]:
-    return await _state(services, thread_id, body.checkpoint, body.subgraphs)
+    return await _state(services, auth, thread_id, body.checkpoint, body.subgraphs)
 
 
 @router.post("/{thread_id}/state", **returns(StateUpdated))
 async def update_state(
-    thread_id: ThreadId, body: StateUpdateBody, services: Deps
+    thread_id: ThreadId, body: StateUpdateBody, services: Deps, auth: AuthDep
 ) -> dict[str, Any]:
-    thread = await load_thread(services, thread_id)
+    scope = await auth.authorize("threads", "update", {"thread_id": thread_id, "metadata": {}})
+    thread = await load_thread(services, thread_id, scope)
     tid = str(thread["thread_id"])
     async with services.pool.connection() as conn:
         live = await rows.live_run_ids(conn, tid)
@@ -107,6 +120,7 @@ async def update_state(
 
 async def _history(
     services: Services,
+    auth: RequestAuth,
     thread_id: str,
     *,
     limit: int,
@@ -114,7 +128,7 @@ async def _history(
     metadata: dict[str, Any] | None,
     checkpoint: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:
-    thread = await load_thread(services, thread_id)
+    thread = await _readable(services, auth, thread_id)
     config = thread_config(thread, checkpoint)
     graph = await thread_graph(services, thread, config)
     if graph is None:
@@ -132,22 +146,24 @@ async def _history(
 async def get_history(
     thread_id: ThreadId,
     services: Deps,
+    auth: AuthDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1,
     before: str | None = None,
 ) -> list[dict[str, Any]]:
     before_cp = {"checkpoint_id": before} if before else None
     return await _history(
-        services, thread_id, limit=limit, before=before_cp, metadata=None, checkpoint=None
+        services, auth, thread_id, limit=limit, before=before_cp, metadata=None, checkpoint=None
     )
 
 
 @router.post("/{thread_id}/history", **returns(list[ThreadState]))
 async def post_history(
-    thread_id: ThreadId, body: HistoryBody, services: Deps
+    thread_id: ThreadId, body: HistoryBody, services: Deps, auth: AuthDep
 ) -> list[dict[str, Any]]:
     before = {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before
     return await _history(
         services,
+        auth,
         thread_id,
         limit=body.limit,
         before=before,

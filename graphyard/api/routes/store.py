@@ -21,6 +21,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
+from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services
 from graphyard.api.models import StoreItem, StoreNamespaces, StoreSearchItems, returns
 from graphyard.api.store_schemas import (
@@ -47,6 +48,17 @@ async def _run(services: Services, op: Op) -> Result:
     return results[0]
 
 
+async def _authorized(
+    auth: RequestAuth, action: str, value: dict[str, Any], field: str = "namespace"
+) -> tuple[str, ...]:
+    """Run the ``store.<action>`` handler; the namespace it leaves in ``value`` (typically the
+    caller's identity put in front) is the one the operation uses. A filter it returns means
+    nothing to the store and is ignored."""
+    await auth.authorize("store", action, value)
+    namespace = value.get(field)
+    return labels(namespace) if namespace is not None else ()
+
+
 def _refresh(services: Services, refresh_ttl: bool | None) -> bool:
     """Whether a read extends the TTL of what it returns (``store.ttl.refresh_on_read``)."""
     if refresh_ttl is not None:
@@ -55,10 +67,16 @@ def _refresh(services: Services, refresh_ttl: bool | None) -> bool:
 
 
 @router.put("/items", status_code=204)
-async def put_item(body: StorePut, services: Deps) -> Response:
+async def put_item(body: StorePut, services: Deps, auth: AuthDep) -> Response:
     """Insert or replace the item at ``namespace`` and ``key``."""
-    namespace = item_namespace(body.namespace)
     key = check_key(body.key)
+    value = {
+        "namespace": item_namespace(body.namespace),
+        "key": key,
+        "value": body.value,
+        "index": body.index,
+    }
+    namespace = item_namespace(await _authorized(auth, "put", value))
     default_ttl = services.graphs.config.project.store.ttl.default_ttl
     ttl = body.ttl if "ttl" in body.model_fields_set else default_ttl
     value = cast(dict[str, Any], to_jsonable(body.value))  # NUL and lone surrogates replaced
@@ -69,6 +87,7 @@ async def put_item(body: StorePut, services: Deps) -> Response:
 @router.get("/items", **returns(StoreItem | None, "The item, or `null` when there is none."))
 async def get_item(
     services: Deps,
+    auth: AuthDep,
     namespace: Annotated[
         list[str] | None,
         Query(description="The labels joined with `.` (`users.u1`); repeats append labels."),
@@ -76,24 +95,34 @@ async def get_item(
     key: str | None = None,
     refresh_ttl: bool | None = None,
 ) -> dict[str, Any] | None:
-    op = GetOp(query_namespace(namespace), check_key(key), _refresh(services, refresh_ttl))
+    value: dict[str, Any] = {"namespace": query_namespace(namespace), "key": check_key(key)}
+    op = GetOp(await _authorized(auth, "get", value), value["key"], _refresh(services, refresh_ttl))
     item = cast(Item | None, await _run(services, op))
     return item.dict() if item is not None else None
 
 
 @router.delete("/items", status_code=204)
-async def delete_item(body: StoreDelete, services: Deps) -> Response:
+async def delete_item(body: StoreDelete, services: Deps, auth: AuthDep) -> Response:
     """Delete the item; deleting one that does not exist is not an error."""
-    await _run(services, PutOp(labels(body.namespace), check_key(body.key), None))
+    value: dict[str, Any] = {"namespace": labels(body.namespace), "key": check_key(body.key)}
+    namespace = await _authorized(auth, "delete", value)
+    await _run(services, PutOp(namespace, value["key"], None))
     return Response(status_code=204)
 
 
 @router.post("/items/search", **returns(StoreSearchItems))
-async def search_items(body: StoreSearch, services: Deps) -> dict[str, Any]:
+async def search_items(body: StoreSearch, services: Deps, auth: AuthDep) -> dict[str, Any]:
     """Items under ``namespace_prefix`` matching ``filter`` (``{field: value}`` or
     ``{field: {"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": value}}``)."""
+    value = {
+        "namespace": labels(body.namespace_prefix),
+        "filter": body.filter,
+        "limit": body.limit,
+        "offset": body.offset,
+        "query": body.query,
+    }
     op = SearchOp(
-        labels(body.namespace_prefix),
+        await _authorized(auth, "search", value),
         check_filter(body.filter),
         body.limit,
         body.offset,
@@ -105,12 +134,22 @@ async def search_items(body: StoreSearch, services: Deps) -> dict[str, Any]:
 
 
 @router.post("/namespaces", **returns(StoreNamespaces))
-async def list_namespaces(body: StoreListNamespaces, services: Deps) -> dict[str, Any]:
+async def list_namespaces(
+    body: StoreListNamespaces, services: Deps, auth: AuthDep
+) -> dict[str, Any]:
     """Namespaces holding items, sorted; ``max_depth`` truncates them (and merges the
-    duplicates that makes)."""
+    duplicates that makes). A handler's ``namespace`` is the prefix."""
+    value = {
+        "namespace": labels(body.prefix) if body.prefix else None,
+        "suffix": labels(body.suffix) if body.suffix else None,
+        "max_depth": body.max_depth,
+        "limit": body.limit,
+        "offset": body.offset,
+    }
+    prefix = await _authorized(auth, "list_namespaces", value)
     conditions = []
-    if body.prefix:
-        conditions.append(MatchCondition(match_type="prefix", path=labels(body.prefix)))
+    if prefix:
+        conditions.append(MatchCondition(match_type="prefix", path=prefix))
     if body.suffix:
         conditions.append(MatchCondition(match_type="suffix", path=labels(body.suffix)))
     op = ListNamespacesOp(tuple(conditions), body.max_depth, body.limit, body.offset)

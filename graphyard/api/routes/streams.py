@@ -8,6 +8,8 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from graphyard.api import sse
+from graphyard.api.auth import AuthDep, RequestAuth
+from graphyard.api.auth.runs import admit_run
 from graphyard.api.cancel import cancel_in_background
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
 from graphyard.api.models import EVENT_STREAM
@@ -50,10 +52,13 @@ def _run_stream(
 
 @router.post("/threads/{thread_id}/runs/stream", **STREAM)
 async def create_and_stream(
-    thread_id: ThreadId, body: RunCreate, services: Deps, key: IdempotencyKey = None
+    thread_id: ThreadId, body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
 ) -> EventSourceResponse:
     thread_id = check_uuid(thread_id, "thread")
-    submitted = await create_run(services, body, thread_id=thread_id, idempotency_key=key)
+    body, caller = await admit_run(auth, body, thread_id)
+    submitted = await create_run(
+        services, body, thread_id=thread_id, idempotency_key=key, caller=caller
+    )
     # A resumed run streams its new segment only.
     after = submitted.resumed_from - 1 if submitted.resumed_from else 0
     return _run_stream(
@@ -63,21 +68,27 @@ async def create_and_stream(
 
 @router.post("/runs/stream", **STREAM)
 async def create_stateless_and_stream(
-    body: RunCreate, services: Deps, key: IdempotencyKey = None
+    body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
 ) -> EventSourceResponse:
-    submitted = await create_run(services, body, thread_id=None, idempotency_key=key)
+    body, caller = await admit_run(auth, body, None)
+    submitted = await create_run(services, body, thread_id=None, idempotency_key=key, caller=caller)
     return _run_stream(
         services, submitted.row, cancel_on_disconnect=body.on_disconnect == "cancel", stateless=True
     )
 
 
 async def _joined(
-    services: Services, run_id: str, thread_id: str | None, last_event_id: str | None
+    services: Services,
+    auth: RequestAuth,
+    run_id: str,
+    thread_id: str | None,
+    last_event_id: str | None,
 ) -> tuple[dict[str, Any], int]:
     after = sse.last_event_id(last_event_id)
     run_id = check_uuid(run_id, "run")
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id, "run_id": run_id})
     async with services.pool.connection() as conn:
-        row = await rows.get(conn, run_id, thread_id)
+        row = await rows.get(conn, run_id, thread_id, scope=scope)
     if row is None:
         raise NotFound("Run not found")
     return row, after
@@ -90,6 +101,7 @@ async def join_stream(
     thread_id: ThreadId,
     run_id: RunId,
     services: Deps,
+    auth: AuthDep,
     stream_mode: StreamModeQuery = None,
     cancel_on_disconnect: bool = False,
     last_event_id: LastEventId = None,
@@ -97,7 +109,7 @@ async def join_stream(
     """Replay the run's stream after ``Last-Event-ID`` (from the start without one), then
     follow it live to its end."""
     thread_id = check_uuid(thread_id, "thread")
-    row, after = await _joined(services, run_id, thread_id, last_event_id)
+    row, after = await _joined(services, auth, run_id, thread_id, last_event_id)
     return _run_stream(
         services,
         row,
@@ -111,12 +123,13 @@ async def join_stream(
 async def join_stateless_stream(
     run_id: RunId,
     services: Deps,
+    auth: AuthDep,
     stream_mode: StreamModeQuery = None,
     cancel_on_disconnect: bool = False,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """The stream of a stateless run (where ``POST /runs/stream`` points ``Location``)."""
-    row, after = await _joined(services, run_id, None, last_event_id)
+    row, after = await _joined(services, auth, run_id, None, last_event_id)
     return _run_stream(
         services,
         row,
@@ -131,13 +144,15 @@ async def join_stateless_stream(
 async def join_thread_stream(
     thread_id: ThreadId,
     services: Deps,
+    auth: AuthDep,
     stream_mode: StreamModeQuery = None,
     stream_modes: StreamModeQuery = None,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Every run of the thread as it comes (``run_modes``), or only their starts and ends
     (``lifecycle``), and state updates (``state_update``). Never ends on its own."""
-    thread = await load_thread(services, thread_id)
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
+    thread = await load_thread(services, thread_id, scope)
     # The SDK sends stream_mode, the reference reads stream_modes: take either.
     modes = sse.thread_stream_modes((stream_modes or []) + (stream_mode or []))
     after = sse.last_event_id(last_event_id) if last_event_id is not None else None

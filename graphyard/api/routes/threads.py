@@ -9,9 +9,11 @@ import uuid_utils
 from fastapi import APIRouter, Header, Query, Response
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import StateUpdate
+from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from graphyard import schedules
+from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
 from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
 from graphyard.api.pagination import check_select, page
@@ -32,6 +34,7 @@ from graphyard.storage import crons as cron_rows
 from graphyard.storage import runs as run_rows
 from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
+from graphyard.storage.filters import Scope
 from graphyard.types import run_workflow_id
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -42,26 +45,38 @@ THREAD_FIELDS = frozenset(
 )
 
 
-async def load_thread(services: Services, thread_id: str) -> dict[str, Any]:
-    """The thread row, or 404 ``Thread with ID <id> not found``."""
+async def load_thread(services: Services, thread_id: str, scope: Scope = None) -> dict[str, Any]:
+    """The thread row, or 404 ``Thread with ID <id> not found`` (also when ``scope``, the
+    caller's auth filter, hides it)."""
     thread_id = check_uuid(thread_id, "thread")
     async with services.pool.connection() as conn:
-        row = await rows.get(conn, thread_id)
+        row = await rows.get(conn, thread_id, scope=scope)
     if row is None:
         raise NotFound(f"Thread with ID {thread_id} not found")
     return row
 
 
 @router.post("", **returns(Thread))
-async def create(body: ThreadCreate, services: Deps) -> dict[str, Any]:
+async def create(body: ThreadCreate, services: Deps, auth: AuthDep) -> dict[str, Any]:
     thread_id = check_uuid(body.thread_id, "thread") if body.thread_id else str(uuid_utils.uuid7())
+    value: dict[str, Any] = {
+        "thread_id": thread_id,
+        "metadata": dict(body.metadata or {}),
+        "if_exists": body.if_exists,
+        "ttl": body.ttl.model_dump(exclude_none=True)
+        if isinstance(body.ttl, BaseModel)
+        else body.ttl,
+    }
+    scope = await auth.authorize("threads", "create", value)
     async with services.pool.connection() as conn:
         ttl = ttl_setting(body.ttl) or services.default_ttl
-        row = await rows.create(conn, thread_id, body.metadata or {}, ttl)
+        row = await rows.create(conn, thread_id, value["metadata"] or {}, ttl)
         if row is None:
             if body.if_exists == "do_nothing":
-                row = await rows.get(conn, thread_id)
-                assert row is not None
+                # Another caller's thread is no one to hand back: the id is taken.
+                row = await rows.get(conn, thread_id, scope=scope)
+                if row is None:
+                    raise Conflict(f"Thread with ID {thread_id} already exists")
                 return thread_json(row)
             raise Conflict(f"Thread with ID {thread_id} already exists")
     if body.supersteps:
@@ -88,9 +103,12 @@ async def _apply_supersteps(
 
 
 @router.post("/search", **returns(list[Thread]))
-async def search(body: ThreadSearch, services: Deps, response: Response) -> list[dict[str, Any]]:
+async def search(
+    body: ThreadSearch, services: Deps, auth: AuthDep, response: Response
+) -> list[dict[str, Any]]:
     check_select(body.select, THREAD_FIELDS)
     ids = [check_uuid(i, "thread") for i in body.ids or []] or None
+    scope = await auth.authorize("threads", "search", _search_value(body, ids))
     async with services.pool.connection() as conn:
         found, total = await rows.search(
             conn,
@@ -102,13 +120,27 @@ async def search(body: ThreadSearch, services: Deps, response: Response) -> list
             offset=body.offset,
             sort_by=body.sort_by,
             sort_order=body.sort_order,
+            scope=scope,
         )
     items = [thread_json(r) for r in found]
     return page(response, items, offset=body.offset, total=total, select=body.select)
 
 
+def _search_value(body: ThreadSearch | ThreadCount, ids: list[str] | None) -> dict[str, Any]:
+    return {
+        "metadata": body.metadata,
+        "values": body.values,
+        "status": body.status,
+        "limit": getattr(body, "limit", None),
+        "offset": getattr(body, "offset", None),
+        "ids": ids,
+        "thread_id": None,
+    }
+
+
 @router.post("/count")
-async def count(body: ThreadCount, services: Deps) -> int:
+async def count(body: ThreadCount, services: Deps, auth: AuthDep) -> int:
+    scope = await auth.authorize("threads", "search", _search_value(body, None))
     async with services.pool.connection() as conn:
         _, total = await rows.search(
             conn,
@@ -120,21 +152,23 @@ async def count(body: ThreadCount, services: Deps) -> int:
             offset=0,
             sort_by="created_at",
             sort_order="desc",
+            scope=scope,
         )
     return total
 
 
 @router.post("/prune", **returns(Pruned))
-async def prune(body: ThreadPrune, services: Deps) -> dict[str, int]:
+async def prune(body: ThreadPrune, services: Deps, auth: AuthDep) -> dict[str, int]:
     ids = [check_uuid(i, "thread") for i in body.thread_ids]
     pruned = 0
     for thread_id in ids:
+        scope = await auth.authorize("threads", "delete", {"thread_id": thread_id})
         async with services.pool.connection() as conn:
-            exists = await rows.get(conn, thread_id) is not None
+            exists = await rows.get(conn, thread_id, scope=scope) is not None
         if not exists:
             continue
         if body.strategy == "delete":
-            await _delete(services, thread_id)
+            await _delete(services, thread_id, scope)
         else:
             await AsyncPostgresSaver(services.pool).aprune([thread_id], strategy="keep_latest")
         pruned += 1
@@ -151,12 +185,16 @@ async def _reconciled_runs(services: Services, thread_id: str) -> bool:
 
 @router.get("/{thread_id}", **returns(Thread))
 async def get(
-    thread_id: ThreadId, services: Deps, include: Annotated[list[str] | None, Query()] = None
+    thread_id: ThreadId,
+    services: Deps,
+    auth: AuthDep,
+    include: Annotated[list[str] | None, Query()] = None,
 ) -> dict[str, Any]:
     """The thread; ``include=ttl`` adds its TTL (strategy, minutes, expiry)."""
-    row = await load_thread(services, thread_id)
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
+    row = await load_thread(services, thread_id, scope)
     if row["status"] == "busy" and await _reconciled_runs(services, str(row["thread_id"])):
-        row = await load_thread(services, thread_id)
+        row = await load_thread(services, thread_id, scope)
     out = thread_json(row)
     # The reference reads one comma-separated value; the SDK may repeat the parameter.
     if "ttl" in {part.strip() for value in include or [] for part in value.split(",")}:
@@ -169,14 +207,18 @@ async def patch(
     thread_id: ThreadId,
     body: ThreadPatch,
     services: Deps,
+    auth: AuthDep,
     prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any] | Response:
-    thread = await load_thread(services, thread_id)
+    value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(body.metadata or {})}
+    scope = await auth.authorize("threads", "update", value)
+    thread = await load_thread(services, thread_id, scope)
     ttl = ttl_setting(body.ttl)
     async with services.pool.connection() as conn, conn.transaction():
-        if ttl is not None:
-            await thread_ttl.set_ttl(conn, str(thread["thread_id"]), *ttl)
-        row = await rows.merge_metadata(conn, str(thread["thread_id"]), body.metadata or {})
+        tid = str(thread["thread_id"])
+        row = await rows.merge_metadata(conn, tid, value["metadata"] or {}, scope=scope)
+        if row is not None and ttl is not None:
+            await thread_ttl.set_ttl(conn, tid, *ttl)
     if row is None:
         raise NotFound(f"Thread with ID {thread_id} not found")
     if prefer and "return=minimal" in prefer:
@@ -184,7 +226,7 @@ async def patch(
     return thread_json(row)
 
 
-async def _delete(services: Services, thread_id: str) -> None:
+async def _delete(services: Services, thread_id: str, scope: Scope) -> None:
     async with services.pool.connection() as conn:
         live = await rows.live_run_ids(conn, thread_id, waiting=True)
     for run_id in live:
@@ -194,31 +236,37 @@ async def _delete(services: Services, thread_id: str) -> None:
     await AsyncPostgresSaver(services.pool).adelete_thread(thread_id)
     async with services.pool.connection() as conn:
         crons = await cron_rows.for_thread(conn, thread_id)
-        await rows.delete(conn, thread_id)  # its crons' rows go with it
+        await rows.delete(conn, thread_id, scope=scope)  # its crons' rows go with it
     for cron_id in crons:
         await schedules.delete(services.temporal, cron_id)
 
 
 @router.delete("/{thread_id}", status_code=204)
-async def delete(thread_id: ThreadId, services: Deps) -> Response:
-    thread = await load_thread(services, thread_id)
-    await _delete(services, str(thread["thread_id"]))
+async def delete(thread_id: ThreadId, services: Deps, auth: AuthDep) -> Response:
+    scope = await auth.authorize("threads", "delete", {"thread_id": thread_id})
+    thread = await load_thread(services, thread_id, scope)
+    await _delete(services, str(thread["thread_id"]), scope)
     return Response(status_code=204)
 
 
 @router.get("/{thread_id}/storage", **returns(ThreadStorage))
-async def storage(thread_id: ThreadId, services: Deps) -> dict[str, Any]:
+async def storage(thread_id: ThreadId, services: Deps, auth: AuthDep) -> dict[str, Any]:
     """Bytes the thread's checkpoints occupy, per table and per channel."""
-    thread = await load_thread(services, thread_id)
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
+    thread = await load_thread(services, thread_id, scope)
     async with services.pool.connection() as conn:
         return await checkpoint_rows.storage(conn, str(thread["thread_id"]))
 
 
 @router.post("/{thread_id}/copy", **returns(Thread))
-async def copy(thread_id: ThreadId, services: Deps) -> dict[str, Any]:
-    source = await load_thread(services, thread_id)
+async def copy(thread_id: ThreadId, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    """A new thread with the source's metadata (its owner too), values and checkpoints."""
+    scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
+    source = await load_thread(services, thread_id, scope)
     new_id = str(uuid_utils.uuid7())
     async with services.pool.connection() as conn, conn.transaction():
-        row = await rows.copy(conn, str(source["thread_id"]), new_id)
+        row = await rows.copy(conn, str(source["thread_id"]), new_id, scope=scope)
+        if row is None:
+            raise NotFound(f"Thread with ID {thread_id} not found")
         await checkpoint_rows.copy_checkpoints(conn, str(source["thread_id"]), new_id)
     return thread_json(row)
