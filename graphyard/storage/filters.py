@@ -16,7 +16,6 @@ from graphyard.storage.jsonb import jsonb
 Scope = Mapping[str, Any] | None
 Clause = tuple[str, list[Any]]
 
-TRUE: Clause = ("TRUE", [])
 _MAX_DEPTH = 8  # nested $or/$and; deeper is a handler bug, not a query
 
 
@@ -68,7 +67,7 @@ def _compile(scope: Mapping[str, Any], column: str, depth: int) -> Clause:
             raise InvalidFilter(f"auth filter: unknown operator {key!r}")
         else:
             parts.append(_field(column, key, condition))
-    return _join(parts, "AND") if parts else TRUE
+    return _join(parts, "AND") if parts else ("TRUE", [])
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -78,10 +77,10 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 
 def where(scope: Scope, column: str = "metadata") -> Clause:
-    """The SQL condition (and its parameters) a row's ``column`` must meet; ``TRUE`` without a
-    scope."""
+    """The SQL condition (and its parameters: a new list, callers add to it) a row's ``column``
+    must meet; ``TRUE`` without a scope."""
     if scope is None:
-        return TRUE
+        return "TRUE", []
     return _compile(_mapping(scope, "result"), column, 0)
 
 
@@ -94,7 +93,7 @@ def run_where(scope: Scope, runs: str = "runs") -> Clause:
     """A run is seen through its thread's metadata; a run whose thread is gone (a stateless
     run's temporary thread) through its own."""
     if scope is None:
-        return TRUE
+        return "TRUE", []
     on_thread, params = where(scope, "t.metadata")
     on_run, run_params = where(scope, f"{runs}.metadata")
     return (
