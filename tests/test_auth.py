@@ -4,19 +4,23 @@ what the graph sees, and, for every route, that one user never reaches another's
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from graphyard.api.app import create_app
+from graphyard.api.auth import apikeys
 from graphyard.config import Settings
 from graphyard.errors import ConfigError
 from graphyard.graphs import AuthConfig, GraphRegistry, LoadedConfig
@@ -363,3 +367,19 @@ async def test_loading_fails_clearly(settings: Settings, graphs: GraphRegistry) 
         create_app(settings, with_auth("./auth_incomplete.py:auth"))
     with pytest.raises(ConfigError, match=r"not a langgraph_sdk\.Auth"):
         create_app(settings, with_auth("./auth_users.py:USERS"))
+
+
+def test_api_key_names_and_matching(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("# mounted secret\nops: key-one-123456\nbare-key-abcdef  # no name\n")
+    settings = Settings(api_keys=SecretStr("ci:key-ci-654321"), api_keys_file=keys_file)
+    keys = apikeys.load(settings)
+    bare = "key-" + hashlib.sha256(b"bare-key-abcdef").hexdigest()[:8]
+    assert [k.name for k in keys] == ["ci", "ops", bare]
+    assert apikeys.match(keys, "key-one-123456") == "ops"
+    assert apikeys.match(keys, "bare-key-abcdef") == bare
+    assert apikeys.match(keys, "key-one-12345") is None
+    assert apikeys.match(keys, None) is None
+    (tmp_path / "empty").write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match="holds no API key"):
+        apikeys.load(Settings(api_keys_file=tmp_path / "empty"))
