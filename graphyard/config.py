@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     pool_min_size: int = 1
     pool_max_size: int = 20
+    pool_check_after: timedelta = Field(
+        default=timedelta(seconds=0.5),
+        description="A pooled connection idle this long is checked (an empty query) before "
+        "use, so one left dead by a Postgres restart is replaced instead of failing a request.",
+    )
 
     # Execution
     step_activity: StepActivityKind = Field(

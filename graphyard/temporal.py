@@ -11,10 +11,10 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.config import Settings
+from graphyard.converter import DATA_CONVERTER
 from graphyard.errors import ConfigError
 from graphyard.graphs import RetryConfig
 from graphyard.telemetry import metrics, tracing
@@ -32,7 +32,7 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         tls=settings.temporal_tls,
         api_key=settings.temporal_api_key,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         interceptors=tracing.temporal_interceptors(settings),
         runtime=metrics.temporal_runtime(settings),
     )

@@ -19,11 +19,11 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from psycopg.rows import dict_row
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from graphyard.api.app import create_app
 from graphyard.config import Settings
+from graphyard.converter import DATA_CONVERTER
 from graphyard.devstack.ports import free_port
 from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import dev_server_args, temporal_binary
@@ -50,7 +50,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
         dev_server_extra_args=dev_server_args(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         search_attributes=SEARCH_ATTRIBUTES,
         ui=False,
         port=free_port(),

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowFailureError, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
+from graphyard.converter import DATA_CONVERTER
 from graphyard.graphs import GraphRegistry
 from graphyard.schedules import schedule_id
 from graphyard.types import (
@@ -46,7 +46,7 @@ def replayer() -> Replayer:
     return Replayer(
         workflows=ALL_WORKFLOWS,
         workflow_runner=UnsandboxedWorkflowRunner(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
 
 
@@ -79,7 +79,7 @@ async def test_the_versioned_workers_workflows_replay_the_same_histories() -> No
     versioned = Replayer(
         workflows=versioned_workflows(),
         workflow_runner=UnsandboxedWorkflowRunner(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     for path in committed():
         result = await versioned.replay_workflow(history(path), raise_on_replay_failure=False)
@@ -123,7 +123,7 @@ async def test_an_incompatible_change_fails_the_replay(changed: type) -> None:
     changed_replayer = Replayer(
         workflows=[changed, *(w for w in ALL_WORKFLOWS if w is not RunWorkflow)],
         workflow_runner=UnsandboxedWorkflowRunner(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     paths = run_histories()
     assert len(paths) >= 18

@@ -87,7 +87,7 @@ class StepPublisher:
 
     async def _write(self, batch: list[event_log.Event]) -> None:
         run = self._run
-        async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+        async with self._pool.connection() as conn:
             if self._attempt is None:
                 self._attempt = await event_log.append_first(
                     conn,

@@ -115,7 +115,10 @@ class TemporalDevServer:
         else:
             args += ["--ui-port", str(self.ui_port)]
         if self.db_file is not None:
+            # Write-ahead log, synced at checkpoints: still crash-safe for the process (what a
+            # dev server needs), and the server spends less on each workflow task.
             args += ["--db-filename", str(self.db_file)]
+            args += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
         args += ["--namespace", self.namespace, "--log-level", "warn"]
         args += dev_server_args(search_attributes=self.search_attributes)
         return args + self.extra_args

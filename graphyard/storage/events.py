@@ -57,16 +57,23 @@ async def append(
     step: int | None = None,
     attempt: int = 1,
 ) -> None:
-    """Append events in order and wake their followers (in the caller's transaction, if any)."""
+    """Append events in order and wake their followers, in one statement (atomic without a
+    transaction; in the caller's, if any)."""
     await conn.execute(
         """
-        INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
-        SELECT %s, %s, %s, %s, e, d
-        FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(e, d, i) ORDER BY i
+        WITH inserted AS (
+            INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
+            SELECT %s, %s, %s, %s, e, d
+            FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(e, d, i) ORDER BY i
+        )
+        SELECT pg_notify(%s, %s)
         """,
-        (run_id, thread_id, step, attempt, [e.event for e in events], [e.data for e in events]),
+        (
+            *(run_id, thread_id, step, attempt),
+            *([e.event for e in events], [e.data for e in events]),
+            *(channel, wake_keys(run_id, thread_id)),
+        ),
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (channel, wake_keys(run_id, thread_id)))
 
 
 # Which attempt at step %(step)s a writer is, from the run's last event: if that came from
@@ -88,7 +95,8 @@ _ATTEMPT = """
 async def append_first(
     conn: Conn, channel: str, *, run_id: str, thread_id: str, step: int, events: list[Event]
 ) -> int:
-    """Append the first events a step activity streams, returning which attempt it is.
+    """Append the first events a step activity streams and wake their followers, in one
+    statement, returning which attempt it is.
 
     A retried step says so first with a ``metadata`` event (``{"run_id", "attempt"}``), as the
     reference server does on retries, so a client knows that what follows may repeat what the
@@ -108,7 +116,7 @@ async def append_first(
             SELECT %(run)s, %(thread)s, %(step)s, (SELECT attempt FROM this), e, d
             FROM batch ORDER BY i
         )
-        SELECT attempt FROM this
+        SELECT attempt, pg_notify(%(channel)s, %(wake)s) FROM this
         """,
         {
             "run": run_id,
@@ -116,10 +124,11 @@ async def append_first(
             "step": step,
             "events": [e.event for e in events],
             "datas": [e.data for e in events],
+            "channel": channel,
+            "wake": wake_keys(run_id, thread_id),
         },
     )
     row = await cur.fetchone()
-    await conn.execute("SELECT pg_notify(%s, %s)", (channel, wake_keys(run_id, thread_id)))
     return int(row["attempt"]) if row else 1
 
 
@@ -128,15 +137,22 @@ async def mark_retry(conn: Conn, channel: str, *, run_id: str, thread_id: str, s
     of what the next step now streams again: announce that step as a retry."""
     await conn.execute(
         f"""
-        WITH {_ATTEMPT}
-        INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
-        SELECT %(run)s, %(thread)s, %(step)s + 1, this.attempt,
-            'metadata', json_build_object('run_id', %(run)s::text, 'attempt', this.attempt)::text
-        FROM this WHERE this.retried
+        WITH {_ATTEMPT}, inserted AS (
+            INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
+            SELECT %(run)s, %(thread)s, %(step)s + 1, this.attempt, 'metadata',
+                json_build_object('run_id', %(run)s::text, 'attempt', this.attempt)::text
+            FROM this WHERE this.retried
+        )
+        SELECT pg_notify(%(channel)s, %(wake)s)
         """,
-        {"run": run_id, "thread": thread_id, "step": step},
+        {
+            "run": run_id,
+            "thread": thread_id,
+            "step": step,
+            "channel": channel,
+            "wake": wake_keys(run_id, thread_id),
+        },
     )
-    await conn.execute("SELECT pg_notify(%s, %s)", (channel, wake_keys(run_id, thread_id)))
 
 
 async def for_run(conn: Conn, run_id: str, after: int, limit: int) -> list[Row]:
