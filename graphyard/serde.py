@@ -23,14 +23,14 @@ def _default(obj: Any) -> Any:
         return interrupt_json(obj, stream=False)
     if isinstance(obj, Send):
         return {"node": obj.node, "arg": obj.arg}
+    if isinstance(obj, Mapping):  # before dataclasses: the auth user is both
+        return dict(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     if isinstance(obj, BaseException):
         return {"error": type(obj).__name__, "message": str(obj)}
-    if isinstance(obj, Mapping):
-        return dict(obj)
     if hasattr(obj, "to_json") and callable(obj.to_json):
         return obj.to_json()
     return repr(obj)

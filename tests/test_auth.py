@@ -139,7 +139,18 @@ async def test_graph_sees_the_user_and_no_credential(users: Users) -> None:
         "permissions": ["threads:write"],
         "is_authenticated": True,
         "team": "red",
+        "via_attribute": "alice",
     }
+    # Debug events carry the run's config: the user in it reads as the graph saw it.
+    modes: Any = ["debug"]
+    parts = users.alice.runs.stream(thread["thread_id"], "whoami", input={}, stream_mode=modes)
+    configs = [
+        p.data["payload"]["config"]["configurable"]
+        async for p in parts
+        if p.event == "debug" and "config" in p.data.get("payload", {})
+    ]
+    assert configs
+    assert all(c["langgraph_auth_user"]["identity"] == "alice" for c in configs)
     stateless = await users.bob.runs.wait(None, "whoami", input={})
     assert isinstance(stateless, dict)
     assert stateless["user_id"] == "bob"

@@ -4,6 +4,7 @@ kwargs."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command, Send
 from temporalio.exceptions import ApplicationError
 
+from graphyard.api.auth.users import USER_KEY, as_user
 from graphyard.graphs import GraphRegistry
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import Pool
@@ -64,6 +66,9 @@ class RunKwargs:
         config = dict(self.config)
         configurable = dict(config.get("configurable") or {})
         configurable.update(thread_id=run.thread_id, run_id=run.run_id, checkpoint_ns="")
+        if isinstance(user := configurable.get(USER_KEY), Mapping):
+            # Stored as JSON; the graph gets the reference's user (attributes and items).
+            configurable[USER_KEY] = as_user(user)
         if fork and self.checkpoint:
             configurable.update(
                 {k: v for k, v in self.checkpoint.items() if v is not None and k != "thread_id"}

@@ -20,7 +20,8 @@ def whoami(state: State, config: RunnableConfig) -> dict[str, Any]:
     user = configurable.get("langgraph_auth_user")
     return {
         "user_id": configurable.get("langgraph_auth_user_id"),
-        "user": dict(user) if user is not None else None,
+        # As on the reference, the user reads as an object and as a mapping.
+        "user": {**dict(user), "via_attribute": user.identity} if user is not None else None,
         "permissions": configurable.get("langgraph_auth_permissions"),
     }
 

@@ -17,8 +17,9 @@ _BASE = ("identity", "display_name", "permissions", "is_authenticated")
 
 
 @dataclass(frozen=True)
-class AuthUser:
-    """A user as handlers see it (``ctx.user``): ``.identity`` and ``["identity"]`` alike."""
+class AuthUser(Mapping[str, Any]):
+    """A user as handlers and graphs see it (``ctx.user``, ``langgraph_auth_user``):
+    ``.identity`` and ``["identity"]`` alike."""
 
     identity: str
     display_name: str
@@ -43,6 +44,9 @@ class AuthUser:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.as_dict())
 
     def __getattr__(self, name: str) -> Any:
         # Extra fields of a returned dict read as attributes too, as on the reference's user.
