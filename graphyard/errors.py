@@ -25,6 +25,10 @@ class BadRequest(GraphyardError):
     status_code = 400
 
 
+class Forbidden(GraphyardError):
+    status_code = 403
+
+
 class NotFound(GraphyardError):
     status_code = 404
 

@@ -18,6 +18,7 @@ from langgraph.pregel import Pregel
 from pydantic import TypeAdapter
 from temporalio.service import RPCError
 
+from graphyard.api import secret_check
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.models import Assistant, AssistantVersion, GraphDrawing, GraphSchemas, returns
 from graphyard.api.pagination import check_select, page
@@ -59,6 +60,16 @@ def _check_graph(services: Services, graph_id: str) -> None:
         )
 
 
+def _check_secrets(services: Services, body: AssistantCreate | AssistantPatch) -> None:
+    secret_check.check(
+        services.settings,
+        "assistant",
+        config=body.config,
+        context=body.context,
+        metadata=body.metadata,
+    )
+
+
 async def _load(services: Services, assistant_id: str) -> Row:
     async with services.pool.connection() as conn:
         row = await rows.get(conn, assistant_id)
@@ -74,6 +85,7 @@ async def create(body: AssistantCreate, services: Deps) -> dict[str, Any]:
     else:
         assistant_id = str(uuid.uuid4())
     _check_graph(services, body.graph_id)
+    _check_secrets(services, body)
     async with services.pool.connection() as conn:
         row = await rows.create(
             conn,
@@ -130,6 +142,7 @@ async def patch(assistant_id: str, body: AssistantPatch, services: Deps) -> dict
     assistant_id = check_uuid(assistant_id, "assistant")
     if body.graph_id is not None:
         _check_graph(services, body.graph_id)
+    _check_secrets(services, body)
     changes = {f: getattr(body, f) for f in rows.FIELDS if getattr(body, f) is not None}
     async with services.pool.connection() as conn:
         row = await rows.patch(conn, assistant_id, changes)

@@ -16,7 +16,7 @@ from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.reconcile import reconciled, reconciled_all
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
-from graphyard.api.submit import create_run
+from graphyard.api.submit import check_secrets, create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
 from graphyard.storage import checkpoints as checkpoint_rows
@@ -118,6 +118,7 @@ async def create_batch(
 ) -> list[dict[str, Any]]:
     """Several stateless background runs in one request (none if any webhook is refused)."""
     for item in body:
+        check_secrets(services, item)
         run_config.check_webhook(item.webhook, services.graphs.config.project)
     created = [
         await create_run(services, item, thread_id=None, idempotency_key=None) for item in body

@@ -1,0 +1,59 @@
+"""The data converter of every Temporal client graphyard builds: pydantic JSON payloads, the
+optional encryption codec, and failures whose messages and stack traces have known secrets
+masked (and, with the codec on, are encrypted too)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from temporalio.api.failure.v1 import Failure
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
+
+from graphyard import codec
+from graphyard.config import Settings
+from graphyard.redaction import redact
+
+
+class RedactingFailureConverter(DefaultFailureConverter):
+    """Masks registered secrets (and credential-looking text) in each failure's message and
+    stack trace before they are recorded in Temporal history. A node's exception chained
+    under the step's error is a cause in the same failure: it is masked too."""
+
+    def __init__(self, *, encode_common_attributes: bool = False) -> None:
+        # The base class would encode the texts before this class masks them: it never
+        # encodes, this class does after masking.
+        super().__init__()
+        self._encode_texts = encode_common_attributes
+
+    def to_failure(
+        self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
+    ) -> None:
+        # The base class converts each cause by calling to_failure again: every level of the
+        # chain passes here.
+        super().to_failure(exception, payload_converter, failure)
+        failure.message = redact(failure.message)
+        failure.stack_trace = redact(failure.stack_trace)
+        if self._encode_texts and not failure.HasField("encoded_attributes"):
+            attributes = {"message": failure.message, "stack_trace": failure.stack_trace}
+            failure.encoded_attributes.CopyFrom(payload_converter.to_payloads([attributes])[0])
+            failure.message, failure.stack_trace = "Encoded failure", ""
+
+
+class EncodedRedactingFailureConverter(RedactingFailureConverter):
+    """With the codec on: failure messages and stack traces travel as an (encrypted) payload."""
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=True)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """pydantic payloads; with codec keys set, encrypted payloads and failure texts."""
+    payload_codec = codec.from_settings(settings)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=payload_codec,
+        failure_converter_class=EncodedRedactingFailureConverter
+        if payload_codec is not None
+        else RedactingFailureConverter,
+    )
