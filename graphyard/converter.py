@@ -14,6 +14,9 @@ from graphyard import codec
 from graphyard.config import Settings
 from graphyard.redaction import redact
 
+# What DefaultFailureConverter writes in place of an encoded failure's message.
+_ENCODED = "Encoded failure"
+
 
 class RedactingFailureConverter(DefaultFailureConverter):
     """Masks registered secrets (and credential-looking text) in each failure's message and
@@ -29,15 +32,23 @@ class RedactingFailureConverter(DefaultFailureConverter):
     def to_failure(
         self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
     ) -> None:
-        # The base class converts each cause by calling to_failure again: every level of the
-        # chain passes here.
         super().to_failure(exception, payload_converter, failure)
+        # A failure decoded earlier (an activity's, re-raised by a workflow) is copied whole,
+        # causes included, and holds its texts decoded: every level is (re)masked and encoded.
+        level: Failure | None = failure
+        while level is not None:
+            self._seal(level, payload_converter)
+            level = level.cause if level.HasField("cause") else None
+
+    def _seal(self, failure: Failure, payload_converter: PayloadConverter) -> None:
+        if failure.message == _ENCODED and not failure.stack_trace:
+            return
         failure.message = redact(failure.message)
         failure.stack_trace = redact(failure.stack_trace)
-        if self._encode_texts and not failure.HasField("encoded_attributes"):
+        if self._encode_texts:
             attributes = {"message": failure.message, "stack_trace": failure.stack_trace}
             failure.encoded_attributes.CopyFrom(payload_converter.to_payloads([attributes])[0])
-            failure.message, failure.stack_trace = "Encoded failure", ""
+            failure.message, failure.stack_trace = _ENCODED, ""
 
 
 class EncodedRedactingFailureConverter(RedactingFailureConverter):
