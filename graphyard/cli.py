@@ -1,5 +1,5 @@
 """``graphyard dev | api | worker | migrate | temporal setup | deploy status|set-current|ramp|
-rollback | runs dead | runs retry RUN_ID``."""
+rollback | runs dead | runs retry RUN_ID | codec new-key ID``."""
 
 from __future__ import annotations
 
@@ -183,6 +183,16 @@ def _runs(args: argparse.Namespace) -> int:
         return 1
 
 
+def _codec_new_key(args: argparse.Namespace) -> int:
+    from graphyard.codec import new_key_line
+
+    if not args.key_id.strip() or any(c in args.key_id for c in ":,\n"):
+        print("graphyard: a key id must be non-empty, without ':' or ','", file=sys.stderr)
+        return 2
+    print(new_key_line(args.key_id.strip()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphyard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.set_defaults(handler=_temporal_setup)
     _add_deploy(sub)
+    codec = sub.add_parser("codec", help="payload encryption keys (docs/secrets.md)")
+    codec_actions = codec.add_subparsers(dest="action", required=True)
+    new_key = codec_actions.add_parser(
+        "new-key", help="print a new `id:base64key` entry for GRAPHYARD_CODEC_KEYS"
+    )
+    new_key.add_argument("key_id", help="the key's id (stored in each payload it encrypts)")
+    new_key.set_defaults(handler=_codec_new_key)
     runs = sub.add_parser("runs", help="dead runs: list them, run one again")
     runs.add_argument(
         "--url",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 StepActivityKind = Literal["local", "regular"]
 LogFormat = Literal["text", "json"]
@@ -59,6 +59,41 @@ class Settings(BaseSettings):
         default=None,
         description="A file the worker touches every few seconds while it polls (an exec "
         "probe checks its age); removed when the worker stops.",
+    )
+
+    # Payload encryption (docs/secrets.md): the API and every worker share the keys.
+    codec_keys: SecretStr | None = Field(
+        default=None,
+        description="Encrypt Temporal payloads (AES-256-GCM): `id:base64key,...` (32-byte "
+        "keys). The first key encrypts, all decrypt: put a new key first to rotate. Unset "
+        "(and no codec_key_file): payloads are stored as plain JSON.",
+    )
+    codec_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the codec keys in the codec_keys format (one per line or "
+        "comma-separated; a mounted secret); its keys come after codec_keys'.",
+    )
+    codec_endpoint: bool = Field(
+        default=False,
+        description="Serve the Temporal UI's codec endpoint at /codec/encode and "
+        "/codec/decode (it decrypts payloads for whoever can call the API: protect the API).",
+    )
+    codec_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (comma-separated) allowed to call the codec endpoint from a "
+        "browser: the Temporal UI's, e.g. http://localhost:8233.",
+    )
+
+    # Secrets in requests (docs/secrets.md)
+    secret_check: bool = Field(
+        default=True,
+        description="Reject assistant, run and cron config/context/metadata values that look "
+        "like secrets (422); secrets belong in the workers' environment.",
+    )
+    secret_check_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated key names (`session_token`) or dotted paths "
+        "(`config.configurable.auth_header`) the secret check lets through.",
     )
 
     # Postgres
@@ -172,6 +207,13 @@ class Settings(BaseSettings):
         description="Serve the Temporal SDK's own Prometheus metrics (workflow tasks, "
         "activities, polls, RPCs) from this process on this port.",
     )
+
+    @field_validator("codec_cors_origins", "secret_check_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("deployment_name")
     @classmethod

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.config import Settings
-from graphyard.converter import DATA_CONVERTER
+from graphyard.converter import data_converter
 from graphyard.errors import ConfigError
 from graphyard.graphs import RetryConfig
 from graphyard.telemetry import metrics, tracing
@@ -26,13 +26,14 @@ _KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
 
 async def connect(settings: Settings) -> Client:
     """Connect to the Temporal cluster named by the settings (TLS / API key when given), with
-    the tracing interceptor when tracing is on and the SDK's metrics endpoint when asked."""
+    graphyard's data converter (the payload codec when keys are set), the tracing interceptor
+    when tracing is on and the SDK's metrics endpoint when asked."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         tls=settings.temporal_tls,
         api_key=settings.temporal_api_key,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         interceptors=tracing.temporal_interceptors(settings),
         runtime=metrics.temporal_runtime(settings),
     )

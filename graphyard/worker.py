@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from graphyard import maintenance
+from graphyard import maintenance, redaction
 from graphyard.activities import all_activities
 from graphyard.activities.context import WorkerContext
 from graphyard.api.deps import Backends
@@ -34,9 +34,12 @@ _HEALTH_INTERVAL = 5.0
 
 
 def load_worker_graphs(settings: Settings) -> GraphRegistry:
-    """The worker's graphs, with ``env`` applied first: graph secrets live in workers only."""
+    """The worker's graphs, with ``env`` applied first: graph secrets live in workers only.
+    Their values (and those of the process environment's secret-looking variables) are masked
+    wherever graphyard records text: logs, run errors, Temporal failures, stream events."""
     config = load_config(settings.config_path)
-    logs.register_secrets(apply_env(config))
+    redaction.register_secrets(apply_env(config))
+    redaction.register_environment()
     return GraphRegistry(config)
 
 

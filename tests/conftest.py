@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from graphyard.api.app import create_app
 from graphyard.config import Settings
-from graphyard.converter import DATA_CONVERTER
+from graphyard.converter import DATA_CONVERTER, data_converter
 from graphyard.devstack.ports import free_port
 from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import dev_server_args, temporal_binary
@@ -112,6 +112,17 @@ class Stack:
         raise AssertionError(f"nothing matched {query} {params}")
 
 
+def graphyard_client(temporal_env: WorkflowEnvironment, settings: Settings) -> Client:
+    """A client of the session's Temporal with graphyard's data converter for ``settings``
+    (the payload codec when they set keys), as the API and workers build theirs."""
+    env_client = temporal_env.client
+    return Client(
+        env_client.service_client,
+        namespace=env_client.namespace,
+        data_converter=data_converter(settings),
+    )
+
+
 @asynccontextmanager
 async def serve_api(settings: Settings, graphs: GraphRegistry) -> AsyncIterator[str]:
     """The API app on a real port (uvicorn), in this event loop."""
@@ -161,7 +172,7 @@ async def api(
     settings: Settings, graphs: GraphRegistry, temporal_env: WorkflowEnvironment
 ) -> AsyncIterator[Stack]:
     """The API alone: tests start workers themselves (in a subprocess, to kill them)."""
-    async with open_stack(settings, graphs, temporal_env.client) as stack:
+    async with open_stack(settings, graphs, graphyard_client(temporal_env, settings)) as stack:
         yield stack
 
 

@@ -71,18 +71,25 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @asynccontextmanager
 async def api_process(
-    settings: Settings, port: int | None = None
+    settings: Settings,
+    port: int | None = None,
+    log: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
     """``graphyard api`` on its own port (or ``port``: where a killed one listened), sharing the
-    test's schema and task queue; yields the process and its URL once it answers."""
+    test's schema and task queue; yields the process and its URL once it answers. Its output
+    goes to ``log``, if given; ``env`` adds variables."""
     port = port or free_port()
-    env = {**worker_env(settings), "GRAPHYARD_HOST": "127.0.0.1", "GRAPHYARD_PORT": str(port)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphyard", "api"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {
+        **worker_env(settings),
+        "GRAPHYARD_HOST": "127.0.0.1",
+        "GRAPHYARD_PORT": str(port),
+        **(env or {}),
+    }
+    with log.open("ab") if log else open(os.devnull, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "graphyard", "api"], env=env, stdout=out, stderr=out
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url) as http:

@@ -12,6 +12,7 @@ import asyncio
 from types import TracebackType
 from typing import Any
 
+from graphyard import redaction
 from graphyard.storage import events as event_log
 from graphyard.storage.db import Pool
 from graphyard.types import RunRef
@@ -57,7 +58,11 @@ class StepPublisher:
         while len(self._backlog) >= _MAX_BACKLOG:
             self._check_writer()
             await self._idle.wait()
-        self._backlog.append(event_log.event(name, data))
+        event = event_log.event(name, data)
+        if redaction.has_secrets():
+            # A failed task's error (tasks and debug modes) may quote the worker's secrets.
+            event = event_log.Event(event.event, redaction.mask(event.data))
+        self._backlog.append(event)
         self._idle.clear()
         self._pending.set()
 

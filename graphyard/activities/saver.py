@@ -1,5 +1,6 @@
-"""The step's checkpoint saver: reads the latest checkpoint once, and lets stream events reach
-Postgres before each durable write."""
+"""The step's checkpoint saver: reads the latest checkpoint once, lets stream events reach
+Postgres before each durable write, and masks the worker's secrets in the error writes of
+failed tasks."""
 
 from __future__ import annotations
 
@@ -16,7 +17,20 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
+from graphyard import redaction
 from graphyard.storage.db import Pool
+
+# LangGraph's channel for a failed task's error (private in LangGraph 1.x: its value is stable).
+ERROR = "__error__"
+
+
+def _masked(channel: str, value: Any) -> Any:
+    """A failed task's error as LangGraph stores it (its repr), with secrets masked."""
+    if channel != ERROR or not isinstance(value, BaseException) or not redaction.has_secrets():
+        return value
+    text = repr(value)
+    masked = redaction.mask(text)
+    return value if masked == text else masked
 
 
 class GuardedSaver(AsyncPostgresSaver):
@@ -59,4 +73,5 @@ class GuardedSaver(AsyncPostgresSaver):
     ) -> None:
         if self.before_write is not None:
             await self.before_write()
+        writes = [(channel, _masked(channel, value)) for channel, value in writes]
         await super().aput_writes(config, writes, task_id, task_path)

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from graphyard import __version__
+from graphyard import __version__, redaction
 from graphyard.api import errors
 from graphyard.api.auth import Authenticated, load_auth
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
 from graphyard.api.routes import (
     assistants,
+    codec,
     crons,
     dead_runs,
     meta,
@@ -26,7 +27,9 @@ from graphyard.api.routes import (
     threads,
 )
 from graphyard.api.waiter import RunWaiter
+from graphyard.codec import settings_keys
 from graphyard.config import Settings
+from graphyard.errors import ConfigError
 from graphyard.graphs import GraphRegistry, default_assistant_id, load_config
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage.db import open_pool
@@ -52,6 +55,9 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
     """The API app. Graphs load here without ``env``: secrets belong to workers."""
     registry = graphs or GraphRegistry(load_config(settings.config_path))
     auth = load_auth(settings, registry.config)
+    # The API's own credentials (an embedding provider's key for store.index) are masked in
+    # its logs too.
+    redaction.register_environment()
     tracing.setup(settings, "graphyard-api")
 
     @asynccontextmanager
@@ -89,5 +95,14 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
         app.include_router(module.router, dependencies=[Authenticated])
     if settings.api_metrics:
         app.include_router(metrics.router)
+    if settings.codec_endpoint:
+        # The Temporal UI's codec endpoint decrypts payloads: only with keys, and only on purpose.
+        if not settings_keys(settings):
+            raise ConfigError(
+                "GRAPHYARD_CODEC_ENDPOINT needs codec keys (GRAPHYARD_CODEC_KEYS or "
+                "GRAPHYARD_CODEC_KEY_FILE)"
+            )
+        app.include_router(codec.preflight)
+        app.include_router(codec.router)
     tracing.instrument_app(app, settings)
     return app

@@ -14,7 +14,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from graphyard.api import hitl, run_config
+from graphyard.api import hitl, run_config, secret_check
 from graphyard.api.auth.runs import ANONYMOUS, Caller
 from graphyard.api.cancel import cancel_run
 from graphyard.api.deps import Backends
@@ -78,6 +78,13 @@ async def resolve_assistant(
     return row
 
 
+def check_secrets(services: Backends, body: RunCreate) -> None:
+    """422 for a run request carrying secret-looking config, context or metadata."""
+    secret_check.check(
+        services.settings, "run", config=body.config, context=body.context, metadata=body.metadata
+    )
+
+
 async def create_run(
     services: Backends,
     body: RunCreate,
@@ -89,6 +96,7 @@ async def create_run(
     """Create (or, for a repeated idempotency key, find) a run and start its workflow; or,
     when the thread has a run waiting at an interrupt and the body answers it, resume that.
     ``caller``: what auth decided (``graphyard.api.auth.admit_run``)."""
+    check_secrets(services, body)
     if (body.config or {}).get("configurable") and body.context:
         raise BadRequest(
             "Cannot specify both configurable and context. Prefer setting context alone. "

@@ -128,6 +128,9 @@ class DevStack:
         logs.mkdir(exist_ok=True)
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres", free_port(o.host), o.host)
         self.postgres.start()
+        # Payload encryption is off unless the environment configures it; with the codec
+        # endpoint on as well, the Temporal UI decodes through the API.
+        codec_ui = o.ui and Settings().codec_endpoint
         self.temporal = TemporalDevServer(
             port=o.temporal_port,
             ui_port=o.ui_port if o.ui else None,
@@ -136,6 +139,9 @@ class DevStack:
             log_file=logs / "temporal.log",
             # The run workflows' search attributes (the dev server registers them at start).
             search_attributes={key.name: "Keyword" for key in SEARCH_ATTRIBUTES},
+            extra_args=["--ui-codec-endpoint", f"http://{o.host}:{o.port}/codec"]
+            if codec_ui
+            else [],
         )
         self.temporal.start()
         settings = Settings(
@@ -155,6 +161,10 @@ class DevStack:
             "GRAPHYARD_HOST": o.host,
             "GRAPHYARD_PORT": str(o.port),
         }
+        if codec_ui and not env.get("GRAPHYARD_CODEC_CORS_ORIGINS"):
+            env["GRAPHYARD_CODEC_CORS_ORIGINS"] = (
+                f"http://{o.host}:{o.ui_port},http://localhost:{o.ui_port}"
+            )
         python = [sys.executable, "-m", "graphyard"]
         # The worker serves its metrics and the Temporal SDK's, each on a free port.
         self.metrics_ports = {

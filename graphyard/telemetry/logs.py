@@ -3,16 +3,15 @@
 Every line logged while an activity of a run executes (graphyard's own, LangGraph's, the
 graph's nodes', in tasks and threads the activity starts) carries ``run_id``, ``thread_id``
 and ``graph_id``: a worker interceptor puts the run in a context variable that a filter on the
-handler reads. The filter also masks secrets: passwords in URIs, ``key=value`` credentials,
-and the values of secret-looking variables from langgraph.json's ``env``.
+handler reads. The filter also masks secrets (``graphyard.redaction``): passwords in URIs,
+``key=value`` credentials, and the values of the process's secret-looking variables.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
@@ -21,26 +20,12 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from temporalio import worker
 
 from graphyard.config import Settings
+from graphyard.redaction import redact, register_secrets
 from graphyard.types import RunRef, run_workflow_id
 
 _run: ContextVar[RunRef | None] = ContextVar("graphyard_run", default=None)
-_secrets: set[str] = set()
 _with_trace_ids = False
 
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE", re.I)
-_PATTERNS = (
-    # scheme://user:password@host
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@", re.I), r"\1***@"),
-    # api_key=..., "password": "...", Authorization: Bearer ...
-    (
-        re.compile(
-            r"""(\b(?:api[_-]?key|password|passwd|secret|token|authorization)\b["']?\s*[:=]\s*"""
-            r"""["']?(?:bearer\s+)?)[^\s"',;}]+""",
-            re.I,
-        ),
-        r"\1***",
-    ),
-)
 _RUN_PREFIX = run_workflow_id("")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(run_context)s"
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -54,21 +39,6 @@ def run_context(run: RunRef) -> Iterator[None]:
         yield
     finally:
         _run.reset(token)
-
-
-def redact(text: str) -> str:
-    """``text`` with known secrets and credential-looking values masked."""
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
-
-
-def register_secrets(env: Mapping[str, str]) -> None:
-    """Mask the values of secret-looking variables (``*_KEY``, ``*_TOKEN``, ...) in logs."""
-    _secrets.update(v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 6)
 
 
 def include_trace_ids() -> None:

@@ -7,6 +7,7 @@ else the step activity's span. Interrupts and ``Command`` hand-offs are not erro
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from graphyard.redaction import redact
 from graphyard.types import RunRef
 
 _tracer = trace.get_tracer("graphyard.nodes")
@@ -92,6 +94,11 @@ class NodeSpans(BaseCallbackHandler):
         if isinstance(error, GraphBubbleUp):
             span.set_attribute("langgraph.interrupted", True)
         elif error is not None:
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            # Traces leave the worker: the worker's secrets are masked as in its logs.
+            text = "".join(traceback.format_exception(error))
+            masked = {"exception.message": redact(str(error)), "exception.stacktrace": redact(text)}
+            span.record_exception(error, attributes=masked)
+            span.set_status(
+                Status(StatusCode.ERROR, f"{type(error).__name__}: {redact(str(error))}")
+            )
         span.end()

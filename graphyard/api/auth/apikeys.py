@@ -9,9 +9,9 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from graphyard import redaction
 from graphyard.config import Settings
 from graphyard.errors import ConfigError
-from graphyard.telemetry import logs
 
 HEADER = "x-api-key"
 
@@ -50,7 +50,7 @@ def load(settings: Settings) -> list[ApiKey]:
     if settings.api_keys_file is not None and not keys:
         raise ConfigError(f"api_keys_file {settings.api_keys_file} holds no API key")
     # A key that ever reaches a log line is masked there.
-    logs.register_secrets({f"API_KEY_{k.name}": k.secret.decode() for k in keys})
+    redaction.register_secrets({f"API_KEY_{k.name}": k.secret.decode() for k in keys})
     return keys
 
 

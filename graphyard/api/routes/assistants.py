@@ -18,6 +18,7 @@ from langgraph.pregel import Pregel
 from pydantic import TypeAdapter
 from temporalio.service import RPCError
 
+from graphyard.api import secret_check
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.models import Assistant, AssistantVersion, GraphDrawing, GraphSchemas, returns
@@ -61,6 +62,16 @@ def _check_graph(services: Services, graph_id: str) -> None:
         )
 
 
+def _check_secrets(services: Services, body: AssistantCreate | AssistantPatch) -> None:
+    secret_check.check(
+        services.settings,
+        "assistant",
+        config=body.config,
+        context=body.context,
+        metadata=body.metadata,
+    )
+
+
 async def _load(services: Services, assistant_id: str, scope: Scope = None) -> Row:
     async with services.pool.connection() as conn:
         row = await rows.get(conn, assistant_id, scope=scope)
@@ -82,6 +93,7 @@ async def create(body: AssistantCreate, services: Deps, auth: AuthDep) -> dict[s
     else:
         assistant_id = str(uuid.uuid4())
     _check_graph(services, body.graph_id)
+    _check_secrets(services, body)
     value: dict[str, Any] = {
         "assistant_id": assistant_id,
         "graph_id": body.graph_id,
@@ -162,6 +174,7 @@ async def patch(
     assistant_id = check_uuid(assistant_id, "assistant")
     if body.graph_id is not None:
         _check_graph(services, body.graph_id)
+    _check_secrets(services, body)
     changes = {f: getattr(body, f) for f in rows.FIELDS if getattr(body, f) is not None}
     value = {"assistant_id": assistant_id, **changes, "metadata": dict(body.metadata or {})}
     scope = await auth.authorize("assistants", "update", value)

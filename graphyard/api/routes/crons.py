@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Response
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard import schedules
-from graphyard.api import run_config
+from graphyard.api import run_config, secret_check
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.cron_schemas import (
     CRON_FIELDS,
@@ -51,9 +51,16 @@ def _temporal_error(exc: RPCError, schedule: str) -> Exception:
     return Unavailable(f"could not reach Temporal: {exc.message}")
 
 
+def _check_secrets(services: Services, body: CronCreate | CronPatch) -> None:
+    secret_check.check(
+        services.settings, "cron", config=body.config, context=body.context, metadata=body.metadata
+    )
+
+
 async def _create(
     services: Services, auth: RequestAuth, body: CronCreate, thread_id: str | None
 ) -> dict[str, Any]:
+    _check_secrets(services, body)
     run_config.check_webhook(body.webhook, services.graphs.config.project)
     cron_id = str(uuid_utils.uuid7())
     fields = body.model_dump(exclude_none=True, exclude={"end_time", "timezone", "enabled"})
@@ -205,6 +212,7 @@ async def update(
     given = body.model_fields_set if body is not None else set()
     if body is None or not given:
         raise BadRequest("Request body cannot be empty")
+    _check_secrets(services, body)
     run_config.check_webhook(body.webhook, services.graphs.config.project)
     value: dict[str, Any] = {
         "cron_id": cron_id,

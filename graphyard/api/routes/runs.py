@@ -18,7 +18,7 @@ from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.reconcile import reconciled, reconciled_all
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
-from graphyard.api.submit import create_run
+from graphyard.api.submit import check_secrets, create_run
 from graphyard.errors import NotFound, Unprocessable
 from graphyard.serde import dumps
 from graphyard.storage import checkpoints as checkpoint_rows
@@ -131,6 +131,7 @@ async def create_batch(
     """Several stateless background runs in one request (none if any webhook is refused, or
     auth refuses any)."""
     for item in body:
+        check_secrets(services, item)
         run_config.check_webhook(item.webhook, services.graphs.config.project)
     admitted = [await admit_run(auth, item, None) for item in body]
     created = [
