@@ -33,6 +33,7 @@ TOKENS = {
     "alice": "token-alice-0123456789",
     "bob": "token-bob-0123456789",
     "mallory": "token-mallory-0123456789",
+    "oscar": "token-oscar-0123456789",
 }
 AUTH_SETTINGS = {"step_max_attempts": 1}
 API_KEY = "gy-secret-key-5f1e9c0b7a"
@@ -45,6 +46,7 @@ class Users:
     alice: LangGraphClient
     bob: LangGraphClient
     mallory: LangGraphClient
+    oscar: LangGraphClient
     nobody: LangGraphClient
 
 
@@ -394,3 +396,28 @@ def test_api_key_names_and_matching(tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("# nothing yet\n")
     with pytest.raises(ConfigError, match="holds no API key"):
         apikeys.load(Settings(api_keys_file=tmp_path / "empty"))
+
+
+CODEC_SETTINGS = {**AUTH_SETTINGS, "codec_keys": "k1:" + "A" * 43 + "=", "codec_endpoint": True}
+
+
+@pytest.mark.parametrize("settings", [CODEC_SETTINGS], indirect=True)
+async def test_the_codec_endpoint_needs_its_permission(users: Users) -> None:
+    # Decoding reads every user's payloads: an authenticated user is not enough.
+    plain = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "ImhpIg=="}  # json/plain "hi"
+    body = {"payloads": [plain]}
+    async with httpx.AsyncClient(base_url=users.stack.url) as http:
+        anonymous = await http.post("/codec/encode", json=body)
+        assert anonymous.status_code == 401
+
+        def bearer(user: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {TOKENS[user]}"}
+
+        refused = await http.post("/codec/encode", json=body, headers=bearer("bob"))
+        assert refused.status_code == 403
+        assert "graphyard:codec" in refused.json()["detail"]
+        sealed = await http.post("/codec/encode", json=body, headers=bearer("oscar"))
+        assert sealed.status_code == 200
+        opened = await http.post("/codec/decode", json=sealed.json(), headers=bearer("oscar"))
+        assert opened.json() == body
+        assert (await http.post("/codec/decode", json=sealed.json())).status_code == 401

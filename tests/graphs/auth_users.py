@@ -20,6 +20,8 @@ USERS: dict[str, dict[str, Any]] = {
     },
     "token-bob-0123456789": {"identity": "bob", "permissions": []},
     "token-mallory-0123456789": {"identity": "mallory"},
+    # May decode payloads at the codec endpoint (an operator of the Temporal UI).
+    "token-oscar-0123456789": {"identity": "oscar", "permissions": ["graphyard:codec"]},
 }
 
 
