@@ -45,22 +45,33 @@ class CanaryStack:
     client: LangGraphClient
     url: str
     sinks: Sinks
+    headers: dict[str, str]
 
 
 @asynccontextmanager
 async def canary_stack(
-    settings: Settings, temporal: Client, folder: Path, secret: str, env: dict[str, str]
+    settings: Settings,
+    temporal: Client,
+    folder: Path,
+    secret: str,
+    env: dict[str, str],
+    api_key: str | None = None,
 ) -> AsyncIterator[CanaryStack]:
     """``graphyard api`` and ``graphyard worker`` (DEBUG logs, ``env`` added) on the canary
-    project; the API starts first (it migrates the schema)."""
+    project; the API starts first (it migrates the schema). With ``api_key``, the API takes
+    only it (API-key mode) and the client sends it."""
     settings = settings.model_copy(update={"config_path": canary_project(folder, secret)})
     env = {"GRAPHYARD_LOG_LEVEL": "DEBUG", **env}
+    headers = {}
+    if api_key is not None:
+        env["GRAPHYARD_API_KEYS"] = f"ci:{api_key}"
+        headers["x-api-key"] = api_key
     api_log, worker_log = folder / "api.log", folder / "worker.log"
     async with api_process(settings, log=api_log, env=env) as (_, url):
         with worker_process(settings, log=worker_log, env=env):
-            client, transport = recording_client(url)
+            client, transport = recording_client(url, headers)
             sinks = Sinks(settings, temporal, log_files=[api_log, worker_log], http=[transport])
             try:
-                yield CanaryStack(settings, client, url, sinks)
+                yield CanaryStack(settings, client, url, sinks, headers)
             finally:
                 await client.aclose()

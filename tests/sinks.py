@@ -62,11 +62,13 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def recording_client(url: str) -> tuple[LangGraphClient, RecordingTransport]:
+def recording_client(
+    url: str, headers: dict[str, str] | None = None
+) -> tuple[LangGraphClient, RecordingTransport]:
     """A langgraph-sdk client whose responses (SSE streams included) are recorded raw."""
     transport = RecordingTransport()
     timeout = httpx.Timeout(connect=5, read=300, write=300, pool=5)
-    http = httpx.AsyncClient(base_url=url, transport=transport, timeout=timeout)
+    http = httpx.AsyncClient(base_url=url, transport=transport, timeout=timeout, headers=headers)
     return LangGraphClient(http), transport
 
 
@@ -108,11 +110,17 @@ async def workflow_ids(temporal: Client, task_queue: str) -> list[str]:
 
 
 async def temporal_show(
-    settings: Settings, workflow_id: str, codec_endpoint: str | None = None
+    settings: Settings,
+    workflow_id: str,
+    codec_endpoint: str | None = None,
+    codec_headers: dict[str, str] | None = None,
 ) -> str:
     """``temporal workflow show --output json`` of one workflow (through a codec server when
-    ``codec_endpoint`` is given), with its base64 strings decoded after it."""
+    ``codec_endpoint`` is given, sending it ``codec_headers``), with its base64 strings decoded
+    after it."""
     codec = ["--codec-endpoint", codec_endpoint] if codec_endpoint else []
+    for name, value in (codec_headers or {}).items():
+        codec += ["--codec-header", f"{name}={value}"]
     shown = await _run(
         str(temporal_binary()),
         "workflow",
@@ -140,11 +148,16 @@ class Sinks:
     http: list[RecordingTransport] = field(default_factory=list)
     extra_workflow_ids: set[str] = field(default_factory=set)
 
-    async def histories(self, codec_endpoint: str | None = None) -> str:
+    async def histories(
+        self, codec_endpoint: str | None = None, codec_headers: dict[str, str] | None = None
+    ) -> str:
         ids = set(await workflow_ids(self.temporal, self.settings.task_queue))
         ids |= self.extra_workflow_ids
         assert ids, "no workflow ran on the test's task queue"
-        shown = [await temporal_show(self.settings, wf, codec_endpoint) for wf in sorted(ids)]
+        shown = [
+            await temporal_show(self.settings, wf, codec_endpoint, codec_headers)
+            for wf in sorted(ids)
+        ]
         return "\n".join(shown)
 
     async def pg_dump(self) -> str:

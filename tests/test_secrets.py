@@ -1,6 +1,7 @@
 """A canary secret given to a graph through langgraph.json's ``env`` is used by its node, and
-afterwards appears nowhere: not in the Temporal histories, a full pg_dump, the logs of the API
-and worker processes, nor the raw bytes of the API's responses and SSE streams. With the
+afterwards appears nowhere, nor does the API key every request carried: not in the Temporal
+histories, a full pg_dump, the logs of the API and worker processes, nor the raw bytes of the
+API's responses and SSE streams. With the
 payload codec on, a distinctive input is unreadable in raw history and readable through the
 API's codec endpoint."""
 
@@ -84,17 +85,21 @@ async def test_a_canary_secret_leaks_nowhere(
     settings: Settings, temporal_env: WorkflowEnvironment, tmp_path: Path, codec: bool
 ) -> None:
     secret = f"canary-secret-{uuid.uuid4().hex}"
+    api_key = f"canary-api-key-{uuid.uuid4().hex}"
     text = f"canary-input-{uuid.uuid4().hex}"
     env = {"GRAPHYARD_CODEC_KEYS": new_key_line("k1"), "GRAPHYARD_CODEC_ENDPOINT": "true"}
     temporal = graphyard_client(temporal_env, settings)
-    async with canary_stack(settings, temporal, tmp_path, secret, env if codec else {}) as stack:
+    async with canary_stack(
+        settings, temporal, tmp_path, secret, env if codec else {}, api_key=api_key
+    ) as stack:
         first_digest = await drive(stack, secret, text)
         texts = await stack.sinks.gather()
         histories_via_codec = (
-            await stack.sinks.histories(codec_endpoint=f"{stack.url}/codec") if codec else ""
+            await stack.sinks.histories(f"{stack.url}/codec", stack.headers) if codec else ""
         )
 
     assert occurrences(texts, secret) == dict.fromkeys(texts, 0)
+    assert occurrences(texts, api_key) == dict.fromkeys(texts, 0)
     # The searches can find what is there: the node's output, its masked log line, the input.
     found = occurrences(texts, first_digest)
     assert found["postgres dump"] > 0
