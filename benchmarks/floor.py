@@ -113,13 +113,13 @@ async def measure(dsn: str, postgres_pid: int, opts: Options) -> Results:
     try:
         await AsyncPostgresSaver(pool).setup()
         return await _scenarios(
-            Floor(pool), {"floor process": os.getpid(), "postgres": postgres_pid}, opts
+            Floor(pool), {"floor process": (os.getpid(),), "postgres": (postgres_pid,)}, opts
         )
     finally:
         await pool.close()
 
 
-async def _scenarios(floor: Floor, parts: dict[str, int], opts: Options) -> Results:
+async def _scenarios(floor: Floor, parts: dict[str, tuple[int, ...]], opts: Options) -> Results:
     res = Results()
     limit = opts.scenario_timeout
 

@@ -178,7 +178,7 @@ def main() -> None:
                     if want_floor:
                         assert server.database_uri is not None
                         print("floor (LangGraph + AsyncPostgresSaver, one process)", flush=True)
-                        pg = server.parts["postgres"]
+                        (pg,) = server.parts["postgres"]
                         try:
                             with load.phase("floor"):
                                 columns["floor"] = asyncio.run(

@@ -18,7 +18,7 @@ import httpx
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from benchmarks.servers import CpuMeter, Server, cpu_seconds, rss_bytes, tree, tree_cpu
+from benchmarks.servers import CpuMeter, Server, rss_bytes, tree, tree_cpu
 
 ECHO_INPUT = {"text": "hello"}
 CHAIN_INPUT: dict[str, Any] = {"steps": []}
@@ -241,7 +241,7 @@ async def waiting_runs(
     """Leave ``count`` runs at their interrupt (50 at a time); then, while they wait, the CPU
     of the worker (graphyard) or server process (reference) and of its whole process tree
     (graphyard: API, worker, Temporal, Postgres), and the worker's resident memory."""
-    rss0 = rss_bytes(server.worker_pid)
+    rss0 = sum(rss_bytes(pid) for pid in server.worker_pids)
     gate = asyncio.Semaphore(50)
 
     stuck: list[str] = []
@@ -275,10 +275,10 @@ async def waiting_runs(
         )
     await asyncio.sleep(1)  # let the last acknowledgements settle
     pids = tree(server.root_pid)
-    cpu1, all1 = cpu_seconds(server.worker_pid), tree_cpu(pids)
+    cpu1, all1 = tree_cpu(list(server.worker_pids)), tree_cpu(pids)
     await asyncio.sleep(idle_seconds)
-    cpu2, all2 = cpu_seconds(server.worker_pid), tree_cpu(pids)
-    rss = rss_bytes(server.worker_pid)
+    cpu2, all2 = tree_cpu(list(server.worker_pids)), tree_cpu(pids)
+    rss = sum(rss_bytes(pid) for pid in server.worker_pids)
     return {
         "waiting_stuck": len(stuck),
         "waiting_park_s": park,
@@ -324,7 +324,7 @@ async def measure(server: Server, opts: Options) -> Results:
 
         async def rate(c: int = concurrency) -> None:
             profiler = opts.profile(server) if opts.profile and c == opts.concurrency[0] else None
-            client_part = {"benchmark client": os.getpid()}
+            client_part = {"benchmark client": (os.getpid(),)}
             meter = CpuMeter({**server.parts, **client_part}, alone=frozenset(client_part))
             meter.start()
             try:

@@ -31,17 +31,17 @@ HOST = "127.0.0.1"
 
 @dataclass
 class Server:
-    """A running server: its URL, the process that does the work (graphyard's worker, the
+    """A running server: its URL, the processes that do the work (graphyard's workers, the
     reference's single process) and the root of its process tree."""
 
     name: str
     url: str
-    worker_pid: int
+    worker_pids: tuple[int, ...]
     root_pid: int
     log: Path
     database_uri: str | None = None
-    #: name -> root pid of each part whose CPU is counted (with its descendants)
-    parts: dict[str, int] = field(default_factory=dict)
+    #: name -> root pids of each part whose CPU is counted (with their descendants)
+    parts: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def absolute_config(dest: Path) -> Path:
@@ -134,16 +134,21 @@ def graphyard(tmp: Path, step_kind: str) -> Iterator[Server]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"graphyard dev did not start; see {log} and {data}/logs")
         state = json.loads((data / "dev.json").read_text())
+        # One worker process per core by default: ``worker``, ``worker-2``, ...
+        workers = tuple(pid for name, pid in state["pids"].items() if name.startswith("worker"))
         url = f"http://{HOST}:{port}"
         _wait_ok(url, proc, log, 30)
         yield Server(
             f"graphyard ({step_kind})",
             url,
-            worker_pid=state["pids"]["worker"],
+            worker_pids=workers,
             root_pid=proc.pid,
             log=data / "logs",
             database_uri=state["database_uri"],
-            parts={k: state["pids"][k] for k in ("api", "worker", "temporal", "postgres")},
+            parts={
+                **{k: (state["pids"][k],) for k in ("api", "temporal", "postgres")},
+                "worker": workers,
+            },
         )
     finally:
         _stop(proc)
@@ -190,7 +195,12 @@ def reference(tmp: Path, venv: Path, jobs: int | None) -> Iterator[Server]:
     try:
         _wait_ok(url, proc, log, 120)
         yield Server(
-            "reference", url, proc.pid, proc.pid, log, parts={"server (API + queue)": proc.pid}
+            "reference",
+            url,
+            (proc.pid,),
+            proc.pid,
+            log,
+            parts={"server (API + queue)": (proc.pid,)},
         )
     finally:
         _stop(proc)
@@ -262,13 +272,15 @@ class CpuMeter:
     descendants unless it is named in ``alone``. A process born in between (a new Postgres
     backend) counts whole; one that ended in between is missed."""
 
-    def __init__(self, parts: dict[str, int], alone: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, parts: dict[str, tuple[int, ...]], alone: frozenset[str] = frozenset()
+    ) -> None:
         self.parts, self.alone = parts, alone
         self.before: dict[str, dict[int, float]] = {}
 
     def _pids(self, name: str) -> list[int]:
-        pid = self.parts[name]
-        return [pid] if name in self.alone else tree(pid)
+        roots = self.parts[name]
+        return list(roots) if name in self.alone else [p for root in roots for p in tree(root)]
 
     def start(self) -> None:
         self.before = {

@@ -40,6 +40,7 @@ def _dev(args: argparse.Namespace) -> int:
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
         ui=not args.no_ui,
+        **({"workers": args.workers} if args.workers else {}),
     )
     try:
         return run_dev(options)
@@ -205,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--temporal-port", type=int, default=7233)
     dev.add_argument("--ui-port", type=int, default=8233)
     dev.add_argument("--no-ui", action="store_true", help="do not serve the Temporal Web UI")
+    dev.add_argument(
+        "--workers", type=int, help="worker processes (default: one per core, at most 4)"
+    )
     dev.set_defaults(handler=_dev)
 
     for name, handler, text in (

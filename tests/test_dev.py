@@ -37,6 +37,7 @@ class Dev:
             "--data-dir", str(self.data_dir),
             "--port", str(self.port),
             "--temporal-port", str(self.temporal_port),
+            "--workers", "2",
             "--no-ui",
         ]  # fmt: skip
 
@@ -53,14 +54,17 @@ class Dev:
         else:
             raise AssertionError("graphyard dev exited:\n" + "".join(self.lines))
 
-    def read_until(self, text: str) -> str:
+    def read_until(self, *texts: str) -> None:
+        """Read the output until each of ``texts`` was printed, in any order."""
         assert self.proc is not None
         assert self.proc.stdout is not None
+        missing = set(texts)
         for line in self.proc.stdout:
             self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"{text!r} never printed:\n" + "".join(self.lines))
+            missing -= {text for text in missing if text in line}
+            if not missing:
+                return
+        raise AssertionError(f"{missing!r} never printed:\n" + "".join(self.lines))
 
     @property
     def state(self) -> dict[str, Any]:
@@ -116,8 +120,8 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
     with dev_stack(data_dir) as dev:
         printed = "".join(dev.lines)
         assert f"http://127.0.0.1:{dev.port}/docs" in printed
-        # The worker is the build "dev" of the Worker Deployment "graphyard", current at once.
-        assert "deployment graphyard, build dev (current)" in printed
+        # Two workers, the build "dev" of the Worker Deployment "graphyard", current at once.
+        assert "2 process(es), deployment graphyard, build dev (current)" in printed
         assert (dev.state["deployment"], dev.state["build_id"]) == ("graphyard", "dev")
         client = get_client(url=f"http://127.0.0.1:{dev.port}")
         ok = await client.http.client.get("/ok")
@@ -145,7 +149,7 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
             for name, url in dev.state["metrics_urls"].items():
                 assert f"{url} (" in printed, name
                 text = (await http.get(url)).text
-                prefix = "temporal_" if name == "temporal" else "graphyard_"
+                prefix = "temporal_" if name.startswith("temporal-") else "graphyard_"
                 assert prefix in text, name
 
         # A busy port is refused, never moved.
@@ -160,13 +164,15 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
         dev.sql("CREATE TABLE gates (thread_id text PRIMARY KEY)")
         run = await client.runs.create(tid, "counted", input={"steps": [], "gate": "c1"})
         await wait_sql(dev, "SELECT 1 FROM node_runs WHERE thread_id = %s AND node = 'c1'", (tid,))
-        old_worker = dev.state["pids"]["worker"]
-        os.kill(old_worker, signal.SIGKILL)
-        dev.read_until("worker exited with code -9; restarting")
+        workers = {n: p for n, p in dev.state["pids"].items() if n.startswith("worker")}
+        assert sorted(workers) == ["worker", "worker-2"]
+        for pid in workers.values():
+            os.kill(pid, signal.SIGKILL)
+        dev.read_until(*(f"{name} exited with code -9; restarting" for name in workers))
         dev.sql("INSERT INTO gates VALUES (%s)", (tid,))
         result = await client.runs.join(tid, run["run_id"])
         assert result["steps"][-5:] == ["c0", "c1", "c2", "c3", "c4"]
-        assert dev.state["pids"]["worker"] != old_worker
+        assert not set(workers.values()) & set(dev.state["pids"].values())
 
         # A run in flight when the whole stack stops resumes after a restart.
         waiting = await client.runs.create(tid, "counted", input={"steps": [], "gate": "c3"})
@@ -184,12 +190,12 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
         resumed = await client.runs.join(tid, waiting["run_id"])
         assert resumed["steps"][-5:] == ["c0", "c1", "c2", "c3", "c4"]
         assert (await client.runs.get(tid, waiting["run_id"]))["status"] == "success"
-        # The run pinned to build "dev" went on on the restarted worker: same build ID.
+        # The run pinned to build "dev" went on on the restarted workers (2): same build ID.
         argv = ["deploy", "status", "--deployment", "graphyard"]
         argv += ["--address", again.state["temporal_address"]]
         status = subprocess.run(
             [sys.executable, "-m", "graphyard", *argv], capture_output=True, text=True, check=True
         )
-        assert status.stdout.splitlines()[2].split()[:4] == ["dev", "current", "0", "1"]
+        assert status.stdout.splitlines()[2].split()[:4] == ["dev", "current", "0", "2"]
         pids = again.state["pids"]
     assert_gone(pids)
