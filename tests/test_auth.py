@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,16 @@ async def test_graph_sees_the_user_and_no_credential(users: Users) -> None:
     ]
     assert configs
     assert all(c["langgraph_auth_user"]["identity"] == "alice" for c in configs)
+    # A graph factory reading the thread's state is called for the caller (Bob, whom Alice
+    # shares the thread with), not for the user of the thread's last run.
+    shared = await users.alice.threads.create(metadata={"shared_with": ["bob"]})
+    factory_thread = shared["thread_id"]
+    await users.alice.runs.wait(factory_thread, "whoami_factory", input={"note": "f"})
+    callers = sys.modules["whoami"].FACTORY_CALLERS  # the module as langgraph.json loaded it
+    callers.clear()
+    state = await users.bob.threads.get_state(factory_thread)
+    assert state["values"]["user_id"] == "alice"
+    assert callers == ["bob"]
     stateless = await users.bob.runs.wait(None, "whoami", input={})
     assert isinstance(stateless, dict)
     assert stateless["user_id"] == "bob"

@@ -9,6 +9,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.pregel import Pregel
 from langgraph.types import PregelTask, StateSnapshot
 
+from graphyard.api.auth.context import NOBODY, RequestAuth
 from graphyard.api.deps import Services
 from graphyard.serde import interrupt_json, to_jsonable
 from graphyard.storage import threads as thread_rows
@@ -93,15 +94,21 @@ def thread_config(
 
 
 async def thread_graph(
-    services: Services, thread: dict[str, Any], config: RunnableConfig
+    services: Services,
+    thread: dict[str, Any],
+    config: RunnableConfig,
+    auth: RequestAuth = NOBODY,
 ) -> Pregel[Any, Any, Any, Any] | None:
     """The graph that last ran on the thread, bound to a fresh saver and the store; ``None`` if
-    none has."""
+    none has. A graph factory is called with ``config`` and the caller (``langgraph_auth_*``),
+    as for a run."""
     graph_id = thread["metadata"].get("graph_id")
     if not graph_id or graph_id not in services.graphs:
         return None
     saver = AsyncPostgresSaver(services.pool)
-    return await services.graphs.get(graph_id).bind(config, saver, services.store)
+    configurable = {**(config.get("configurable") or {}), **auth.run_configurable()}
+    bound = RunnableConfig(**{**config, "configurable": configurable})
+    return await services.graphs.get(graph_id).bind(bound, saver, services.store)
 
 
 async def refresh_thread(

@@ -30,3 +30,14 @@ builder = StateGraph(State)
 builder.add_node("whoami", whoami)
 builder.add_edge(START, "whoami")
 graph = builder.compile(name="whoami")
+
+
+# Who each call of the factory below was for (the test reads it in its own process).
+FACTORY_CALLERS: list[str | None] = []
+
+
+def per_user(config: RunnableConfig) -> Any:
+    """A graph factory: called for each run and each state read, with the caller's
+    ``langgraph_auth_*`` keys in ``config`` (a factory may build a graph per user)."""
+    FACTORY_CALLERS.append((config.get("configurable") or {}).get("langgraph_auth_user_id"))
+    return graph

@@ -42,7 +42,7 @@ async def _state(
 ) -> dict[str, Any]:
     thread = await _readable(services, auth, thread_id)
     config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config)
+    graph = await thread_graph(services, thread, config, auth)
     if graph is None:
         return dict(EMPTY_STATE)
     return state_json(await graph.aget_state(config, subgraphs=subgraphs))
@@ -84,7 +84,7 @@ async def update_state(
         {"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None
     )
     config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config)
+    graph = await thread_graph(services, thread, config, auth)
     if graph is None:
         raise BadRequest(
             f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
@@ -130,7 +130,7 @@ async def _history(
 ) -> list[dict[str, Any]]:
     thread = await _readable(services, auth, thread_id)
     config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config)
+    graph = await thread_graph(services, thread, config, auth)
     if graph is None:
         return []
     before_config = thread_config(thread, before) if before else None

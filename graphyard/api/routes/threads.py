@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from graphyard import schedules
-from graphyard.api.auth import AuthDep
+from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
 from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
 from graphyard.api.pagination import check_select, page
@@ -80,15 +80,18 @@ async def create(body: ThreadCreate, services: Deps, auth: AuthDep) -> dict[str,
                 return thread_json(row)
             raise Conflict(f"Thread with ID {thread_id} already exists")
     if body.supersteps:
-        row = await _apply_supersteps(services, row, body.supersteps)
+        row = await _apply_supersteps(services, auth, row, body.supersteps)
     return thread_json(row)
 
 
 async def _apply_supersteps(
-    services: Services, thread: dict[str, Any], supersteps: list[dict[str, Any]]
+    services: Services,
+    auth: RequestAuth,
+    thread: dict[str, Any],
+    supersteps: list[dict[str, Any]],
 ) -> dict[str, Any]:
     config = thread_config(thread)
-    graph = await thread_graph(services, thread, config)
+    graph = await thread_graph(services, thread, config, auth)
     if graph is None:
         raise BadRequest(
             f"Thread '{thread['thread_id']}' has no assigned graph ID; create it with "
