@@ -87,7 +87,8 @@ class HttpConfig(BaseModel):
 
 class AuthConfig(BaseModel):
     """``auth``: ``path`` names a ``langgraph_sdk.Auth`` object (``./auth.py:auth``); the other
-    keys (``openapi``, ``cache``, ``disable_studio_auth``) are kept but not read."""
+    keys: ``openapi`` (security schemes for the OpenAPI document) is read; ``cache`` and
+    ``disable_studio_auth`` are kept but not read."""
 
     model_config = ConfigDict(extra="allow")
     path: str | None = None

@@ -90,6 +90,14 @@ async def test_authentication_and_refusals(users: Users) -> None:
     async with httpx.AsyncClient(base_url=users.stack.url) as http:
         for path in ("/info", "/openapi.json", "/metrics"):
             assert (await http.get(path)).status_code == 200, path
+        # /docs offers a bearer token for every protected route; open routes say they are.
+        document = (await http.get("/openapi.json")).json()
+        assert document["components"]["securitySchemes"] == {
+            "Bearer": {"type": "http", "scheme": "bearer"}
+        }
+        assert document["security"] == [{"Bearer": []}]
+        assert document["paths"]["/info"]["get"]["security"] == []
+        assert "security" not in document["paths"]["/threads"]["post"]
         assert (await http.get("/ok")).status_code in (200, 503)  # 503: the worker is starting
         refused = await http.post("/threads/search", json={})
         assert refused.status_code == 401
@@ -364,6 +372,8 @@ async def test_api_keys(stack: Stack) -> None:
         assert (await http.get("/info")).status_code == 200
         refused = await http.get("/threads/x", headers={"x-api-key": ""})
         assert refused.json() == {"detail": "Missing or invalid API key (x-api-key)"}
+        schemes = (await http.get("/openapi.json")).json()["components"]["securitySchemes"]
+        assert schemes == {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
 
     thread = await client.threads.create()
     modes: Any = ["values", "debug"]  # debug events carry the run's config

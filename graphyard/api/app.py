@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from graphyard import __version__, redaction
 from graphyard.api import errors
 from graphyard.api.auth import Authenticated, load_auth
+from graphyard.api.auth.openapi import document_security
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
 from graphyard.api.routes import (
@@ -88,6 +89,7 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
         lifespan=lifespan,
     )
     errors.install(app)
+    document_security(app, auth, registry.config)
     app.state.auth = auth
     app.include_router(meta.router)
     # Everything but health, info, docs and metrics needs an authenticated caller.
