@@ -21,6 +21,7 @@ from langgraph_sdk import get_client
 from temporalio.client import Client
 
 from graphyard.devstack.ports import free_port
+from graphyard.devstack.supervisor import Child
 from tests.conftest import TEST_CONFIG
 
 
@@ -199,3 +200,16 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
         assert status.stdout.splitlines()[2].split()[:4] == ["dev", "current", "0", "2"]
         pids = again.state["pids"]
     assert_gone(pids)
+
+
+def test_a_child_dying_young_is_restarted_after_a_growing_delay(tmp_path: Path) -> None:
+    # A child whose code cannot start (a graph that fails to import) must not spin.
+    argv = [sys.executable, "-c", "raise SystemExit(1)"]
+    child = Child("worker", argv, dict(os.environ), tmp_path / "worker.log")
+    delays = []
+    for _ in range(7):
+        child.start()
+        assert child.proc is not None
+        assert child.proc.wait(30) == 1
+        delays.append(child.restart_delay())
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]

@@ -15,6 +15,7 @@ from graphyard.api.auth.openapi import document_security
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
 from graphyard.api.routes import (
+    assistant_graphs,
     assistants,
     codec,
     crons,
@@ -93,7 +94,8 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
     app.state.auth = auth
     app.include_router(meta.router)
     # Everything but health, info, docs and metrics needs an authenticated caller.
-    for module in (assistants, threads, state, crons, streams, dead_runs, runs, store):
+    protected = (assistants, assistant_graphs, threads, state, crons, streams, dead_runs, runs)
+    for module in (*protected, store):
         app.include_router(module.router, dependencies=[Authenticated])
     if settings.api_metrics:
         app.include_router(metrics.router)

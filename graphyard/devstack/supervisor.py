@@ -74,6 +74,12 @@ class DevOptions:
         return (self.data_dir or self.config.resolve().parent / ".graphyard").resolve()
 
 
+# A child that dies sooner than this after starting (graph code that does not import, say) is
+# restarted after a growing delay, not in a loop that floods its log.
+_STABLE_AFTER_S = 30.0
+_MAX_BACKOFF_S = 15.0
+
+
 @dataclass
 class Child:
     """A graphyard process (api or worker) that is restarted when it dies."""
@@ -84,12 +90,26 @@ class Child:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = field(default=0)
+    started_at: float = 0.0
+    quick_deaths: int = 0
+    restart_at: float | None = None
 
     def start(self) -> None:
+        self.restart_at = None
+        self.started_at = time.monotonic()
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
             )
+
+    def restart_delay(self) -> float:
+        """How long to wait before starting again: nothing after a long life, then 0.5 s,
+        1 s, 2 s, ... up to ``_MAX_BACKOFF_S`` while it keeps dying young."""
+        if time.monotonic() - self.started_at >= _STABLE_AFTER_S:
+            self.quick_deaths = 0
+            return 0.0
+        self.quick_deaths += 1
+        return float(min(0.5 * 2 ** (self.quick_deaths - 1), _MAX_BACKOFF_S))
 
     def stop(self, timeout: float = 15) -> None:
         proc, self.proc = self.proc, None
@@ -271,20 +291,32 @@ class DevStack:
                 log.warning("%s exited with code %s; restarting", name, server.process.returncode)
                 server.stop()
                 server.start()
+        now = time.monotonic()
         for child in self.children:
-            if child.proc is not None and child.proc.poll() is not None:
+            if (
+                child.restart_at is None
+                and child.proc is not None
+                and child.proc.poll() is not None
+            ):
+                assert child.proc is not None
                 child.restarts += 1
+                delay = child.restart_delay()
+                child.restart_at = now + delay
+                after = f" in {delay:.1f} s" if delay else ""
                 log.warning(
-                    "%s (pid %s) exited with code %s; restarting (restart #%d)",
+                    "%s (pid %s) exited with code %s; restarting%s (restart #%d)",
                     child.name,
                     child.proc.pid,
                     child.proc.returncode,
+                    after,
                     child.restarts,
                 )
                 print(
-                    f"graphyard: {child.name} exited with code {child.proc.returncode}; restarting",
+                    f"graphyard: {child.name} exited with code {child.proc.returncode}; "
+                    f"restarting{after}",
                     flush=True,
                 )
+            if child.restart_at is not None and now >= child.restart_at:
                 child.start()
                 self._write_state()
 
