@@ -20,7 +20,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from graphyard.api import submit
+from graphyard.api import run_start
 from graphyard.api.deps import Services
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
@@ -54,7 +54,7 @@ async def reconciled(services: Services, row: Row) -> Row:
         if exc.status == RPCStatusCode.NOT_FOUND:
             # Never started (its API died after writing the row): start it now. Idempotent:
             # a run that exists meanwhile is kept.
-            await submit.start(services, row, created=False)
+            await run_start.start(services, row, created=False)
         return row  # Temporal unreachable: the row stands until it can be checked
     if description.status == WorkflowExecutionStatus.RUNNING:
         if row["status"] == "pending":

@@ -16,8 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps, RunId, Services, check_uuid
 from graphyard.api.models import DeadRun, Run, returns
+from graphyard.api.run_start import run_input, start_run_workflow
 from graphyard.api.schemas import MAX_OFFSET, run_json
-from graphyard.api.submit import run_input, start_run_workflow
 from graphyard.errors import Conflict, Unavailable
 from graphyard.storage import dead_runs
 from graphyard.storage import runs as run_rows
