@@ -20,8 +20,8 @@ import psycopg
 from langgraph_sdk import get_client
 from temporalio.client import Client
 
+from graphyard.devstack.children import Child
 from graphyard.devstack.ports import free_port
-from graphyard.devstack.supervisor import Child
 from tests.conftest import TEST_CONFIG
 
 

@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 
 from graphyard.config import Settings
+from graphyard.devstack.children import Child
 from graphyard.devstack.ports import ensure_port_free, free_port
 from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import TemporalDevServer
@@ -72,55 +72,6 @@ class DevOptions:
     @property
     def resolved_data_dir(self) -> Path:
         return (self.data_dir or self.config.resolve().parent / ".graphyard").resolve()
-
-
-# A child that dies sooner than this after starting (graph code that does not import, say) is
-# restarted after a growing delay, not in a loop that floods its log.
-_STABLE_AFTER_S = 30.0
-_MAX_BACKOFF_S = 15.0
-
-
-@dataclass
-class Child:
-    """A graphyard process (api or worker) that is restarted when it dies."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    restarts: int = field(default=0)
-    started_at: float = 0.0
-    quick_deaths: int = 0
-    restart_at: float | None = None
-
-    def start(self) -> None:
-        self.restart_at = None
-        self.started_at = time.monotonic()
-        with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-            )
-
-    def restart_delay(self) -> float:
-        """How long to wait before starting again: nothing after a long life, then 0.5 s,
-        1 s, 2 s, ... up to ``_MAX_BACKOFF_S`` while it keeps dying young."""
-        if time.monotonic() - self.started_at >= _STABLE_AFTER_S:
-            self.quick_deaths = 0
-            return 0.0
-        self.quick_deaths += 1
-        return float(min(0.5 * 2 ** (self.quick_deaths - 1), _MAX_BACKOFF_S))
-
-    def stop(self, timeout: float = 15) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class DevStack:
