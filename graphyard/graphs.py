@@ -86,9 +86,9 @@ class HttpConfig(BaseModel):
 
 
 class AuthConfig(BaseModel):
-    """``auth``: ``path`` names a ``langgraph_sdk.Auth`` object (``./auth.py:auth``); the other
-    keys: ``openapi`` (security schemes for the OpenAPI document) is read; ``cache`` and
-    ``disable_studio_auth`` are kept but not read."""
+    """``auth``: ``path`` names a ``langgraph_sdk.Auth`` object (``./auth.py:auth``);
+    ``openapi`` (the OpenAPI document's security) and ``cache`` (authentications kept a while)
+    are read by ``graphyard.api.auth``; ``disable_studio_auth`` is kept but not read."""
 
     model_config = ConfigDict(extra="allow")
     path: str | None = None

@@ -442,3 +442,23 @@ async def test_the_codec_endpoint_needs_its_permission(users: Users) -> None:
         opened = await http.post("/codec/decode", json=sealed.json(), headers=bearer("oscar"))
         assert opened.json() == body
         assert (await http.post("/codec/decode", json=sealed.json())).status_code == 401
+
+
+@pytest.mark.parametrize("settings", [AUTH_SETTINGS], indirect=True)
+async def test_authentications_are_cached_per_credential(users: Users) -> None:
+    # langgraph.auth.json: auth.cache keyed by Authorization, at most 2 entries.
+    asked = sys.modules["auth_users"].AUTHENTICATED  # the module as langgraph.json loaded it
+    asked.clear()
+    for _ in range(3):
+        await users.alice.threads.search()
+    await users.bob.threads.search()
+    assert asked == [TOKENS["alice"], TOKENS["bob"]]
+    # A refusal is never cached: each bad token is asked about again.
+    for _ in range(2):
+        assert await outcome(lambda: users.nobody.threads.search()) == 401
+    assert asked[2:] == ["", ""]
+    # Beyond max_size the least recently used credential goes (alice: bob was used last).
+    await users.oscar.threads.search()
+    await users.bob.threads.search()
+    await users.alice.threads.search()
+    assert asked[4:] == [TOKENS["oscar"], TOKENS["alice"]]

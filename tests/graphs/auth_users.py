@@ -25,9 +25,14 @@ USERS: dict[str, dict[str, Any]] = {
 }
 
 
+# Every token the handler was asked about (langgraph.json caches what it answered).
+AUTHENTICATED: list[str] = []
+
+
 @auth.authenticate
 async def authenticate(authorization: str | None, method: str, path: str) -> dict[str, Any]:
     scheme, _, token = (authorization or "").partition(" ")
+    AUTHENTICATED.append(token)
     if scheme.lower() != "bearer" or not token:
         raise Auth.exceptions.HTTPException(status_code=401, detail="Missing bearer token")
     user = USERS.get(token)

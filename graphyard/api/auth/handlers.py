@@ -12,6 +12,7 @@ from langgraph_sdk import Auth
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from graphyard.api.auth.cache import AuthCache
 from graphyard.api.auth.users import AuthUser, as_user
 from graphyard.errors import ConfigError
 
@@ -55,8 +56,9 @@ _INJECTED: dict[str, Callable[[Request], Any]] = {
 class Authenticator:
     """The authenticate handler, its parameters worked out once."""
 
-    def __init__(self, fn: Handler, where: str) -> None:
+    def __init__(self, fn: Handler, where: str, cache: AuthCache | None = None) -> None:
         self.fn = fn
+        self.cache = cache
         self.is_async = inspect.iscoroutinefunction(fn)
         self.wanted: list[str] = []
         for name, param in inspect.signature(fn).parameters.items():
@@ -73,6 +75,15 @@ class Authenticator:
                 )
 
     async def __call__(self, request: Request) -> AuthUser:
+        key = self.cache.key(request) if self.cache is not None else None
+        if key is not None and self.cache is not None and (user := self.cache.get(key)):
+            return user
+        user = await self._authenticate(request)
+        if key is not None and self.cache is not None:
+            self.cache.put(key, user)
+        return user
+
+    async def _authenticate(self, request: Request) -> AuthUser:
         kwargs = {
             name: await _body(request) if name == "body" else _INJECTED[name](request)
             for name in self.wanted

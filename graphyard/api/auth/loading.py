@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from langgraph_sdk import Auth
 
 from graphyard.api.auth import apikeys
+from graphyard.api.auth.cache import AuthCache
 from graphyard.api.auth.handlers import Authenticator, Handlers
 from graphyard.config import Settings
 from graphyard.errors import ConfigError
@@ -37,6 +38,7 @@ def load_auth(settings: Settings, config: LoadedConfig) -> AuthBackend | None:
             f"{where}: {spec!r} has no authenticate handler; register one with @auth.authenticate"
         )
     handlers = Handlers(auth)
-    return AuthBackend(
-        keys, Authenticator(auth._authenticate_handler, where), handlers if handlers.any else None
-    )
+    extra = config.project.auth.model_extra if config.project.auth else None
+    cache = AuthCache.from_config((extra or {}).get("cache"), str(config.path))
+    authenticator = Authenticator(auth._authenticate_handler, where, cache)
+    return AuthBackend(keys, authenticator, handlers if handlers.any else None)
