@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from graphyard.devstack.children import stop_process
 from graphyard.devstack.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,17 +100,6 @@ def _keep(source: Path, name: str) -> None:
             shutil.copy2(source, dest / source.name)
 
 
-def _stop(proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextmanager
 def graphyard(tmp: Path, step_kind: str) -> Iterator[Server]:
     """``graphyard dev`` with a fresh data dir, no Temporal UI, quiet logs."""
@@ -151,7 +140,7 @@ def graphyard(tmp: Path, step_kind: str) -> Iterator[Server]:
             },
         )
     finally:
-        _stop(proc)
+        stop_process(proc, 60)
         _keep(data / "logs", f"graphyard-{step_kind}")
 
 
@@ -203,7 +192,7 @@ def reference(tmp: Path, venv: Path, jobs: int | None) -> Iterator[Server]:
             parts={"server (API + queue)": (proc.pid,)},
         )
     finally:
-        _stop(proc)
+        stop_process(proc, 60)
         _keep(log, "reference")
 
 

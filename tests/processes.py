@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from graphyard.config import Settings
+from graphyard.devstack.children import stop_process
 from graphyard.devstack.ports import free_port
 
 
@@ -56,17 +56,7 @@ def worker_process(
     try:
         yield proc
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
 
 
 @asynccontextmanager
@@ -106,4 +96,4 @@ async def api_process(
                 raise RuntimeError("graphyard api did not start")
         yield proc, url
     finally:
-        _stop(proc)
+        stop_process(proc, 15)

@@ -8,6 +8,23 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+
+def stop_process(
+    proc: subprocess.Popen[Any] | None, timeout: float, sig: int = signal.SIGTERM
+) -> None:
+    """Ask ``proc`` to stop (``sig``), SIGKILL it if it lingers past ``timeout``; nothing if it
+    is gone already."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 
 # A child that dies sooner than this after starting (graph code that does not import, say) is
 # restarted after a growing delay, not in a loop that floods its log.
@@ -48,11 +65,4 @@ class Child:
 
     def stop(self, timeout: float = 15) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout)

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from graphyard.devstack.children import stop_process
 from graphyard.devstack.ports import ensure_port_free
 
 __all__ = ["SYSTEM_USER", "EmbeddedPostgres", "PostgresError", "postgres_bin_dir"]
@@ -161,13 +162,7 @@ class EmbeddedPostgres:
     def stop(self, timeout: float = 30.0) -> None:
         """Fast-shutdown postgres (SIGINT), SIGKILL if it lingers. Idempotent."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout, signal.SIGINT)
 
     def _remove_stale_lock(self, lock_file: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import IO, Final
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
+from graphyard.devstack.children import stop_process
 from graphyard.devstack.ports import ensure_port_free
 
 __all__ = ["FAST_DISPATCH_DYNAMIC_CONFIG", "TemporalDevServer", "dev_server_args"]
@@ -149,13 +149,7 @@ class TemporalDevServer:
     def stop(self, timeout: float = 30.0) -> None:
         """Graceful stop (SIGTERM), SIGKILL if it lingers. Idempotent."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
