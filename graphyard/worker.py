@@ -17,6 +17,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from graphyard import maintenance, redaction
 from graphyard.activities import all_activities
 from graphyard.activities.context import WorkerContext
+from graphyard.activities.step_lock import StepLocks
 from graphyard.api.deps import Backends
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
@@ -61,6 +62,7 @@ async def running_worker(
     else:
         options = {"workflows": ALL_WORKFLOWS, **options}
     pool = await open_pool(settings)
+    step_locks = StepLocks(settings)
     metrics_server = None
     try:
         store = open_store(pool, graphs.config.path, graphs.config.project.store)
@@ -69,6 +71,7 @@ async def running_worker(
             graphs,
             notify_channel(settings),
             store,
+            step_locks,
             trace_nodes=tracing.enabled(settings),
         )
         interceptors = [logs.RunContextInterceptor(), *options.pop("interceptors", [])]
@@ -96,6 +99,7 @@ async def running_worker(
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
+        await step_locks.close()
         await pool.close()
 
 

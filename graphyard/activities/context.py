@@ -15,6 +15,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command, Send
 from temporalio.exceptions import ApplicationError
 
+from graphyard.activities.step_lock import StepLocks
 from graphyard.api.auth.users import USER_KEY, as_user
 from graphyard.graphs import GraphRegistry
 from graphyard.storage import runs as run_rows
@@ -109,10 +110,12 @@ class WorkerContext:
         graphs: GraphRegistry,
         notify_channel: str,
         store: BaseStore,
+        step_locks: StepLocks,
         *,
         trace_nodes: bool = False,
     ) -> None:
         self.pool = pool
+        self.step_locks = step_locks
         # Tracing is on: each super-step opens a span per node.
         self.trace_nodes = trace_nodes
         self.graphs = graphs

@@ -128,7 +128,7 @@ class StepActivities:
             metrics.STEP_RETRIES.labels(graph_id).inc()
         started, outcome = time.monotonic(), "error"
         try:
-            result = await self._step(inp)
+            result = await self._finish_unless_stopped(inp)
             outcome = "replayed" if result.replayed else result.outcome
             return result
         except asyncio.CancelledError:
@@ -137,9 +137,46 @@ class StepActivities:
         finally:
             metrics.STEP_DURATION.labels(graph_id, outcome).observe(time.monotonic() - started)
 
+    async def _finish_unless_stopped(self, inp: StepInput) -> StepResult:
+        """The step, stopped by a cancel only when the run is being stopped.
+
+        Temporal also cancels a local step whose workflow task it took away (timed out under
+        load: the run goes on from a replay, whose own attempt of this step waits for this
+        one's lock). Cut short, this attempt's nodes would run again in that one; finished,
+        they run once and the other attempt finds the thread moved on. A worker shutting down
+        or a step past its timeout still stops at once."""
+        work = asyncio.create_task(self._step(inp))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            forced = details is not None and (details.worker_shutdown or details.timed_out)
+            if forced or await self._stop_wanted(inp.run):
+                work.cancel()
+                raise
+            log.warning(
+                "step %d of run %s lost its workflow task; finishing it so that its nodes run once",
+                inp.index,
+                inp.run.run_id,
+            )
+            return await work
+
+    async def _stop_wanted(self, run: RunRef) -> bool:
+        try:
+            async with self.ctx.pool.connection() as conn:
+                return await run_rows.cancel_requested(conn, run.run_id)
+        except Exception:  # cannot tell: stop, as asked
+            return True
+
     async def _step(self, inp: StepInput) -> StepResult:
-        run = inp.run
         await _unstick()
+        # The guard below reads the thread's checkpoint: no other attempt of this step may be
+        # running meanwhile (step_lock.py says when one is).
+        async with _heartbeating(), self.ctx.step_locks.hold(inp.run.thread_id, inp.run.graph_id):
+            return await self._guarded_step(inp)
+
+    async def _guarded_step(self, inp: StepInput) -> StepResult:
+        run = inp.run
         kwargs = await self.ctx.run_kwargs(
             run, start=inp.index == 0, refresh=inp.command is not None
         )
@@ -187,7 +224,7 @@ class StepActivities:
         # that crashes after a write has streamed everything up to it.
         saver.before_write = publisher.flush
         try:
-            async with _heartbeating(), publisher:
+            async with publisher:
                 result, values = await self._run(
                     graph,
                     graph_input,

@@ -9,6 +9,7 @@ import contextlib
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.api.deps import Backends
+from graphyard.storage import runs as run_rows
 from graphyard.types import (
     CANCEL_SIGNAL,
     CancelAction,
@@ -33,6 +34,9 @@ async def cancel_run(
 ) -> None:
     """Ask a run's workflow to stop (a no-op for a run that has closed meanwhile). A run
     whose workflow its thread's workflow has not started yet is cancelled through that."""
+    # First, so that the step in flight, told to stop, knows the stop is meant (step.py).
+    async with services.pool.connection() as conn:
+        await run_rows.request_cancel(conn, [run_id])
     handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
     try:
         await handle.signal(CANCEL_SIGNAL, CancelInput(action=action))

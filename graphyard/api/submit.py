@@ -182,6 +182,9 @@ async def _insert(
             "Thread is already running a task. Wait for it to finish or choose a "
             "different multitask strategy."
         )
+    if live and strategy in ("interrupt", "rollback") and not stateless:
+        # The thread's workflow stops them; their steps in flight must know it is meant.
+        await run_rows.request_cancel(conn, live)
     ids = {
         "run_id": run_id,
         "thread_id": thread_id,

@@ -311,3 +311,22 @@ async def count_live(conn: Conn) -> dict[str, int]:
     counts = {"pending": 0, "running": 0, "interrupted": 0}
     counts.update({row["status"]: int(row["n"]) for row in await cur.fetchall()})
     return counts
+
+
+async def request_cancel(conn: Conn, run_ids: list[str]) -> None:
+    """Record that the runs are being stopped on purpose (before their workflows hear it)."""
+    await conn.execute(
+        "UPDATE runs SET cancel_requested_at = now() WHERE run_id = ANY(%s::uuid[])"
+        " AND cancel_requested_at IS NULL",
+        (run_ids,),
+    )
+
+
+async def cancel_requested(conn: Conn, run_id: str) -> bool:
+    """Whether someone asked to stop the run (``request_cancel``)."""
+    cur = await conn.execute(
+        "SELECT cancel_requested_at IS NOT NULL AS requested FROM runs WHERE run_id = %s",
+        (run_id,),
+    )
+    row = await cur.fetchone()
+    return bool(row and row["requested"])

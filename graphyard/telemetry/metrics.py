@@ -81,6 +81,13 @@ STEP_RETRIES = Counter(
     ["graph_id"],
     registry=WORKER,
 )
+STEP_LOCK_WAITS = Counter(
+    "graphyard_step_lock_waits",
+    "Super-steps that waited for an earlier attempt of their thread's step still running "
+    "(a workflow task timed out, or a heartbeat was missed, under load).",
+    ["graph_id"],
+    registry=WORKER,
+)
 
 # The API's: what clients do.
 RUNS_CREATED = Counter(

@@ -1,0 +1,137 @@
+"""One super-step at a time per thread, across attempts, workers and processes.
+
+The step guard (step.py) skips a step the thread is already past, but it cannot see a step
+that is still running. Temporal may start a second attempt while the first still runs: a local
+step's workflow task times out under a saturated CPU (the run is replayed elsewhere, the first
+attempt goes on), or a regular step misses its heartbeat. Both attempts would then run the
+same node. So a step holds its thread's lock while it checks the guard and runs: the second
+attempt waits for the first to finish, then finds the thread moved on and only reports.
+
+The lock is a Postgres session advisory lock taken on one connection per worker process (its
+locks go with the connection, so a killed worker frees them at once), with an in-process lock
+in front of it (a session may take its own advisory lock twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+
+from graphyard.config import Settings
+from graphyard.storage.db import connection_kwargs
+from graphyard.telemetry import metrics
+
+log = logging.getLogger(__name__)
+
+# A contended lock is rare (an overlapping attempt): poll it, backing off up to this.
+_POLL_MAX = 0.2
+
+
+class StepLocks:
+    """Per-thread step locks of one worker process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._uri = settings.database_uri
+        self._kwargs = connection_kwargs(settings)
+        # Advisory locks are database-wide; schemas share a database.
+        self._scope = settings.database_schema
+        self._conn: AsyncConnection[Any] | None = None
+        self._connecting = asyncio.Lock()
+        self._local: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._background: set[asyncio.Future[None]] = set()
+
+    def _key(self, thread_id: str) -> int:
+        digest = hashlib.blake2b(f"{self._scope}:{thread_id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    @asynccontextmanager
+    async def hold(self, thread_id: str, graph_id: str) -> AsyncIterator[None]:
+        """Hold the thread's step lock (waiting for an attempt that holds it elsewhere)."""
+        key = self._key(thread_id)
+        local, users = self._local.get(key, (asyncio.Lock(), 0))
+        self._local[key] = (local, users + 1)
+        try:
+            async with local:
+                started = time.monotonic()
+                if not await self._try(key):
+                    metrics.STEP_LOCK_WAITS.labels(graph_id).inc()
+                    await self._acquire(key)
+                    log.warning(
+                        "a step of thread %s waited %.2f s for an earlier attempt of it",
+                        thread_id,
+                        time.monotonic() - started,
+                    )
+                try:
+                    yield
+                finally:
+                    # Shielded: a cancelled step still gives its lock back.
+                    release = asyncio.ensure_future(self._release(key))
+                    self._background.add(release)
+                    release.add_done_callback(self._background.discard)
+                    await asyncio.shield(release)
+        finally:
+            local, users = self._local[key]
+            if users == 1:
+                del self._local[key]
+            else:
+                self._local[key] = (local, users - 1)
+
+    async def _acquire(self, key: int) -> None:
+        delay = 0.01
+        while not await self._try(key):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _POLL_MAX)
+
+    async def _try(self, key: int) -> bool:
+        # A step cancelled while the query runs must not leave the lock taken: the query
+        # finishes on its own, and gives back what it took.
+        attempt = asyncio.ensure_future(
+            self._query("SELECT pg_try_advisory_lock(%s) AS locked", key)
+        )
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            attempt.add_done_callback(lambda done: self._give_back(done, key))
+            raise
+
+    def _give_back(self, attempt: asyncio.Future[bool], key: int) -> None:
+        if not attempt.cancelled() and attempt.exception() is None and attempt.result():
+            self._background.add(task := asyncio.ensure_future(self._release(key)))
+            task.add_done_callback(self._background.discard)
+
+    async def _release(self, key: int) -> None:
+        # A lost connection already released it (and dropping it releases the rest).
+        with suppress(psycopg.Error):
+            await self._query("SELECT pg_advisory_unlock(%s) AS locked", key)
+
+    async def _query(self, sql: str, key: int) -> bool:
+        conn = await self._connection()
+        try:
+            cur = await conn.execute(sql, (key,))
+            row = await cur.fetchone()
+        except psycopg.OperationalError:
+            # Postgres restarted: every lock of this session is gone; the next step reconnects.
+            self._conn = None
+            with suppress(psycopg.Error):
+                await conn.close()
+            raise
+        return bool(row and row["locked"])
+
+    async def _connection(self) -> AsyncConnection[Any]:
+        async with self._connecting:
+            if self._conn is None or self._conn.closed:
+                self._conn = await AsyncConnection.connect(self._uri, **self._kwargs)
+            return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
