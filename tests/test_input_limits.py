@@ -15,9 +15,12 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from graphyard import serde
+from graphyard.api import json_body
 from graphyard.api.app import create_app
 from graphyard.api.routing import BodyRoute
 from graphyard.config import Settings
+from graphyard.errors import Unprocessable, Unserializable
 from graphyard.graphs import AuthConfig, GraphRegistry, LoadedConfig
 from tests.conftest import Stack, serve_api
 
@@ -257,3 +260,31 @@ async def test_a_large_body_leaves_the_event_loop_free(api: Stack) -> None:
     # Parsed on the event loop, this body stalls it 1.2 s; off it, the pauses left are the
     # garbage collector's (0.2-0.4 s on 2 busy cores).
     assert slowest < 0.75
+
+
+def test_paths_name_keys_and_indexes_the_same_however_deep() -> None:
+    long_key = "z" * 50
+
+    def refusal(levels: int) -> str:
+        # Under Python's recursion limit the parsed value is walked; far beyond it, the text
+        # is scanned: both name the same path.
+        inner = "[" * levels + "1" + "]" * levels
+        text = f'{{"a": 1, "x": [0, {{"k.y": {{"b": 2, "{long_key}": {inner}}}}}]}}'
+        with pytest.raises(Unprocessable) as caught:
+            json_body.parse(text.encode(), max_depth=12)
+        return caught.value.detail
+
+    walked, scanned = refusal(20), refusal(5000)
+    assert walked == scanned
+    assert walked.endswith(f'at x[1]["k.y"]["{"z" * 40}…"][0][0]…(3 more)…[0][0][0]'), walked
+
+
+def test_serde_refuses_what_it_cannot_write_with_an_error_of_its_own() -> None:
+    assert serde.loads(serde.dumps(nested(300))) == nested(300)  # beyond orjson's 254 levels
+    with pytest.raises(Unserializable, match="cannot be serialized as JSON"):
+        serde.dumps(nested(5000))
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(Unserializable):
+        serde.dumps({"a": looped})
+    assert serde.dumps({"n": 2**70, "f": float("inf")}) == b'{"n":%d,"f":null}' % 2**70

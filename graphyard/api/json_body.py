@@ -124,7 +124,7 @@ def _segment(key: str | int) -> str:
     if _PLAIN_KEY.fullmatch(key):
         return f".{key}"
     shown = key if len(key) <= 40 else key[:40] + "…"
-    return f"[{json.dumps(shown)}]"
+    return f"[{json.dumps(shown, ensure_ascii=False)}]"
 
 
 # Strings whole (the unrolled form is linear, and every string here is terminated: the text
