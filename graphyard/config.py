@@ -167,6 +167,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 2024
     wait_keepalive_seconds: float = 5.0
+    # Request bodies (README "Limits"): refused at the edge, before anything is stored.
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="The largest request body the API reads (413 beyond).",
+    )
+    max_json_depth: int = Field(
+        default=100,
+        ge=1,
+        le=200,
+        description="How deeply a request body's JSON may nest (422 beyond). orjson and "
+        "LangGraph's msgpack serializer stop at 255 levels; the margin is for what responses "
+        "and graphs wrap around a value.",
+    )
 
     # Streams
     stream_heartbeat_seconds: float = 5.0

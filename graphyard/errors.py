@@ -45,8 +45,18 @@ class Conflict(GraphyardError):
     status_code = 409
 
 
+class PayloadTooLarge(GraphyardError):
+    """A request body beyond ``GRAPHYARD_MAX_BODY_BYTES``."""
+
+    status_code = 413
+
+
 class Unprocessable(GraphyardError):
     status_code = 422
+
+
+class Unserializable(Unprocessable):
+    """A value JSON cannot represent (nested too deeply for the serializer, circular)."""
 
 
 class Unavailable(GraphyardError):

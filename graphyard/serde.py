@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import orjson
 from langgraph.types import Interrupt, Send
 from pydantic import BaseModel
+
+from graphyard.errors import Unserializable
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -49,8 +52,15 @@ def dumps(obj: Any) -> bytes:
     try:
         data = orjson.dumps(obj, default=_default, option=_OPTIONS)
     except TypeError:
-        # Integers beyond 64 bits and lone surrogates are valid Python values orjson refuses.
-        text = json.dumps(_clean(obj), default=_default, ensure_ascii=False, separators=(",", ":"))
+        # Integers beyond 64 bits, lone surrogates and values nested 255 levels or deeper are
+        # valid Python values orjson refuses.
+        try:
+            text = json.dumps(
+                _clean(obj), default=_default, ensure_ascii=False, separators=(",", ":")
+            )
+        except (RecursionError, ValueError) as exc:
+            # Nested deeper than Python's recursion limit, or circular: never a bare 500.
+            raise Unserializable(f"value cannot be serialized as JSON: {exc}") from None
         data = text.encode()
     if b"\\u0000" in data:
         data = _NUL.sub(rb"\1\\ufffd", data)
@@ -58,6 +68,8 @@ def dumps(obj: Any) -> bytes:
 
 
 def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # as orjson writes them: Postgres jsonb has no NaN or Infinity
     if isinstance(obj, str):
         return obj.encode("utf-8", "replace").decode()
     if isinstance(obj, dict):

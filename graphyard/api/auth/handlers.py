@@ -4,7 +4,6 @@ parameters injected by name, and its authorization handlers, found most specific
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,18 +13,18 @@ from starlette.requests import Request
 
 from graphyard.api.auth.cache import AuthCache
 from graphyard.api.auth.users import AuthUser, as_user
-from graphyard.errors import ConfigError
+from graphyard.errors import ConfigError, GraphyardError
 
 Handler = Callable[..., Any]
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()  # Starlette keeps it: the route reads the same bytes again
-    if not raw:
+    if not await request.body():  # Starlette keeps it: the route reads the same bytes again
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
+        # Parsed once, at the edge (graphyard.api.routing), off the event loop when large.
+        return await request.json()
+    except (ValueError, GraphyardError):
         return None
 
 

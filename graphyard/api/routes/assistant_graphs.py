@@ -18,11 +18,12 @@ from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.models import GraphDrawing, GraphSchemas, returns
 from graphyard.api.routes.assistants import check_graph, readable
+from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import Row
 from graphyard.errors import Unprocessable
 from graphyard.graphs import default_assistant_id
 
-router = APIRouter(prefix="/assistants", tags=["assistants"])
+router = APIRouter(prefix="/assistants", tags=["assistants"], route_class=BodyRoute)
 log = logging.getLogger(__name__)
 
 AnyPregel = Pregel[Any, Any, Any, Any]

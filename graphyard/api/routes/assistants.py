@@ -17,6 +17,7 @@ from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, check_uuid
 from graphyard.api.models import Assistant, AssistantVersion, returns
 from graphyard.api.pagination import check_select, page
+from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import (
     ASSISTANT_FIELDS,
     AssistantCount,
@@ -34,7 +35,7 @@ from graphyard.storage import assistants as rows
 from graphyard.storage.filters import Scope
 from graphyard.types import run_workflow_id
 
-router = APIRouter(prefix="/assistants", tags=["assistants"])
+router = APIRouter(prefix="/assistants", tags=["assistants"], route_class=BodyRoute)
 log = logging.getLogger(__name__)
 
 

@@ -22,12 +22,13 @@ from temporalio.converter import PayloadCodec
 
 from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps
+from graphyard.api.routing import BodyRoute
 from graphyard.codec import CodecError
 from graphyard.config import Settings
 from graphyard.errors import BadRequest, Forbidden, Unprocessable
 
-router = APIRouter(prefix="/codec", tags=["codec"])
-preflight = APIRouter(prefix="/codec", include_in_schema=False)
+router = APIRouter(prefix="/codec", tags=["codec"], route_class=BodyRoute)
+preflight = APIRouter(prefix="/codec", include_in_schema=False, route_class=BodyRoute)
 
 _ALLOWED_HEADERS = "authorization, content-type, x-namespace, x-api-key"
 # What a custom-auth user needs to decode: the payloads of every user's runs.

@@ -23,11 +23,12 @@ from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
 from graphyard.api.models import Cron, returns
 from graphyard.api.pagination import check_select, page
 from graphyard.api.routes.threads import load_thread
+from graphyard.api.routing import BodyRoute
 from graphyard.api.submit import resolve_assistant
 from graphyard.errors import BadRequest, NotFound, Unavailable, Unprocessable
 from graphyard.storage import crons as cron_rows
 
-router = APIRouter(tags=["crons"])
+router = APIRouter(tags=["crons"], route_class=BodyRoute)
 
 # Fields of a cron's payload (what its runs are) a patch may change.
 _PAYLOAD_FIELDS = (

@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps, RunId, Services, check_uuid
 from graphyard.api.models import DeadRun, Run, returns
+from graphyard.api.routing import BodyRoute
 from graphyard.api.run_start import run_input, start_run_workflow
 from graphyard.api.schemas import MAX_OFFSET, run_json
 from graphyard.errors import Conflict, Unavailable
@@ -24,7 +25,7 @@ from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel
 from graphyard.types import run_workflow_id
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=BodyRoute)
 
 # How long a dead run's workflow may take to fail after its end was written.
 _CLOSING = 10.0

@@ -16,8 +16,9 @@ from graphyard import __version__
 from graphyard.api.deps import Deps, Services
 from graphyard.api.models import Health, Info, returns
 from graphyard.api.responses import JSON
+from graphyard.api.routing import BodyRoute
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["meta"], route_class=BodyRoute)
 
 # Temporal lists a poller for a while after it last polled; a live worker re-polls at least
 # every minute (long polls), so anything older is not a live worker.

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graphyard.api.deps import Deps, Services
+from graphyard.api.routing import BodyRoute
 from graphyard.storage import runs as run_rows
 from graphyard.telemetry import metrics
 
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 log = logging.getLogger(__name__)
 
 

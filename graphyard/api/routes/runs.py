@@ -17,6 +17,7 @@ from graphyard.api.hitl import resume_run
 from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.reconcile import reconciled, reconciled_all
 from graphyard.api.routes.threads import load_thread
+from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
 from graphyard.api.submit import check_secrets, create_run
 from graphyard.errors import NotFound, Unprocessable
@@ -25,7 +26,7 @@ from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import runs as rows
 from graphyard.storage.filters import Scope
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=BodyRoute)
 
 RunStatusFilter = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]

@@ -11,6 +11,7 @@ from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, ThreadId
 from graphyard.api.models import StateUpdated, ThreadState, returns
 from graphyard.api.routes.threads import load_thread
+from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import CheckpointBody, HistoryBody, StateUpdateBody
 from graphyard.api.state import (
     EMPTY_STATE,
@@ -25,7 +26,7 @@ from graphyard.storage import events as event_log
 from graphyard.storage import threads as rows
 from graphyard.storage.db import notify_channel
 
-router = APIRouter(prefix="/threads", tags=["threads"])
+router = APIRouter(prefix="/threads", tags=["threads"], route_class=BodyRoute)
 
 
 async def _readable(services: Services, auth: RequestAuth, thread_id: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from langgraph.store.base import (
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services
 from graphyard.api.models import StoreItem, StoreNamespaces, StoreSearchItems, returns
+from graphyard.api.routing import BodyRoute
 from graphyard.api.store_schemas import (
     StoreDelete,
     StoreListNamespaces,
@@ -38,7 +39,7 @@ from graphyard.api.store_schemas import (
 )
 from graphyard.serde import to_jsonable
 
-router = APIRouter(prefix="/store", tags=["store"])
+router = APIRouter(prefix="/store", tags=["store"], route_class=BodyRoute)
 
 
 async def _run(services: Services, op: Op) -> Result:

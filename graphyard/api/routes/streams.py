@@ -14,12 +14,13 @@ from graphyard.api.cancel import cancel_in_background
 from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
 from graphyard.api.models import EVENT_STREAM
 from graphyard.api.routes.threads import load_thread
+from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import RunCreate
 from graphyard.api.submit import create_run
 from graphyard.errors import NotFound
 from graphyard.storage import runs as rows
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=BodyRoute)
 STREAM = {"response_class": EventSourceResponse, **EVENT_STREAM}
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]

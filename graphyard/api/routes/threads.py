@@ -18,6 +18,7 @@ from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
 from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
 from graphyard.api.pagination import check_select, page
 from graphyard.api.reconcile import reconciled_all
+from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import (
     ThreadCount,
     ThreadCreate,
@@ -37,7 +38,7 @@ from graphyard.storage import threads as rows
 from graphyard.storage.filters import Scope
 from graphyard.types import run_workflow_id
 
-router = APIRouter(prefix="/threads", tags=["threads"])
+router = APIRouter(prefix="/threads", tags=["threads"], route_class=BodyRoute)
 
 THREAD_FIELDS = frozenset(
     {"thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config"}
