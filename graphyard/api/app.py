@@ -12,6 +12,7 @@ from graphyard import __version__, redaction
 from graphyard.api import errors
 from graphyard.api.auth import Authenticated, load_auth
 from graphyard.api.auth.openapi import document_security
+from graphyard.api.cors import cors_middleware
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
 from graphyard.api.routes import (
@@ -90,6 +91,7 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
         lifespan=lifespan,
     )
     errors.install(app)
+    app.user_middleware.append(cors_middleware(settings, registry.config.project.http))
     document_security(app, auth, registry.config)
     app.state.auth = auth
     app.include_router(meta.router)
