@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from graphyard.http_config import CorsConfig
+from graphyard.http_config import CorsConfig, mount_prefix
 
 StepActivityKind = Literal["local", "regular"]
 LogFormat = Literal["text", "json"]
@@ -235,6 +235,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("mount_prefix")
+    @classmethod
+    def _mount_prefix(cls, value: str | None) -> str | None:
+        return mount_prefix(value)
 
     @field_validator("deployment_name")
     @classmethod

@@ -17,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ROUTE_GROUPS = ("assistants", "threads", "runs", "store", "meta")
 
 
+def mount_prefix(value: str | None) -> str | None:
+    """A mount prefix as served: ``/my-api`` (no trailing slash); ``None`` for none."""
+    if not value:
+        return None
+    if not value.startswith("/"):
+        raise ValueError(f"mount prefix {value!r} must start with '/' (e.g. '/my-api')")
+    return value.rstrip("/") or None
+
+
 class CorsConfig(BaseModel):
     """``http.cors`` (or ``GRAPHYARD_CORS_CONFIG``): Starlette's ``CORSMiddleware`` options.
     Unset keys keep graphyard's defaults (every method and header; the response headers clients
@@ -108,11 +117,7 @@ class HttpConfig(BaseModel):
     @field_validator("mount_prefix")
     @classmethod
     def _prefix(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must start with '/' (e.g. '/my-api')")
-        return value.rstrip("/") or None
+        return mount_prefix(value)
 
     def unknown_keys(self) -> list[str]:
         """The keys of ``http`` graphyard does not implement (reported at start-up)."""
