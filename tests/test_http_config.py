@@ -91,6 +91,12 @@ async def test_custom_routes_with_and_without_auth(graphs: GraphRegistry) -> Non
         assert document["security"] == [{"ApiKey": []}]
     http = {**http, "middleware_order": "auth_first"}
     async with _app(graphs, http, **keys) as client:
+        # Browsers' preflights carry no credentials: answered before authentication.
+        preflight = await client.options(
+            "/custom/hello",
+            headers={"Origin": "http://page", "Access-Control-Request-Method": "GET"},
+        )
+        assert preflight.status_code == 200
         # Auth runs before the user's middleware: a refusal never reaches it.
         refused = await client.get("/custom/hello")
         assert refused.status_code == 401
@@ -165,6 +171,23 @@ async def test_mount_prefix(graphs: GraphRegistry) -> None:
         assert (await client.get("/json/info")).status_code == 404
     with pytest.raises(ValueError, match="must start with '/'"):
         HttpConfig.model_validate({"mount_prefix": "api"})
+
+
+async def test_mount_prefix_serves_the_api(
+    settings: Settings, graphs: GraphRegistry, temporal_env: WorkflowEnvironment
+) -> None:
+    registry = _registry(graphs, {"mount_prefix": "/agents"})
+    temporal = graphyard_client(temporal_env, settings)
+    async with open_stack(settings, registry, temporal) as stack, httpx.AsyncClient() as http:
+        client = get_client(url=f"{stack.url}/agents", api_key=None)
+        thread = await client.threads.create(metadata={"mounted": True})
+        found = await client.threads.search(metadata={"mounted": True})
+        assert [t["thread_id"] for t in found] == [thread["thread_id"]]
+        # Load balancers' probes stay at the root (503: no worker here), and under the prefix.
+        assert (await http.get(f"{stack.url}/ok")).status_code == 503
+        assert (await http.get(f"{stack.url}/agents/ok")).status_code == 503
+        assert (await http.get(f"{stack.url}/metrics")).status_code == 200
+        assert (await http.post(f"{stack.url}/threads/search", json={})).status_code == 404
 
 
 async def test_unknown_http_keys_are_named_at_start(
