@@ -157,3 +157,22 @@ def test_bad_cors_config_is_refused() -> None:
         HttpConfig.model_validate({"cors": {"allow_origin_regex": "("}})
     with pytest.raises(ValueError, match="allow_origin"):
         HttpConfig.model_validate({"cors": {"allow_origin": ["*"]}})
+
+
+async def test_a_stream_reaches_a_page_on_another_origin(stack: Stack) -> None:
+    thread = await stack.client.threads.create()
+    path = f"/threads/{thread['thread_id']}/runs/stream"
+    body = {"assistant_id": "chain", "input": {"steps": []}, "stream_mode": ["values"]}
+    async with (
+        httpx.AsyncClient(base_url=stack.url) as http,
+        http.stream("POST", path, json=body, headers={"Origin": PAGE}) as streamed,
+    ):
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        assert streamed.headers["access-control-allow-origin"] == "*"
+        assert "Content-Location" in streamed.headers["access-control-expose-headers"]
+        run_path = streamed.headers["content-location"]
+        text = "".join([chunk async for chunk in streamed.aiter_text()])
+    assert "event: values" in text
+    assert "node_9" in text
+    assert run_path.startswith(f"/threads/{thread['thread_id']}/runs/")
