@@ -178,6 +178,11 @@ class Settings(BaseSettings):
         description="Comma-separated origins allowed to call the API from a browser (default: "
         "every origin, without credentials). Ignored when a CORS config names allow_origins.",
     )
+    cors_allow_private_network: bool = Field(
+        default=False,
+        description="Answer browsers' Private Network Access preflights (a page on a public "
+        "site calling an API on localhost or a private address). `graphyard dev` turns it on.",
+    )
     mount_prefix: str | None = Field(
         default=None,
         description="Serve the API under this path (`/my-api`); overrides `http.mount_prefix`.",

@@ -152,6 +152,18 @@ async def test_environment_overrides_http_cors(
         assert answer.headers["access-control-allow-credentials"] == "true"
 
 
+async def test_private_network_preflights(graphs: GraphRegistry) -> None:
+    headers = {**_preflight(), "Access-Control-Request-Private-Network": "true"}
+    async with _app(graphs, Settings(), HttpConfig()) as client:
+        refused = await client.options("/threads/search", headers=headers)
+        assert refused.status_code == 400
+        assert "private-network" in refused.text
+    async with _app(graphs, Settings(cors_allow_private_network=True), HttpConfig()) as client:
+        allowed = await client.options("/threads/search", headers=headers)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-private-network"] == "true"
+
+
 def test_bad_cors_config_is_refused() -> None:
     with pytest.raises(ValueError, match="allow_origin_regex"):
         HttpConfig.model_validate({"cors": {"allow_origin_regex": "("}})

@@ -56,6 +56,7 @@ def cors_options(settings: Settings, http: HttpConfig) -> dict[str, Any]:
         "allow_credentials": credentials,
         "expose_headers": expose,
         "max_age": config.max_age if config.max_age is not None else DEFAULT_MAX_AGE,
+        "allow_private_network": settings.cors_allow_private_network,
     }
 
 
