@@ -13,9 +13,8 @@ naming the header, never a silent drop. ``GRAPHYARD_SECRET_CHECK_ALLOW`` (a head
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 
 from graphyard.api.run_config import RESERVED_CONFIGURABLE_PREFIXES
 from graphyard.api.secret_check import DOCS, find_secrets
@@ -69,6 +68,3 @@ def configurable_headers(request: Request) -> dict[str, str]:
                 f"{DOCS}."
             )
     return copied
-
-
-RunHeaders = Annotated[dict[str, str], Depends(configurable_headers)]

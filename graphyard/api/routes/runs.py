@@ -12,12 +12,11 @@ from graphyard.api import run_config
 from graphyard.api.auth import AuthDep
 from graphyard.api.auth.runs import admit_run
 from graphyard.api.cancel import cancel_in_background, cancel_run
-from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
+from graphyard.api.deps import Deps, RunHeaders, RunId, Services, ThreadId, check_uuid
 from graphyard.api.hitl import resume_run
 from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.reconcile import reconciled, reconciled_all
 from graphyard.api.routes.threads import load_thread
-from graphyard.api.run_headers import RunHeaders
 from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
 from graphyard.api.submit import check_secrets, create_run
 from graphyard.errors import NotFound, Unprocessable

@@ -11,10 +11,9 @@ from graphyard.api import sse
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.auth.runs import admit_run
 from graphyard.api.cancel import cancel_in_background
-from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
+from graphyard.api.deps import Deps, RunHeaders, RunId, Services, ThreadId, check_uuid
 from graphyard.api.models import EVENT_STREAM
 from graphyard.api.routes.threads import load_thread
-from graphyard.api.run_headers import RunHeaders
 from graphyard.api.schemas import RunCreate
 from graphyard.api.submit import create_run
 from graphyard.errors import NotFound
