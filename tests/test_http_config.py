@@ -104,6 +104,11 @@ async def test_custom_routes_with_and_without_auth(graphs: GraphRegistry) -> Non
         hello = await client.get("/custom/hello", headers={"x-api-key": API_KEY})
         assert hello.headers["x-custom-middleware"] == "seen"
         assert hello.json()["user"] == "ci"
+        # The API's protected routes too; its open ones pass through the middleware.
+        refused = await client.post("/threads/search", json={})
+        assert refused.status_code == 401
+        assert "x-custom-middleware" not in refused.headers
+        assert (await client.get("/docs")).headers["x-custom-middleware"] == "seen"
 
 
 async def test_a_starlette_app_is_listed_too(graphs: GraphRegistry) -> None:
