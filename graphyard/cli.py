@@ -62,6 +62,8 @@ def _api(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,
+        # graphyard.api.request_log writes one line per request, without the query's values.
+        access_log=False,
     )
     return 0
 

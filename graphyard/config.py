@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from graphyard.http_config import CorsConfig, mount_prefix
+
 StepActivityKind = Literal["local", "regular"]
 LogFormat = Literal["text", "json"]
 
@@ -166,6 +168,28 @@ class Settings(BaseSettings):
     # API
     host: str = "127.0.0.1"
     port: int = 2024
+    cors_config: CorsConfig | None = Field(
+        default=None,
+        description="CORS for every route, as JSON with the keys of langgraph.json's "
+        "`http.cors` (which it replaces): an operator's override.",
+    )
+    cors_allow_origins: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Comma-separated origins allowed to call the API from a browser (default: "
+        "every origin, without credentials). Ignored when a CORS config names allow_origins.",
+    )
+    cors_allow_private_network: bool = Field(
+        default=False,
+        description="Answer browsers' Private Network Access preflights (a page on a public "
+        "site calling an API on localhost or a private address). `graphyard dev` turns it on.",
+    )
+    mount_prefix: str | None = Field(
+        default=None,
+        description="Serve the API under this path (`/my-api`); overrides `http.mount_prefix`.",
+    )
+    log_health_checks: bool = Field(
+        default=False, description="Log a line for each request to /ok and / (health checks)."
+    )
     wait_keepalive_seconds: float = 5.0
     # Request bodies (README "Limits"): refused at the edge, before anything is stored.
     max_body_bytes: int = Field(
@@ -222,12 +246,19 @@ class Settings(BaseSettings):
         "activities, polls, RPCs) from this process on this port.",
     )
 
-    @field_validator("codec_cors_origins", "secret_check_allow", mode="before")
+    @field_validator(
+        "codec_cors_origins", "secret_check_allow", "cors_allow_origins", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("mount_prefix")
+    @classmethod
+    def _mount_prefix(cls, value: str | None) -> str | None:
+        return mount_prefix(value)
 
     @field_validator("deployment_name")
     @classmethod

@@ -26,6 +26,7 @@ from langgraph.store.base import BaseStore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graphyard.errors import ConfigError
+from graphyard.http_config import HttpConfig
 from graphyard.specs import import_target
 from graphyard.store import StoreConfig
 from graphyard.webhooks import WebhooksConfig
@@ -75,14 +76,6 @@ class ThreadTTLConfig(BaseModel):
 class CheckpointerConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     ttl: ThreadTTLConfig = Field(default_factory=ThreadTTLConfig)
-
-
-class HttpConfig(BaseModel):
-    """``http``: of its keys graphyard reads ``disable_webhooks`` (runs keep their ``webhook``
-    but nothing is sent)."""
-
-    model_config = ConfigDict(extra="allow")
-    disable_webhooks: bool = False
 
 
 class AuthConfig(BaseModel):

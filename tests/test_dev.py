@@ -136,6 +136,9 @@ async def test_dev_serves_supervises_stops_and_resumes(tmp_path: Path) -> None:
         thread = await client.threads.create()
         tid = thread["thread_id"]
         assert (await client.runs.wait(tid, "chain", input={"steps": []}))["steps"][-1] == "node_9"
+        # The API's request lines show in the terminal (health checks stay quiet).
+        dev.read_until(f"POST /threads/{tid}/runs/wait 200", "POST /threads 200")
+        assert not any(" GET /ok " in line for line in dev.lines)
 
         # Its Temporal server knows graphyard's search attributes; every process has metrics.
         temporal = await Client.connect(dev.state["temporal_address"])

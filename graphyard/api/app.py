@@ -9,29 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from graphyard import __version__, redaction
-from graphyard.api import errors
-from graphyard.api.auth import Authenticated, load_auth
+from graphyard.api import errors, http_app
+from graphyard.api.auth import load_auth
 from graphyard.api.auth.openapi import document_security
 from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
-from graphyard.api.routes import (
-    assistant_graphs,
-    assistants,
-    codec,
-    crons,
-    dead_runs,
-    meta,
-    metrics,
-    runs,
-    state,
-    store,
-    streams,
-    threads,
-)
 from graphyard.api.waiter import RunWaiter
-from graphyard.codec import settings_keys
 from graphyard.config import Settings
-from graphyard.errors import ConfigError
 from graphyard.graphs import GraphRegistry, default_assistant_id, load_config
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage.db import open_pool
@@ -92,21 +76,7 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
     errors.install(app)
     document_security(app, auth, registry.config)
     app.state.auth = auth
-    app.include_router(meta.router)
-    # Everything but health, info, docs and metrics needs an authenticated caller.
-    protected = (assistants, assistant_graphs, threads, state, crons, streams, dead_runs, runs)
-    for module in (*protected, store):
-        app.include_router(module.router, dependencies=[Authenticated])
-    if settings.api_metrics:
-        app.include_router(metrics.router)
-    if settings.codec_endpoint:
-        # The Temporal UI's codec endpoint decrypts payloads: only with keys, and only on purpose.
-        if not settings_keys(settings):
-            raise ConfigError(
-                "GRAPHYARD_CODEC_ENDPOINT needs codec keys (GRAPHYARD_CODEC_KEYS or "
-                "GRAPHYARD_CODEC_KEY_FILE)"
-            )
-        app.include_router(codec.preflight)
-        app.include_router(codec.router)
+    routes = http_app.include_routes(app, settings, registry.config.project.http)
+    http_app.install(app, settings, registry.config, routes)
     tracing.instrument_app(app, settings)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Request
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from temporalio.client import Client
 
+from graphyard.api.run_headers import configurable_headers
 from graphyard.api.waiter import RunWaiter
 from graphyard.config import Settings
 from graphyard.errors import Unprocessable
@@ -47,6 +48,8 @@ def _services(request: Request) -> Services:
 
 
 Deps = Annotated[Services, Depends(_services)]
+# The request headers langgraph.json's http.configurable_headers copies into a run's config.
+RunHeaders = Annotated[dict[str, str], Depends(configurable_headers)]
 # Path ids are UUIDs (documented as such; ``check_uuid`` gives the reference's 422 message).
 ThreadId = Annotated[
     str, Path(description="The thread's UUID.", json_schema_extra={"format": "uuid"})

@@ -20,6 +20,13 @@ def _detail(status: int, detail: object, headers: Any = None) -> Response:
     return JSON({"detail": detail}, status_code=status, headers=headers)
 
 
+def auth_refusal(exc: GraphyardError | AuthHTTPException) -> Response:
+    """The response for a refused authentication outside the routes (a middleware's)."""
+    if isinstance(exc, AuthHTTPException):
+        return _detail(exc.status_code, exc.detail, dict(exc.headers or {}))
+    return _detail(exc.status_code, exc.detail)
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers, and document their body."""
     _document(app)

@@ -49,9 +49,11 @@ def merged_config(
     body: RunCreate,
     ids: dict[str, str],
     caller: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``caller``: the ``langgraph_auth_*`` keys of the authenticated user (none without
-    auth); whatever the request, assistant or thread said under those names is dropped."""
+    auth); whatever the request, assistant or thread said under those names is dropped.
+    ``headers``: request headers ``http.configurable_headers`` copies (over the body's)."""
     request = dict(body.config or {})
     configurable = _unreserved(request.pop("configurable", None))
     config: dict[str, Any] = {**assistant["config"], **request}
@@ -60,6 +62,7 @@ def merged_config(
         # A thread's config is its last run's: that run's caller is not this one.
         **_unreserved(thread["config"].get("configurable"), _AUTH),
         **configurable,
+        **(headers or {}),
         **(caller or {}),
         **ids,
     }

@@ -76,10 +76,12 @@ async def create_run(
     thread_id: str | None,
     idempotency_key: str | None,
     caller: Caller = ANONYMOUS,
+    headers: dict[str, str] | None = None,
 ) -> Submitted:
     """Create (or, for a repeated idempotency key, find) a run and start its workflow; or,
     when the thread has a run waiting at an interrupt and the body answers it, resume that.
-    ``caller``: what auth decided (``graphyard.api.auth.admit_run``)."""
+    ``caller``: what auth decided (``graphyard.api.auth.admit_run``); ``headers``: the
+    request headers ``http.configurable_headers`` copies into its configurable."""
     check_secrets(services, body)
     if (body.config or {}).get("configurable") and body.context:
         raise BadRequest(
@@ -103,7 +105,9 @@ async def create_run(
     )
     fingerprint = _fingerprint(thread_id, body) if idempotency_key else None
     async with services.pool.connection() as conn, conn.transaction():
-        created = await _insert(conn, services, body, run_id, thread_id, fingerprint, caller)
+        created = await _insert(
+            conn, services, body, run_id, thread_id, fingerprint, caller, headers or {}
+        )
     row = created.row
     if fingerprint is not None and row["kwargs"].get("request_hash") != fingerprint:
         raise Conflict("Idempotency-Key was already used for a different request")
@@ -144,6 +148,7 @@ async def _insert(
     thread_id: str | None,
     fingerprint: str | None,
     caller: Caller,
+    headers: dict[str, str],
 ) -> _Inserted:
     """Write a new run's row under its thread's lock, deciding how it meets the thread's
     runs in flight; or find the run an earlier request with the same key created."""
@@ -194,7 +199,9 @@ async def _insert(
     kwargs = {
         "input": body.input,
         "command": body.command.model_dump(exclude_none=True) if body.command else None,
-        "config": run_config.merged_config(assistant, thread, body, ids, caller.configurable),
+        "config": run_config.merged_config(
+            assistant, thread, body, ids, caller.configurable, headers
+        ),
         "context": {**assistant["context"], **(body.context or {})},
         "stream_mode": run_config.stream_modes(body),
         "interrupt_before": body.interrupt_before,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def stop_process(
@@ -24,6 +26,22 @@ def stop_process(
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _copy(source: IO[bytes], log_path: Path) -> None:
+    """Each line of ``source`` to ``log_path``, then to stdout, until the child exits."""
+    terminal = True
+    with source, log_path.open("ab") as log:
+        for line in source:
+            log.write(line)
+            log.flush()
+            if terminal:
+                try:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.buffer.flush()
+                except (OSError, ValueError):
+                    # Stdout is gone: keep draining the pipe, or the child would block.
+                    terminal = False
 
 
 # A child that dies sooner than this after starting (graph code that does not import, say) is
@@ -45,10 +63,25 @@ class Child:
     started_at: float = 0.0
     quick_deaths: int = 0
     restart_at: float | None = None
+    # Also copy its output to this process's stdout (the API's request lines, in the terminal).
+    echo: bool = False
 
     def start(self) -> None:
         self.restart_at = None
         self.started_at = time.monotonic()
+        if self.echo:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            assert self.proc.stdout is not None
+            threading.Thread(
+                target=_copy, args=(self.proc.stdout, self.log_path), daemon=True
+            ).start()
+            return
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out

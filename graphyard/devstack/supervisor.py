@@ -154,7 +154,10 @@ class DevStack:
             for k, v in env.items()
             if k not in ("GRAPHYARD_WORKER_METRICS_PORT", "GRAPHYARD_TEMPORAL_METRICS_PORT")
         }
-        self.children = [Child("api", [*python, "api"], api_env, logs / "api.log")]
+        # As `langgraph dev`: a hosted front end (a public origin) may call this local API.
+        api_env.setdefault("GRAPHYARD_CORS_ALLOW_PRIVATE_NETWORK", "true")
+        # The API's lines (one per request) show in the terminal too.
+        self.children = [Child("api", [*python, "api"], api_env, logs / "api.log", echo=True)]
         # Each worker serves its metrics and the Temporal SDK's, each on a free port (the
         # first on the environment's ports, if it names them).
         self.metrics_ports = {}

@@ -19,9 +19,16 @@ from graphyard.errors import Unauthorized
 
 log = logging.getLogger(__name__)
 
+# Where a request's auth is kept once an ``AuthGate`` (http.app's middleware_order
+# "auth_first") has authenticated it: the handler is not called twice.
+GATED = "graphyard_auth"
+
 
 async def authenticate(request: Request) -> RequestAuth:
     """The caller, or 401. Without auth configured: ``NOBODY`` (allowed, unfiltered)."""
+    gated = request.scope.get("state", {}).get(GATED)
+    if gated is not None:
+        return gated  # type: ignore[no-any-return]
     backend: AuthBackend | None = request.app.state.auth
     if backend is None:
         return NOBODY

@@ -12,7 +12,7 @@ from graphyard.api import run_config
 from graphyard.api.auth import AuthDep
 from graphyard.api.auth.runs import admit_run
 from graphyard.api.cancel import cancel_in_background, cancel_run
-from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
+from graphyard.api.deps import Deps, RunHeaders, RunId, Services, ThreadId, check_uuid
 from graphyard.api.hitl import resume_run
 from graphyard.api.models import WAIT, Run, returns
 from graphyard.api.reconcile import reconciled, reconciled_all
@@ -80,13 +80,16 @@ async def create(
     body: RunCreate,
     services: Deps,
     auth: AuthDep,
+    headers: RunHeaders,
     response: Response,
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     thread_id = check_uuid(thread_id, "thread")
     body, caller = await admit_run(auth, body, thread_id)
     row = (
-        await create_run(services, body, thread_id=thread_id, idempotency_key=key, caller=caller)
+        await create_run(
+            services, body, thread_id=thread_id, idempotency_key=key, caller=caller, headers=headers
+        )
     ).row
     response.headers["Content-Location"] = f"/threads/{thread_id}/runs/{row['run_id']}"
     return run_json(row)
@@ -94,12 +97,19 @@ async def create(
 
 @router.post("/threads/{thread_id}/runs/wait", **WAIT)
 async def create_and_wait(
-    thread_id: ThreadId, body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
+    thread_id: ThreadId,
+    body: RunCreate,
+    services: Deps,
+    auth: AuthDep,
+    headers: RunHeaders,
+    key: IdempotencyKey = None,
 ) -> StreamingResponse:
     thread_id = check_uuid(thread_id, "thread")
     body, caller = await admit_run(auth, body, thread_id)
     row = (
-        await create_run(services, body, thread_id=thread_id, idempotency_key=key, caller=caller)
+        await create_run(
+            services, body, thread_id=thread_id, idempotency_key=key, caller=caller, headers=headers
+        )
     ).row
     location = f"/threads/{thread_id}/runs/{row['run_id']}/join"
     return _waiting(services, row, location, body.on_disconnect == "cancel")
@@ -107,27 +117,43 @@ async def create_and_wait(
 
 @router.post("/runs", **returns(Run))
 async def create_stateless(
-    body: RunCreate, services: Deps, auth: AuthDep, response: Response, key: IdempotencyKey = None
+    body: RunCreate,
+    services: Deps,
+    auth: AuthDep,
+    headers: RunHeaders,
+    response: Response,
+    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     body, caller = await admit_run(auth, body, None)
-    row = (await create_run(services, body, thread_id=None, idempotency_key=key, caller=caller)).row
+    row = (
+        await create_run(
+            services, body, thread_id=None, idempotency_key=key, caller=caller, headers=headers
+        )
+    ).row
     response.headers["Content-Location"] = f"/runs/{row['run_id']}"
     return run_json(row)
 
 
 @router.post("/runs/wait", **WAIT)
 async def create_stateless_and_wait(
-    body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
+    body: RunCreate, services: Deps, auth: AuthDep, headers: RunHeaders, key: IdempotencyKey = None
 ) -> StreamingResponse:
     body, caller = await admit_run(auth, body, None)
-    row = (await create_run(services, body, thread_id=None, idempotency_key=key, caller=caller)).row
+    row = (
+        await create_run(
+            services, body, thread_id=None, idempotency_key=key, caller=caller, headers=headers
+        )
+    ).row
     location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
     return _waiting(services, row, location, body.on_disconnect == "cancel")
 
 
 @router.post("/runs/batch", **returns(list[Run]))
 async def create_batch(
-    body: Annotated[list[RunCreate], Body(min_length=1)], services: Deps, auth: AuthDep
+    body: Annotated[list[RunCreate], Body(min_length=1)],
+    services: Deps,
+    auth: AuthDep,
+    headers: RunHeaders,
 ) -> list[dict[str, Any]]:
     """Several stateless background runs in one request (none if any webhook is refused, or
     auth refuses any)."""
@@ -136,7 +162,9 @@ async def create_batch(
         run_config.check_webhook(item.webhook, services.graphs.config.project)
     admitted = [await admit_run(auth, item, None) for item in body]
     created = [
-        await create_run(services, item, thread_id=None, idempotency_key=None, caller=caller)
+        await create_run(
+            services, item, thread_id=None, idempotency_key=None, caller=caller, headers=headers
+        )
         for item, caller in admitted
     ]
     return [run_json(submitted.row) for submitted in created]

@@ -11,7 +11,7 @@ from graphyard.api import sse
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.auth.runs import admit_run
 from graphyard.api.cancel import cancel_in_background
-from graphyard.api.deps import Deps, RunId, Services, ThreadId, check_uuid
+from graphyard.api.deps import Deps, RunHeaders, RunId, Services, ThreadId, check_uuid
 from graphyard.api.models import EVENT_STREAM
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.routing import BodyRoute
@@ -53,12 +53,17 @@ def _run_stream(
 
 @router.post("/threads/{thread_id}/runs/stream", **STREAM)
 async def create_and_stream(
-    thread_id: ThreadId, body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
+    thread_id: ThreadId,
+    body: RunCreate,
+    services: Deps,
+    auth: AuthDep,
+    headers: RunHeaders,
+    key: IdempotencyKey = None,
 ) -> EventSourceResponse:
     thread_id = check_uuid(thread_id, "thread")
     body, caller = await admit_run(auth, body, thread_id)
     submitted = await create_run(
-        services, body, thread_id=thread_id, idempotency_key=key, caller=caller
+        services, body, thread_id=thread_id, idempotency_key=key, caller=caller, headers=headers
     )
     # A resumed run streams its new segment only.
     after = submitted.resumed_from - 1 if submitted.resumed_from else 0
@@ -69,10 +74,12 @@ async def create_and_stream(
 
 @router.post("/runs/stream", **STREAM)
 async def create_stateless_and_stream(
-    body: RunCreate, services: Deps, auth: AuthDep, key: IdempotencyKey = None
+    body: RunCreate, services: Deps, auth: AuthDep, headers: RunHeaders, key: IdempotencyKey = None
 ) -> EventSourceResponse:
     body, caller = await admit_run(auth, body, None)
-    submitted = await create_run(services, body, thread_id=None, idempotency_key=key, caller=caller)
+    submitted = await create_run(
+        services, body, thread_id=None, idempotency_key=key, caller=caller, headers=headers
+    )
     return _run_stream(
         services, submitted.row, cancel_on_disconnect=body.on_disconnect == "cancel", stateless=True
     )
