@@ -147,6 +147,9 @@ async def test_join_replays_a_finished_run_and_filters_modes(stack: Stack) -> No
     run_id = live[0].data["run_id"]
     replay = [p async for p in stack.client.runs.join_stream(tid, run_id)]
     assert [(p.event, p.data) for p in replay] == [(p.event, p.data) for p in live]
+    # -1 is what useStream sends when a reloaded page joins its run: from the start too.
+    rejoined = [p async for p in stack.client.runs.join_stream(tid, run_id, last_event_id="-1")]
+    assert [(p.event, p.data) for p in rejoined] == [(p.event, p.data) for p in live]
     only_updates = [
         p async for p in stack.client.runs.join_stream(tid, run_id, stream_mode="updates")
     ]

@@ -32,8 +32,9 @@ def frame(event: str, data: str, seq: int) -> bytes:
 
 
 def last_event_id(header: str | None) -> int:
-    """The seq after which to resume; ``0`` (or ``-``) replays from the start."""
-    if header is None or header.strip() in ("", "-"):
+    """The seq after which to resume; ``0``, ``-`` or ``-1`` replays from the start."""
+    # useStream (@langchain/langgraph-sdk) sends -1 when a reloaded page joins its run again.
+    if header is None or header.strip() in ("", "-", "-1"):
         return 0
     try:
         value = int(header.strip())
