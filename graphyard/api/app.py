@@ -76,6 +76,8 @@ def create_app(settings: Settings, graphs: GraphRegistry | None = None) -> FastA
     errors.install(app)
     document_security(app, auth, registry.config)
     app.state.auth = auth
+    # Before the lifespan's services: request bodies are bounded by these (api/routing.py).
+    app.state.settings = settings
     routes = http_app.include_routes(app, settings, registry.config.project.http)
     http_app.install(app, settings, registry.config, routes)
     tracing.instrument_app(app, settings)

@@ -91,7 +91,7 @@ class BodyRoute(APIRoute):
         as_json = field is not None and not isinstance(field.field_info, params.Form)
 
         async def bounded(request: Request) -> Response:
-            settings: Settings = request.app.state.services.settings
+            settings: Settings = request.app.state.settings
             checked = BoundedRequest(request.scope, request.receive, settings, as_json)
             if as_json and await checked.body():
                 await checked.json()
