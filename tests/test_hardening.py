@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -145,3 +147,42 @@ async def test_a_worker_exception_with_a_huge_dotted_message_ends_the_run_prompt
     assert [r["status"] for r in await client.runs.list(thread)] == ["error"]
     assert max(pings) < 0.2
     assert seconds < 15
+
+
+@pytest.mark.parametrize("shape", ["deep", "bigint"])
+async def test_a_value_no_serializer_can_store_fails_the_run_once(stack: Stack, shape: str) -> None:
+    thread = (await stack.client.threads.create())["thread_id"]
+    result = await stack.client.runs.wait(
+        thread, "unserializable", input={"shape": shape}, raise_error=False
+    )
+    assert isinstance(result, dict)
+    assert result["__error__"]["error"] == "TypeError"
+    assert result["__error__"]["attempts"] == 1
+    assert [r["status"] for r in await stack.client.runs.list(thread)] == ["error"]
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"v": value}
+    return value
+
+
+@pytest.mark.parametrize("graph_input", [{"v": _nested(300)}, {"n": 2**70}], ids=["deep", "bigint"])
+async def test_an_input_that_cannot_be_stored_is_refused_or_fails_once(
+    stack: Stack, graph_input: dict[str, Any]
+) -> None:
+    """Refused at create by the API's limits, or (without them) failed on the first attempt."""
+    thread = (await stack.client.threads.create())["thread_id"]
+    body = json.dumps({"assistant_id": "chain", "input": graph_input})
+    async with httpx.AsyncClient(base_url=stack.url, timeout=60) as http:
+        response = await http.post(
+            f"/threads/{thread}/runs/wait",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+    if response.status_code == 422:
+        assert await stack.client.runs.list(thread) == []
+        return
+    assert response.status_code == 200
+    assert response.json()["__error__"]["attempts"] == 1
