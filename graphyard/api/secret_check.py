@@ -1,8 +1,10 @@
-"""Refuse secrets in assistant, run and cron ``config`` / ``context`` / ``metadata``.
+"""Refuse secrets in assistant, run and cron ``config`` / ``context`` / ``metadata``, and in
+thread ``metadata``.
 
-Those values are stored in Postgres (assistant versions, run kwargs, cron payloads), returned
-by the API and shown in the Temporal UI's links: a secret there is a secret leaked. Secrets
-belong in the workers' environment (``env`` of langgraph.json), where graph code reads them.
+Those values are stored in Postgres (assistant versions, run kwargs, cron payloads, thread
+rows), returned by the API and shown in the Temporal UI's links: a secret there is a secret
+leaked. Secrets belong in the workers' environment (``env`` of langgraph.json), where graph
+code reads them.
 
 A value is refused when its key names a credential (``api_key``, ``password``, ``token``,
 ``client_secret``, ...) and it holds a non-empty scalar, or when a string anywhere has the
