@@ -186,3 +186,20 @@ async def test_an_input_that_cannot_be_stored_is_refused_or_fails_once(
         return
     assert response.status_code == 200
     assert response.json()["__error__"]["attempts"] == 1
+
+
+async def test_a_malformed_goto_is_refused_at_create(stack: Stack) -> None:
+    thread = (await stack.client.threads.create())["thread_id"]
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        for goto in ({"nodes": "node_1"}, [{"input": 1}], 3):
+            response = await http.post(
+                f"/threads/{thread}/runs",
+                json={"assistant_id": "chain", "command": {"goto": goto}},
+            )
+            assert response.status_code == 422, (goto, response.text)
+    assert await stack.client.runs.list(thread) == []
+    # The well-formed shapes still pass: a node name, a send, a list of them.
+    for goto in ("node_0", {"node": "node_0", "input": {"steps": []}}, ["node_0"]):
+        result = await stack.client.runs.wait(thread, "chain", command={"goto": goto})
+        assert isinstance(result, dict)
+        assert "__error__" not in result
