@@ -36,11 +36,12 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("text", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
 def test_the_redactor_and_the_secret_check_are_linear(text: str) -> None:
-    started = time.perf_counter()
+    # CPU time of this thread: what the patterns cost, however busy the machine is.
+    started = time.thread_time()
     redaction.redact(text, limit=len(text))
     # The whole text is scanned here (no cut), as the secret check scans request values.
     assert not list(secret_check.find_secrets({"value": text}, "config", []))
-    assert time.perf_counter() - started < 0.1
+    assert time.thread_time() - started < 0.1
 
 
 def test_credentials_are_still_masked_around_adversarial_text() -> None:
@@ -101,11 +102,13 @@ async def _raw_get(base_url: str, target: str) -> tuple[float, int]:
     return time.perf_counter() - started, int(status_line.split()[1])
 
 
-async def _while_pinging(client: httpx.AsyncClient, slow: asyncio.Task[object]) -> list[float]:
-    """Times of ``GET /ok`` requests sent one after another until ``slow`` is done."""
+async def _while_pinging(
+    client: httpx.AsyncClient, slow: asyncio.Task[Any], path: str = "/ok"
+) -> list[float]:
+    """Times of ``GET path`` requests sent one after another until ``slow`` is done."""
     pings: list[float] = []
     while not slow.done() or not pings:
-        seconds, status = await _timed_get(client, "/ok")
+        seconds, status = await _timed_get(client, path)
         assert status == 200
         pings.append(seconds)
     return pings
@@ -129,6 +132,8 @@ async def test_a_huge_dotted_url_does_not_stall_the_api(
 async def test_a_worker_exception_with_a_huge_dotted_message_ends_the_run_promptly(
     stack: Stack,
 ) -> None:
+    """The worker shares this process and its event loop with the API: a redactor stalling on
+    the failure (its message, traceback and log lines, three attempts) would stall both."""
     client = stack.client
     thread = (await client.threads.create())["thread_id"]
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
@@ -136,17 +141,24 @@ async def test_a_worker_exception_with_a_huge_dotted_message_ends_the_run_prompt
         waited = asyncio.create_task(
             client.runs.wait(thread, "dotted", input={"dots": 40_000}, raise_error=False)
         )
-        pings = await _while_pinging(http, waited)
+        # /info answers from the event loop alone: /ok would also time Temporal, busy storing
+        # the failure, which is not what this measures.
+        pings = await _while_pinging(http, waited, "/info")
         result = await waited
         seconds = time.perf_counter() - started
-    print(f"dotted failure ended the run in {seconds:.3f} s; slowest /ok {max(pings):.3f} s")
+    print(f"dotted failure ended the run in {seconds:.3f} s; slowest /info {max(pings):.3f} s")
     assert isinstance(result, dict)
     error = result["__error__"]
     assert error["error"] == "ValueError"
     assert error["message"].startswith("bad name")
+    assert error["message"].endswith("characters cut]")
     assert [r["status"] for r in await client.runs.list(thread)] == ["error"]
-    assert max(pings) < 0.2
     assert seconds < 15
+    # The old redactor held the loop 20 s and more per pass. The run costs this process about
+    # 0.06 s of CPU, 40,000 dots or 10; the bound is looser than /ok's above because on a
+    # saturated shared machine the in-process worker's retries add pauses of 100-400 ms
+    # (measured with load 10 on 2 cores) whatever the message.
+    assert max(pings) < 1
 
 
 @pytest.mark.parametrize("shape", ["deep", "bigint"])
