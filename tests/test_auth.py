@@ -462,3 +462,52 @@ async def test_authentications_are_cached_per_credential(users: Users) -> None:
     await users.bob.threads.search()
     await users.alice.threads.search()
     assert asked[4:] == [TOKENS["oscar"], TOKENS["alice"]]
+
+
+# What the docs' sample leaves to the reader: a token check. "Bearer <name>" is user <name>.
+_SAMPLE_VERIFY = """
+
+async def verify(authorization):
+    from types import SimpleNamespace
+
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return SimpleNamespace(id=token, scopes=[], name=token.title(), org="acme")
+"""
+
+
+async def test_the_docs_sample_lets_users_run_graphs_by_graph_id(
+    settings: Settings, graphs: GraphRegistry, temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """docs/auth.md's auth.py, as written there: each user runs graphs by graph id (their system
+    assistants are everyone's) and still sees only what it owns."""
+    doc = (ROOT / "docs" / "auth.md").read_text()
+    sample = doc.split("## Writing `auth.py`", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "auth_sample.py"
+    path.write_text(sample + _SAMPLE_VERIFY)
+    project = graphs.config.project.model_copy(update={"auth": AuthConfig(path=f"{path}:auth")})
+    registry = GraphRegistry(LoadedConfig(graphs.config.path, project))
+    async with (
+        open_stack(settings, registry, temporal_env.client) as stack,
+        running_worker(settings, stack.temporal, registry),
+    ):
+        ana = _client(stack.url, Authorization="Bearer ana")
+        bo = _client(stack.url, Authorization="Bearer bo")
+        thread = await ana.threads.create()
+        assert thread["metadata"]["owner"] == "ana"
+        done = await ana.runs.wait(thread["thread_id"], "chain", input={"steps": []})
+        assert isinstance(done, dict)
+        assert len(done["steps"]) == 10
+        stateless = await bo.runs.wait(None, "chain", input={"steps": []})
+        assert isinstance(stateless, dict)
+        assert len(stateless["steps"]) == 10
+        system = await bo.assistants.search(graph_id="chain")
+        assert [a["metadata"].get("created_by") for a in system] == ["system"]
+        assert await outcome(lambda: bo.threads.get(thread["thread_id"])) == 404
+        mine = await ana.assistants.create("chain", name="ana's")
+        assert mine["metadata"]["owner"] == "ana"
+        assert await outcome(lambda: bo.assistants.get(mine["assistant_id"])) == 404
+        assert (
+            await outcome(lambda: bo.assistants.update(system[0]["assistant_id"], name="x")) == 404
+        )

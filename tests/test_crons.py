@@ -159,3 +159,24 @@ async def test_bad_crons_are_refused_and_create_nothing(stack: Stack) -> None:
         ).status_code == 404
     unchanged = await stack.client.crons.search()
     assert [(c["cron_id"], c["schedule"]) for c in unchanged] == [(cron["cron_id"], "0 0 1 1 *")]
+
+
+async def test_schedules_of_other_shapes_are_refused_at_create_and_patch(stack: Stack) -> None:
+    """Temporal would take 6 or 7 fields (seconds, years): the API takes the standard 5 and
+    Temporal's @ forms only, and says so."""
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        for schedule in ("* * * * * * *", "0 * * * * *", "@sometimes", "@every"):
+            response = await http.post(
+                "/runs/crons", json={"assistant_id": "chain", "schedule": schedule}
+            )
+            assert response.status_code == 422, (schedule, response.text)
+            assert "expected 5 fields" in str(response.json()["detail"])
+        assert await stack.client.crons.count() == 0
+        cron = await stack.client.crons.create("chain", schedule="@daily", input={"steps": []})
+        bad = await http.patch(f"/runs/crons/{cron['cron_id']}", json={"schedule": "* * * * * * *"})
+        assert bad.status_code == 422
+        assert "(7 fields)" in str(bad.json()["detail"])
+    for schedule in ("@every 30s", "@hourly", "*/5 9-17 * * MON-FRI"):
+        await stack.client.crons.update(cron["cron_id"], schedule=schedule)
+    (kept,) = await stack.client.crons.search()
+    assert kept["schedule"] == "*/5 9-17 * * MON-FRI"

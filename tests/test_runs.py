@@ -204,6 +204,33 @@ async def test_bad_input_is_rejected_and_changes_nothing(stack: Stack) -> None:
     assert after == before
 
 
+async def test_a_run_from_an_unknown_checkpoint_is_refused_at_create(stack: Stack) -> None:
+    tid = (await stack.client.threads.create())["thread_id"]
+    await stack.client.runs.wait(tid, "chain", input={"steps": []})
+    before = stack.sql("SELECT (SELECT count(*) FROM threads) t, (SELECT count(*) FROM runs) r")
+    unknown = str(uuid.uuid4())
+    with pytest.raises(UnprocessableEntityError):
+        await stack.client.runs.create(tid, "chain", input=None, checkpoint_id="zz")
+    with pytest.raises(NotFoundError):
+        await stack.client.runs.create(tid, "chain", input=None, checkpoint_id=unknown)
+    # runs.wait raises httpx's own error.
+    with pytest.raises(httpx.HTTPStatusError) as waited:
+        await stack.client.runs.wait(
+            tid, "chain", input=None, checkpoint={"checkpoint_id": unknown}
+        )
+    assert waited.value.response.status_code == 404
+    with pytest.raises(NotFoundError):  # a thread created by the run has no checkpoint at all
+        await stack.client.runs.create(
+            str(uuid.uuid4()), "chain", input=None, checkpoint_id=unknown, if_not_exists="create"
+        )
+    with pytest.raises(httpx.HTTPStatusError) as stateless:
+        await stack.client.runs.wait(None, "chain", input=None, checkpoint_id=unknown)
+    assert stateless.value.response.status_code == 404
+    after = stack.sql("SELECT (SELECT count(*) FROM threads) t, (SELECT count(*) FROM runs) r")
+    assert after == before
+    assert len(await stack.client.runs.list(tid)) == 1
+
+
 async def test_fork_from_a_past_checkpoint(stack: Stack) -> None:
     thread = await stack.client.threads.create()
     tid = thread["thread_id"]

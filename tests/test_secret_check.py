@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,23 @@ async def test_run_create_refuses_secrets_and_creates_nothing(api: Stack) -> Non
     assert await client.runs.list(tid) == []
     assert (await client.threads.get(tid))["status"] == "idle"
     assert api.sql("SELECT count(*) AS n FROM runs")[0]["n"] == 0
+
+
+async def test_thread_create_and_patch_refuse_secrets_in_metadata(api: Stack) -> None:
+    client = api.client
+    thread_id = str(uuid.uuid4())
+    with pytest.raises(UnprocessableEntityError) as caught:
+        await client.threads.create(thread_id=thread_id, metadata={"openai_api_key": OPENAI})
+    detail = _detail(caught.value)
+    assert "metadata.openai_api_key" in detail
+    assert "thread" in detail
+    assert OPENAI not in detail
+    assert api.sql("SELECT count(*) AS n FROM threads")[0]["n"] == 0
+    thread = await client.threads.create(metadata={"team": "a"})
+    for metadata in ({"note": {"db": "postgresql://app:hunter2@db/app"}}, {"keys": [GITHUB]}):
+        with pytest.raises(UnprocessableEntityError):
+            await client.threads.update(thread["thread_id"], metadata=metadata)
+    assert (await client.threads.get(thread["thread_id"]))["metadata"] == {"team": "a"}
 
 
 async def test_cron_create_and_update_refuse_secrets(api: Stack) -> None:

@@ -76,6 +76,29 @@ async def test_search_and_count(stack: Stack) -> None:
         assert bad.status_code == 422
 
 
+async def test_state_at_an_unknown_checkpoint_is_404(stack: Stack) -> None:
+    tid = (await stack.client.threads.create())["thread_id"]
+    await stack.client.runs.wait(tid, "chain", input={"steps": []})
+    unknown = str(uuid.uuid4())
+    for checkpoint_id in ("notacheckpoint", unknown):
+        with pytest.raises(NotFoundError):
+            await stack.client.threads.get_state(tid, checkpoint_id=checkpoint_id)
+        with pytest.raises(NotFoundError):
+            await stack.client.threads.get_state(tid, checkpoint={"checkpoint_id": checkpoint_id})
+    before = await stack.client.threads.get_history(tid, limit=100)
+    with pytest.raises(NotFoundError):
+        await stack.client.threads.update_state(tid, {"steps": ["x"]}, checkpoint_id=unknown)
+    assert await stack.client.threads.get_history(tid, limit=100) == before
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        response = await http.get(f"/threads/{tid}/state/notacheckpoint")
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"Checkpoint 'notacheckpoint' not found in thread {tid}"}
+    # A known one still reads.
+    latest = before[0]["checkpoint"]
+    at = await stack.client.threads.get_state(tid, checkpoint_id=latest["checkpoint_id"])
+    assert at["values"]["steps"] == CHAIN
+
+
 async def test_state_history_and_time_travel(stack: Stack) -> None:
     thread = await stack.client.threads.create()
     tid = thread["thread_id"]

@@ -46,7 +46,25 @@ NON_RETRYABLE: tuple[type[BaseException], ...] = (
     InvalidUpdateError,
     EmptyInputError,
     ValidationError,
+    RecursionError,
 )
+# What orjson and ormsgpack (LangGraph's checkpoint serializer) say, as plain TypeErrors, of a
+# value they can never encode: the same input or state fails the same way on every attempt
+# (and a retry once stored a too-large integer as a float).
+UNSERIALIZABLE = (
+    "Recursion limit reached",
+    "Integer exceeds 64-bit range",
+    "is not JSON serializable",
+    "is not msgpack serializable",
+    "not valid UTF-8",
+)
+
+
+def _final(exc: BaseException) -> bool:
+    """Whether no retry can fix ``exc`` whatever the graph (a bad input, an unstorable value)."""
+    if isinstance(exc, NON_RETRYABLE):
+        return True
+    return isinstance(exc, TypeError) and any(m in str(exc) for m in UNSERIALIZABLE)
 
 
 def _listed(exc: BaseException, graphs: GraphRegistry, graph_id: str) -> bool:
@@ -234,7 +252,7 @@ class StepActivities:
                     continuing=inp.index > 0 and inp.command is None,
                 )
         except Exception as exc:
-            final = isinstance(exc, NON_RETRYABLE) or _listed(exc, self.ctx.graphs, run.graph_id)
+            final = _final(exc) or _listed(exc, self.ctx.graphs, run.graph_id)
             # The attempt travels with the failure: the run's dead-letter record counts them.
             raise ApplicationError(
                 str(exc),

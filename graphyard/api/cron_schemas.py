@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,11 +48,37 @@ def _check_timezone(value: str | None) -> str | None:
     return value
 
 
+_DESCRIPTORS = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
+_DURATION = r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d))+"
+_EVERY = re.compile(rf"@every\s+{_DURATION}(?:/{_DURATION})?", re.I)
+_FIELD = re.compile(r"[\w*?/,#-]+")
+SCHEDULE_FORMS = (
+    "5 fields (minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5'), "
+    "'@hourly', '@daily', '@weekly', '@monthly', '@yearly', or '@every <duration>' "
+    "(e.g. '@every 30s', '@every 1h/15m')"
+)
+
+
 def _check_schedule(value: str | None) -> str | None:
-    # Standard 5-field cron, or Temporal's forms ("@every 10s", "@daily"):
-    # Temporal validates the expression itself when the schedule is created.
-    if value is not None and not value.strip():
+    # Temporal would also take 6 and 7 fields (seconds, years) and run them differently from
+    # what the cron syntax of the Agent Server API says: only its forms are let through here.
+    # Temporal still validates the values of the fields when the schedule is created.
+    if value is None:
+        return value
+    text = value.strip()
+    if not text:
         raise ValueError("schedule must not be empty")
+    if text.startswith("@"):
+        if text.lower() in _DESCRIPTORS or _EVERY.fullmatch(text):
+            return value
+        raise ValueError(f"Invalid schedule {value!r}: expected {SCHEDULE_FORMS}")
+    fields = text.split()
+    if len(fields) != 5 or not all(_FIELD.fullmatch(f) for f in fields):
+        raise ValueError(
+            f"Invalid schedule {value!r} ({len(fields)} fields): expected {SCHEDULE_FORMS}"
+        )
     return value
 
 

@@ -4,6 +4,7 @@ interrupt deadline and its webhook."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -96,3 +97,20 @@ def check_webhook(webhook: str | None, project: ProjectConfig) -> None:
         check_url(webhook, project.webhooks.url)
     except WebhookUrlError as exc:
         raise Unprocessable(str(exc)) from None
+
+
+def checkpoint(body: RunCreate) -> dict[str, Any] | None:
+    """The checkpoint the run starts from (``checkpoint``, or ``checkpoint_id`` alone); 422 for
+    an id that is no UUID, as the reference answers (LangGraph's ids are UUIDs)."""
+    named = body.checkpoint or (
+        {"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None
+    )
+    checkpoint_id = (named or {}).get("checkpoint_id")
+    if checkpoint_id is not None:
+        try:
+            uuid.UUID(str(checkpoint_id))
+        except ValueError:
+            raise Unprocessable(
+                f"Invalid checkpoint ID {checkpoint_id!r}: expected a UUID"
+            ) from None
+    return named

@@ -126,10 +126,18 @@ class ThreadCreate(Body):
     ttl: ThreadTTL | float | None = None
 
 
+class Send(Body):
+    """``goto``'s ``{"node", "input"}`` form: run ``node`` with ``input``."""
+
+    node: str
+    input: Any = None
+
+
 class Command(Body):
     update: Any = None
     resume: Any = None
-    goto: Any = None
+    # Checked here: a malformed one failed in the worker, on every attempt.
+    goto: str | Send | list[str | Send] | None = None
 
 
 class RunCreate(Body):

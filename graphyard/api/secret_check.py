@@ -1,8 +1,10 @@
-"""Refuse secrets in assistant, run and cron ``config`` / ``context`` / ``metadata``.
+"""Refuse secrets in assistant, run and cron ``config`` / ``context`` / ``metadata``, and in
+thread ``metadata``.
 
-Those values are stored in Postgres (assistant versions, run kwargs, cron payloads), returned
-by the API and shown in the Temporal UI's links: a secret there is a secret leaked. Secrets
-belong in the workers' environment (``env`` of langgraph.json), where graph code reads them.
+Those values are stored in Postgres (assistant versions, run kwargs, cron payloads, thread
+rows), returned by the API and shown in the Temporal UI's links: a secret there is a secret
+leaked. Secrets belong in the workers' environment (``env`` of langgraph.json), where graph
+code reads them.
 
 A value is refused when its key names a credential (``api_key``, ``password``, ``token``,
 ``client_secret``, ...) and it holds a non-empty scalar, or when a string anywhere has the
@@ -21,9 +23,11 @@ from typing import Any
 
 from graphyard.config import Settings
 from graphyard.errors import Unprocessable
+from graphyard.redaction import URL_PASSWORD
 
 DOCS = "docs/secrets.md"
 
+# Each pattern runs on request data: linear in it, as graphyard.redaction explains.
 # A key is split into lowercase words: "clientSecret", "client-secret" -> client, secret.
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # Words that make a key a credential wherever they stand in it.
@@ -35,24 +39,48 @@ _KEY_QUALIFIERS = frozenset(
     {"api", "private", "access", "secret", "signing", "encryption", "client", "auth", "master"}
 )
 
-_VALUE_PATTERNS = (
-    ("an OpenAI or Anthropic API key", re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}")),
-    ("a Stripe key", re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{22,})")),
-    ("a Slack token", re.compile(r"\bxox[abeoprs]-[A-Za-z0-9-]{10,}")),
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
+# (kind, pattern, literals): the pattern is tried only on a value holding one of its literals
+# (``in`` is a fast scan; a value of a megabyte takes milliseconds, not a pattern per byte).
+_VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
+    (
+        "an OpenAI or Anthropic API key",
+        re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"),
+        ("sk-",),
+    ),
+    (
+        "a Stripe key",
+        re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"),
+        ("k_live_", "k_test_"),
+    ),
+    (
+        "a GitHub token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{22,})"),
+        ("gh",),
+    ),
+    ("a Slack token", re.compile(r"\bxox[abeoprs]-[A-Za-z0-9-]{10,}"), ("xox",)),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), ("AKIA", "ASIA")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), ("AIza",)),
+    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}"), ("hf_",)),
     (
         "a JSON Web Token",
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        # Starts only where a run of the alphabet starts: from every "eyJ" inside one run
+        # the scan to its end took time quadratic in the run.
+        re.compile(
+            r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8}"
+        ),
+        (".eyJ",),
     ),
-    ("a PEM private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
+    (
+        "a PEM private key",
+        re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
+        ("-----BEGIN ",),
+    ),
     (
         "an Authorization header",
         re.compile(r"^\s*(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/-]{12,}=*\s*$", re.I),
+        (),  # anchored at the start: one try
     ),
-    ("a URL with a password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^:/\s@]+:[^@\s/]+@", re.I)),
+    ("a URL with a password", URL_PASSWORD, ("://",)),
 )
 
 
@@ -68,8 +96,8 @@ def secret_key_name(key: str) -> bool:
 
 def secret_value_kind(value: str) -> str | None:
     """What kind of credential ``value`` looks like, or ``None``."""
-    for kind, pattern in _VALUE_PATTERNS:
-        if pattern.search(value):
+    for kind, pattern, literals in _VALUE_PATTERNS:
+        if (not literals or any(lit in value for lit in literals)) and pattern.search(value):
             return kind
     return None
 

@@ -11,8 +11,11 @@ from langgraph.types import PregelTask, StateSnapshot
 
 from graphyard.api.auth.context import NOBODY, RequestAuth
 from graphyard.api.deps import Services
+from graphyard.errors import NotFound
 from graphyard.serde import interrupt_json, to_jsonable
+from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import threads as thread_rows
+from graphyard.storage.checkpoints import Conn
 
 EMPTY_STATE: dict[str, Any] = {
     "values": {},
@@ -91,6 +94,22 @@ def thread_config(
         if value is not None and key != "thread_id":
             configurable[key] = value
     return RunnableConfig(configurable=configurable)
+
+
+async def require_checkpoint(conn: Conn, thread_id: str, checkpoint: dict[str, Any] | None) -> None:
+    """404 unless the thread has the checkpoint ``checkpoint`` names (if it names one):
+    LangGraph reads an unknown checkpoint as an empty state, and runs from it as from
+    nothing (``EmptyInputError``)."""
+    checkpoint_id = (checkpoint or {}).get("checkpoint_id")
+    if checkpoint_id is None:
+        return
+    ns = (checkpoint or {}).get("checkpoint_ns") or ""
+    if not (
+        isinstance(checkpoint_id, str)
+        and isinstance(ns, str)
+        and await checkpoint_rows.exists(conn, thread_id, checkpoint_id, ns)
+    ):
+        raise NotFound(f"Checkpoint {checkpoint_id!r} not found in thread {thread_id}")
 
 
 async def thread_graph(

@@ -18,6 +18,7 @@ from graphyard.api.deps import Backends
 from graphyard.api.hitl import Submitted
 from graphyard.api.run_start import start
 from graphyard.api.schemas import RunCreate
+from graphyard.api.state import require_checkpoint
 from graphyard.errors import BadRequest, Conflict, NotFound, Unprocessable
 from graphyard.graphs import default_assistant_id
 from graphyard.storage import assistants as assistant_rows
@@ -93,6 +94,7 @@ async def create_run(
     if stateless and body.command is not None and body.command.resume is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
     run_config.check_webhook(body.webhook, services.graphs.config.project)
+    run_config.checkpoint(body)
     if thread_id is not None and caller.thread_scope is not None:
         await _check_visible(services, thread_id, caller.thread_scope)
     if thread_id is not None and idempotency_key is None and hitl.answers(body):
@@ -181,6 +183,8 @@ async def _insert(
             raise NotFound("Thread or assistant not found.")
     elif fingerprint and (twin := await run_rows.get(conn, run_id)) is not None:
         return _Inserted(twin, created=False)  # made while this request waited for the lock
+    checkpoint = run_config.checkpoint(body)
+    await require_checkpoint(conn, thread_id, checkpoint)
     live, waiting = await thread_rows.runs_in_flight(conn, thread_id)
     if live and strategy == "reject" and not stateless:
         raise Conflict(
@@ -211,8 +215,7 @@ async def _insert(
         "temporary": stateless and body.on_completion != "keep",
         "subgraphs": body.stream_subgraphs,
         "resumable": body.stream_resumable,
-        "checkpoint": body.checkpoint
-        or ({"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None),
+        "checkpoint": checkpoint,
         "durability": body.durability or ("exit" if body.checkpoint_during is False else "async"),
         "checkpoint_during": body.checkpoint_during is not False,
         "after_seconds": body.after_seconds,

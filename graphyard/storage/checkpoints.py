@@ -1,6 +1,6 @@
 """SQL over langgraph-checkpoint-postgres's tables, for what its saver does not offer: copying
-a thread, deleting what one run wrote, deleting a thread in the caller's transaction, and
-measuring a thread's storage."""
+a thread, whether it has a checkpoint, deleting what one run wrote, deleting a thread in the
+caller's transaction, and measuring a thread's storage."""
 
 from __future__ import annotations
 
@@ -38,6 +38,18 @@ async def copy_checkpoints(conn: Conn, source_id: str, new_id: str) -> None:
                 ),
                 (new_id, source_id),
             )
+
+
+async def exists(conn: Conn, thread_id: str, checkpoint_id: str, checkpoint_ns: str = "") -> bool:
+    """Whether the thread has this checkpoint."""
+    cur = await conn.execute(
+        """
+        SELECT 1 FROM checkpoints
+        WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s
+        """,
+        (thread_id, checkpoint_ns, checkpoint_id),
+    )
+    return await cur.fetchone() is not None
 
 
 async def delete_run_checkpoints(conn: Conn, thread_id: str, run_id: str) -> None:

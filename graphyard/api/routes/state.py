@@ -17,6 +17,7 @@ from graphyard.api.state import (
     EMPTY_STATE,
     checkpoint_json,
     refresh_thread,
+    require_checkpoint,
     state_json,
     thread_config,
     thread_graph,
@@ -42,6 +43,8 @@ async def _state(
     subgraphs: bool,
 ) -> dict[str, Any]:
     thread = await _readable(services, auth, thread_id)
+    async with services.pool.connection() as conn:
+        await require_checkpoint(conn, str(thread["thread_id"]), checkpoint)
     config = thread_config(thread, checkpoint)
     graph = await thread_graph(services, thread, config, auth)
     if graph is None:
@@ -77,13 +80,14 @@ async def update_state(
     scope = await auth.authorize("threads", "update", {"thread_id": thread_id, "metadata": {}})
     thread = await load_thread(services, thread_id, scope)
     tid = str(thread["thread_id"])
-    async with services.pool.connection() as conn:
-        live = await rows.live_run_ids(conn, tid)
-    if live:
-        raise Conflict(f"Thread {tid} has in-flight runs: {live}")
     checkpoint = body.checkpoint or (
         {"checkpoint_id": body.checkpoint_id} if body.checkpoint_id else None
     )
+    async with services.pool.connection() as conn:
+        live = await rows.live_run_ids(conn, tid)
+        if live:
+            raise Conflict(f"Thread {tid} has in-flight runs: {live}")
+        await require_checkpoint(conn, tid, checkpoint)
     config = thread_config(thread, checkpoint)
     graph = await thread_graph(services, thread, config, auth)
     if graph is None:

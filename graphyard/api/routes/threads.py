@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from graphyard import schedules
+from graphyard.api import secret_check
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
 from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
@@ -59,6 +60,7 @@ async def load_thread(services: Services, thread_id: str, scope: Scope = None) -
 
 @router.post("", **returns(Thread))
 async def create(body: ThreadCreate, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    secret_check.check(services.settings, "thread", metadata=body.metadata)
     thread_id = check_uuid(body.thread_id, "thread") if body.thread_id else str(uuid_utils.uuid7())
     value: dict[str, Any] = {
         "thread_id": thread_id,
@@ -214,6 +216,7 @@ async def patch(
     auth: AuthDep,
     prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any] | Response:
+    secret_check.check(services.settings, "thread", metadata=body.metadata)
     value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(body.metadata or {})}
     scope = await auth.authorize("threads", "update", value)
     thread = await load_thread(services, thread_id, scope)
