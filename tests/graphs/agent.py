@@ -1,5 +1,6 @@
 """A chat agent for the A2A tests: "ask" makes it interrupt for an answer, "slow" keeps it
-working until cancelled, anything else is echoed with the turn count."""
+working until cancelled, "pause" works for 3 seconds; anything else is echoed with the turn
+count. ``adder`` has a typed (pydantic) input, for the MCP tests."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ async def respond(state: MessagesState) -> dict[str, list[AnyMessage]]:
         return {"messages": [AIMessage(f"Painted it {colour}")]}
     if "slow" in text:
         await asyncio.sleep(120)
+    if "pause" in text:
+        await asyncio.sleep(3)
     return {"messages": [AIMessage(f"Echo: {text} (turn {turns})")]}
 
 

@@ -7,8 +7,10 @@ assistant an agent. ``SendMessage`` runs the assistant on the context's thread a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
 from google.protobuf.message import Message as ProtoMessage
@@ -22,7 +24,7 @@ from graphyard.api.deps import Services
 from graphyard.api.protocol import a2a_stream, jsonrpc
 from graphyard.api.protocol import a2a_tasks as tasks
 from graphyard.api.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Call, RpcError
-from graphyard.api.protocol.runs import load_run, start_run, wait_run
+from graphyard.api.protocol.runs import answer_when_done, load_run, start_run, wait_run
 from graphyard.api.routes.assistants import readable
 from graphyard.api.schemas import RunCreate
 from graphyard.errors import GraphyardError, NotFound
@@ -101,6 +103,9 @@ async def handle(
                 call.id,
                 is_legacy,
             )
+        if method == "SendMessage":
+            sent = await _send(request, services, auth, assistant, call, is_legacy)
+            return answer_when_done(services, sent.run_id, _task_answer(sent, call, is_legacy))
         result = await _dispatch(method, request, services, auth, assistant, call, is_legacy)
     except GraphyardError as exc:
         err = jsonrpc.from_graphyard(exc)
@@ -109,6 +114,19 @@ async def handle(
         return jsonrpc.error_response(exc.code, exc.message, call.id)
     body = legacy_result(result) if is_legacy else result
     return JSONResponse({"jsonrpc": "2.0", "id": call.id, "result": body})
+
+
+def _task_answer(
+    sent: Sent, call: Call, is_legacy: bool
+) -> Callable[[Row | None], Awaitable[bytes]]:
+    async def answer(row: Row | None) -> bytes:
+        task = {
+            "task": dump(tasks.task_for_run(row or sent.row, sent.context_id, sent.history_length))
+        }
+        result = legacy_result(task) if is_legacy else task
+        return orjson.dumps({"jsonrpc": "2.0", "id": call.id, "result": result})
+
+    return answer
 
 
 async def _assistant(services: Services, auth: RequestAuth, assistant_id: str) -> Row:
@@ -131,10 +149,6 @@ async def _dispatch(
     call: Call,
     is_legacy: bool,
 ) -> dict[str, Any]:
-    if method == "SendMessage":
-        sent = await _send(request, services, auth, assistant, call, is_legacy)
-        row = await wait_run(services, sent.run_id) or sent.row
-        return {"task": dump(tasks.task_for_run(row, sent.context_id, sent.history_length))}
     request_type = pb.GetTaskRequest if method == "GetTask" else pb.CancelTaskRequest
     parsed = _parse(call.params, request_type())
     context_id, run_id = tasks.parse_task_id(parsed.id)

@@ -1,8 +1,8 @@
 """MCP (Streamable HTTP, JSON responses, no sessions) at ``/mcp``, as the reference serves it:
 ``initialize``, ``ping``, ``tools/list`` (one tool per assistant the caller can see, its input
-schema the graph's) and ``tools/call`` (a stateless durable run, waited for). A failure in the
-graph is a tool result with ``isError``; an unknown tool, a JSON-RPC error. The wire types are
-the official ``mcp`` SDK's (``mcp_types``)."""
+schema the graph's) and ``tools/call`` (a stateless durable run; its answer is led by newlines
+while it runs). A failure in the graph is a tool result with ``isError``; an unknown tool, a
+JSON-RPC error. The wire types are the official ``mcp`` SDK's (``mcp_types``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from graphyard.api.auth import RequestAuth
 from graphyard.api.deps import Services
 from graphyard.api.protocol import jsonrpc
 from graphyard.api.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
-from graphyard.api.protocol.runs import start_run, visible_assistants, wait_run
+from graphyard.api.protocol.runs import answer_when_done, start_run, visible_assistants
 from graphyard.api.routes.assistant_graphs import compiled_graph, graph_schemas
 from graphyard.api.schemas import RunCreate
 from graphyard.errors import GraphyardError
@@ -101,6 +101,14 @@ async def handle(request: Request, services: Services, auth: RequestAuth) -> Res
     if call.notification or call.method is None:
         return Response(status_code=202)
     try:
+        if call.method == "tools/call":
+            run_id = await start_call(call.params, request, services, auth)
+
+            async def answer(row: dict[str, Any] | None) -> bytes:
+                body = {"jsonrpc": "2.0", "id": call.id, "result": tool_result(row)}
+                return orjson.dumps(body)
+
+            return answer_when_done(services, run_id, answer)
         result = await _dispatch(call.method, call.params, request, services, auth)
     except GraphyardError as exc:
         err = jsonrpc.from_graphyard(exc)
@@ -127,8 +135,6 @@ async def _dispatch(
         return {}
     if method == "tools/list":
         return await list_tools(params, services, auth)
-    if method == "tools/call":
-        return await call_tool(params, request, services, auth)
     raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
 
@@ -176,11 +182,10 @@ async def _tool(services: Services, row: dict[str, Any], name: str) -> mt.Tool |
     )
 
 
-async def call_tool(
+async def start_call(
     params: dict[str, Any], request: Request, services: Services, auth: RequestAuth
-) -> Any:
-    """Run the assistant named by the tool on ``arguments`` as its input; its output (JSON
-    text and structured content), or its error as an ``isError`` result."""
+) -> str:
+    """Start the run of the assistant the tool names, on ``arguments`` as its input; its id."""
     try:
         call = mt.CallToolRequestParams.model_validate(params)
     except ValidationError as exc:
@@ -188,25 +193,25 @@ async def call_tool(
     context = params.get("context")
     if context is not None and not isinstance(context, dict):
         raise RpcError(INVALID_PARAMS, "Invalid params: 'context' must be an object")
-    matches = [
-        a for a in await visible_assistants(services, auth) if tool_name(a["name"]) == call.name
-    ]
+    visible = await visible_assistants(services, auth)
+    matches = [a for a in visible if tool_name(a["name"]) == call.name]
     if not matches:
         raise RpcError(INVALID_PARAMS, f"Unknown tool: {call.name}")
     if len(matches) > 1:
         raise RpcError(INVALID_PARAMS, "Multiple tools found with the same name.")
-    try:
-        body = RunCreate.model_validate(
-            {
-                "assistant_id": str(matches[0]["assistant_id"]),
-                "input": call.arguments or {},
-                "context": context,
-            }
-        )
-    except ValidationError as exc:
-        raise RpcError(INVALID_PARAMS, f"Invalid params: {exc.errors()[0]['msg']}") from None
+    body = RunCreate.model_validate(
+        {
+            "assistant_id": str(matches[0]["assistant_id"]),
+            "input": call.arguments or {},
+            "context": context,
+        }
+    )
     submitted = await start_run(services, auth, request, body, None)
-    row = await wait_run(services, str(submitted.row["run_id"]))
+    return str(submitted.row["run_id"])
+
+
+def tool_result(row: dict[str, Any] | None) -> Any:
+    """The run's output as JSON text and structured content, or its error as ``isError``."""
     output = (row or {}).get("output") or {}
     if isinstance(output, dict) and "__error__" in output:
         error = output["__error__"]

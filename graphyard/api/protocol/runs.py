@@ -4,9 +4,11 @@ waiter as ``/runs/wait`` waits."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
 
 from graphyard.api.auth import RequestAuth
 from graphyard.api.auth.runs import admit_run
@@ -78,3 +80,22 @@ async def wait_run(services: Services, run_id: str) -> Row | None:
         if event is not None:
             return event.row
     return None
+
+
+def answer_when_done(
+    services: Services, run_id: str, answer: Callable[[Row | None], Awaitable[bytes]]
+) -> StreamingResponse:
+    """A JSON response written when the run is done, led by newlines while it runs (legal
+    JSON whitespace, as ``/runs/wait`` sends): proxies and clients' read timeouts see a live
+    connection however long the run takes."""
+
+    async def body() -> AsyncIterator[bytes]:
+        tick = services.settings.wait_keepalive_seconds
+        fetch = lambda: load_run(services, run_id)  # noqa: E731
+        async for event in services.waiter.until_done(run_id, fetch, tick):
+            if event is None:
+                yield b"\n"
+            else:
+                yield await answer(event.row)
+
+    return StreamingResponse(body(), media_type="application/json")
