@@ -1,15 +1,16 @@
 """A chat agent for the A2A tests: "ask" makes it interrupt for an answer, "slow" keeps it
 working until cancelled, "pause" works for 3 seconds; anything else is echoed with the turn
-count. ``adder`` has a typed (pydantic) input, for the MCP tests."""
+count. ``adder`` has a typed input, for the MCP tests."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import NotRequired
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import interrupt
-from pydantic import BaseModel
+from typing_extensions import TypedDict
 
 
 async def respond(state: MessagesState) -> dict[str, list[AnyMessage]]:
@@ -38,18 +39,19 @@ builder.add_edge("sign", END)
 graph = builder.compile(name="agent")
 
 
-class Sum(BaseModel):
-    """Two numbers to add (a typed input: its schema is the tool's)."""
+class Sum(TypedDict):
+    """Two numbers to add (a typed input: its schema is the tool's). A ``typing_extensions``
+    TypedDict: on Python 3.11 pydantic builds no schema from ``typing``'s."""
 
     a: int
     b: int
-    total: int | None = None
+    total: NotRequired[int]
 
 
 def add(state: Sum) -> dict[str, int]:
-    if state.b < 0:
+    if state["b"] < 0:
         raise ValueError("b must not be negative")
-    return {"total": state.a + state.b}
+    return {"total": state["a"] + state["b"]}
 
 
 adder = StateGraph(Sum).add_node("add", add).add_edge(START, "add").compile(name="adder")
