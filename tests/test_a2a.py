@@ -21,16 +21,19 @@ from a2a.types import a2a_pb2 as pb
 from graphyard.graphs import default_assistant_id
 from tests.conftest import Stack
 from tests.processes import worker_process
+from tests.test_auth import AUTH_SETTINGS, TOKENS, Users, users  # noqa: F401
 
 AGENT = default_assistant_id("agent")
 
 
 @asynccontextmanager
-async def a2a_client(stack: Stack, streaming: bool = False) -> AsyncIterator[Client]:
-    http = httpx.AsyncClient(timeout=60)
+async def a2a_client(
+    stack: Stack, streaming: bool = False, agent: str = AGENT, **headers: str
+) -> AsyncIterator[Client]:
+    http = httpx.AsyncClient(timeout=60, headers=headers)
     config = ClientConfig(streaming=streaming, httpx_client=http)
     async with http:
-        client = await create_client(f"{stack.url}/a2a/{AGENT}", client_config=config)
+        client = await create_client(f"{stack.url}/a2a/{agent}", client_config=config)
         try:
             yield client
         finally:
@@ -103,6 +106,24 @@ async def test_a_stream_tells_each_step(stack: Stack) -> None:
     assert {u.task_id for u in updates} == {events[0].task.id}
 
 
+async def test_a_dropped_stream_is_joined_again(stack: Stack) -> None:
+    async with a2a_client(stack, streaming=True) as client:
+        stream = client.send_message(user_message("pause please"))
+        task = (await anext(stream)).task
+        await stream.aclose()  # the client goes away; the run goes on
+        events = [r async for r in client.subscribe(pb.SubscribeToTaskRequest(id=task.id))]
+        assert events[0].task.id == task.id
+        updates = [r.status_update for r in events if r.HasField("status_update")]
+        said = [
+            p.text for u in updates if u.status.HasField("message") for p in u.status.message.parts
+        ]
+        assert said == ["Echo: pause please (turn 1)", "-- agent"]
+        assert updates[-1].status.state == pb.TASK_STATE_COMPLETED
+        with pytest.raises(Exception, match="nothing to follow"):
+            [r async for r in client.subscribe(pb.SubscribeToTaskRequest(id=task.id))]
+    assert stack.sql("SELECT status FROM runs") == [{"status": "success"}]
+
+
 async def test_input_required_then_the_answer_resumes_the_same_run(stack: Stack) -> None:
     async with a2a_client(stack) as client:
         asked = await send(client, "please ask me")
@@ -149,6 +170,29 @@ async def test_a_send_outlives_its_worker(api: Stack) -> None:
             task = await asyncio.wait_for(sending, 240)
     assert task.status.state == pb.TASK_STATE_COMPLETED
     assert answer_text(task) == "-- agent"
+
+
+@pytest.mark.parametrize("settings", [AUTH_SETTINGS], indirect=True)
+async def test_a_caller_reaches_only_the_agents_it_may_see(users: Users) -> None:  # noqa: F811
+    mine = (await users.alice.assistants.create("agent", name="alices agent"))["assistant_id"]
+    alice = {"Authorization": f"Bearer {TOKENS['alice']}"}
+    bob = {"Authorization": f"Bearer {TOKENS['bob']}"}
+    async with a2a_client(users.stack, agent=mine, **alice) as client:
+        task = await send(client, "hello")
+        assert task.status.state == pb.TASK_STATE_COMPLETED
+    card = f"{users.stack.url}/a2a/{mine}/.well-known/agent-card.json"
+    call = {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": task.id}}
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(card, headers=alice)).status_code == 200
+        assert (await http.get(card, headers=bob)).status_code == 404
+        assert (await http.get(card)).status_code == 401
+        refused = await http.post(f"{users.stack.url}/a2a/{mine}", json=call, headers=bob)
+        assert refused.json()["error"]["code"] == -32602
+        # Through an agent Bob may use, Alice's task is still not his.
+        system = f"{users.stack.url}/a2a/{AGENT}"
+        hidden = await http.post(system, json=call, headers=bob)
+        assert hidden.json()["error"]["code"] == -32001
+    assert len(users.stack.sql("SELECT 1 FROM runs")) == 1
 
 
 async def test_bad_json_rpc_gets_json_rpc_errors(stack: Stack) -> None:

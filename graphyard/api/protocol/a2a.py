@@ -38,8 +38,9 @@ _ALIASES = {
     "message/stream": "SendStreamingMessage",
     "tasks/get": "GetTask",
     "tasks/cancel": "CancelTask",
+    "tasks/resubscribe": "SubscribeToTask",
 }
-_METHODS = {"SendMessage", "SendStreamingMessage", "GetTask", "CancelTask"}
+_METHODS = {"SendMessage", "SendStreamingMessage", "GetTask", "CancelTask", "SubscribeToTask"}
 _LEGACY_ROLES = {"user": "ROLE_USER", "agent": "ROLE_AGENT"}
 
 
@@ -106,6 +107,11 @@ async def handle(
         if method == "SendMessage":
             sent = await _send(request, services, auth, assistant, call, is_legacy)
             return answer_when_done(services, sent.run_id, _task_answer(sent, call, is_legacy))
+        if method == "SubscribeToTask":
+            sent = await _rejoin(services, auth, assistant, call)
+            return await a2a_stream.respond(
+                request, services, auth, assistant, sent, call.id, is_legacy
+            )
         result = await _dispatch(method, request, services, auth, assistant, call, is_legacy)
     except GraphyardError as exc:
         err = jsonrpc.from_graphyard(exc)
@@ -163,6 +169,16 @@ async def _dispatch(
     return dump(tasks.task_for_run(row, context_id, length))
 
 
+async def _rejoin(services: Services, auth: RequestAuth, assistant: Row, call: Call) -> Sent:
+    """A live task's stream again (a dropped ``SendStreamingMessage``), from the event log."""
+    parsed = _parse(call.params, pb.SubscribeToTaskRequest())
+    context_id, run_id = tasks.parse_task_id(parsed.id)
+    row = await _task_run(services, auth, assistant, context_id, run_id, parsed.id)
+    if tasks.state_of(row) in tasks.TERMINAL_STATES:
+        raise RpcError(tasks.UNSUPPORTED_OPERATION, f"Task {parsed.id} is over: nothing to follow")
+    return Sent(row, context_id, None, None, None)
+
+
 def _parse(params: dict[str, Any], message: Any) -> Any:
     try:
         return json_format.ParseDict(params, message, ignore_unknown_fields=True)
@@ -190,7 +206,7 @@ class Sent:
         row: Row,
         context_id: str,
         resumed_from: int | None,
-        seen: set[str],
+        seen: set[str] | None,
         history_length: int | None,
     ) -> None:
         self.row = row
@@ -198,7 +214,9 @@ class Sent:
         self.context_id = context_id
         self.task_id = tasks.task_id(context_id, self.run_id)
         self.resumed_from = resumed_from
-        self.seen = seen  # ids of the messages the thread had before (not news in a stream)
+        # Ids of the messages the thread had before (not news in a stream); ``None``: those of
+        # the run's first state.
+        self.seen = seen
         self.history_length = history_length
 
 

@@ -38,21 +38,27 @@ async def events(
 ) -> AsyncIterator[pb.StreamResponse]:
     """The A2A events of the run a message started (or resumed)."""
     ctx, tid = sent.context_id, sent.task_id
-    yield pb.StreamResponse(
-        task=pb.Task(id=tid, context_id=ctx, status=tasks.status(pb.TASK_STATE_SUBMITTED))
-    )
+    # A re-joined task is as far as its run got; a new one just submitted.
+    state = tasks.state_of(sent.row) if sent.seen is None else pb.TASK_STATE_SUBMITTED
+    yield pb.StreamResponse(task=pb.Task(id=tid, context_id=ctx, status=tasks.status(state)))
     working = pb.TaskStatusUpdateEvent(
         task_id=tid, context_id=ctx, status=tasks.status(pb.TASK_STATE_WORKING)
     )
     yield pb.StreamResponse(status_update=working)
-    seen = set(sent.seen)
+    seen = set(sent.seen or ())
+    first = sent.seen is None
     after = sent.resumed_from - 1 if sent.resumed_from else 0
     async for frame in sse.follow_run(services, sent.run_id, after=after):
         event, data = _frame(frame)
         if event != "values":
             continue
         values = orjson.loads(data)
-        for message in values.get("messages", []) if isinstance(values, dict) else []:
+        messages = values.get("messages", []) if isinstance(values, dict) else []
+        if first:  # a re-joined stream: the run's input state is not news
+            first = False
+            seen.update(str(m.get("id")) for m in messages if isinstance(m, dict))
+            continue
+        for message in messages:
             key = str(message.get("id")) if isinstance(message, dict) else None
             if key is None or key in seen:
                 continue

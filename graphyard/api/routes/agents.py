@@ -38,8 +38,9 @@ async def mcp_delete() -> Response:
 
 @a2a_router.post("/a2a/{assistant_id}", response_class=JSONResponse)
 async def a2a_post(assistant_id: str, request: Request, services: Deps, auth: AuthDep) -> Response:
-    """A2A JSON-RPC: SendMessage, SendStreamingMessage (SSE), GetTask, CancelTask (and their
-    0.3 names message/send, message/stream, tasks/get, tasks/cancel)."""
+    """A2A JSON-RPC: SendMessage, SendStreamingMessage and SubscribeToTask (SSE), GetTask,
+    CancelTask (and their 0.3 names message/send, message/stream, tasks/resubscribe,
+    tasks/get, tasks/cancel)."""
     return await a2a.handle(request, services, auth, assistant_id)
 
 
