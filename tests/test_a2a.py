@@ -270,4 +270,6 @@ async def test_bad_json_rpc_gets_json_rpc_errors(stack: Stack) -> None:
         )
         task = legacy.json()["result"]
         assert (task["kind"], task["status"]["state"]) == ("task", "completed")
+        assert task["artifacts"][0]["parts"] == [{"kind": "text", "text": "-- agent"}]
+        assert task["history"][0]["role"] == "user"
     assert stack.sql("SELECT count(*) AS n FROM runs") == [{"n": 1}]

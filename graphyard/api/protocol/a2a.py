@@ -23,6 +23,7 @@ from graphyard.api.cancel import cancel_run
 from graphyard.api.deps import Services
 from graphyard.api.protocol import a2a_stream, jsonrpc
 from graphyard.api.protocol import a2a_tasks as tasks
+from graphyard.api.protocol.a2a_legacy import LEGACY_ROLES, legacy_result
 from graphyard.api.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Call, RpcError
 from graphyard.api.protocol.runs import answer_when_done, load_run, start_run, wait_run
 from graphyard.api.routes.assistants import readable
@@ -41,41 +42,10 @@ _ALIASES = {
     "tasks/resubscribe": "SubscribeToTask",
 }
 _METHODS = {"SendMessage", "SendStreamingMessage", "GetTask", "CancelTask", "SubscribeToTask"}
-_LEGACY_ROLES = {"user": "ROLE_USER", "agent": "ROLE_AGENT"}
 
 
 def dump(message: ProtoMessage) -> dict[str, Any]:
     return json_format.MessageToDict(message)
-
-
-def legacy(data: Any) -> Any:
-    """An answer in 0.3 shape: lower-case states and roles, a bare task, ``kind`` tags."""
-    if isinstance(data, list):
-        return [legacy(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "state" and isinstance(value, str):
-            out[key] = value.removeprefix("TASK_STATE_").lower().replace("_", "-")
-        elif key == "role" and isinstance(value, str):
-            out[key] = value.removeprefix("ROLE_").lower()
-        else:
-            out[key] = legacy(value)
-    return out
-
-
-def legacy_result(result: dict[str, Any]) -> dict[str, Any]:
-    """``{"task": {...}}`` → the task itself with ``kind: task`` (likewise the events)."""
-    kinds = {"task": "task", "statusUpdate": "status-update", "artifactUpdate": "artifact-update"}
-    for key, kind in kinds.items():
-        if key in result:
-            inner = legacy(result[key])
-            if kind == "status-update":
-                state = inner.get("status", {}).get("state")
-                inner["final"] = state in ("completed", "failed", "canceled", "input-required")
-            return {**inner, "kind": kind}
-    return {key: legacy(value) for key, value in result.items()}
 
 
 async def handle(
@@ -235,7 +205,7 @@ async def _send(
     if not isinstance(raw, dict) or not raw:
         raise RpcError(INVALID_PARAMS, "Missing or invalid 'message' in params")
     if isinstance(raw.get("role"), str):
-        raw = {**raw, "role": _LEGACY_ROLES.get(raw["role"], raw["role"])}
+        raw = {**raw, "role": LEGACY_ROLES.get(raw["role"], raw["role"])}
     parsed = _parse({**params, "message": raw}, pb.SendMessageRequest())
     message = parsed.message
     if not message.message_id:

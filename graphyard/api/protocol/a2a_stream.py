@@ -18,6 +18,7 @@ from graphyard.api import sse
 from graphyard.api.auth import RequestAuth
 from graphyard.api.deps import Services
 from graphyard.api.protocol import a2a_tasks as tasks
+from graphyard.api.protocol.a2a_legacy import legacy_result
 from graphyard.api.protocol.jsonrpc import RequestId
 from graphyard.api.protocol.runs import load_run, wait_run
 
@@ -91,8 +92,6 @@ async def events(
 async def _body(
     services: Services, assistant: Row, sent: Sent, id_: RequestId, is_legacy: bool
 ) -> AsyncIterator[ServerSentEvent]:
-    from graphyard.api.protocol.a2a import legacy_result
-
     async for item in events(services, assistant, sent):
         result = json_format.MessageToDict(item)
         body = {
