@@ -215,3 +215,22 @@ async def test_a_malformed_goto_is_refused_at_create(stack: Stack) -> None:
         result = await stack.client.runs.wait(thread, "chain", command={"goto": goto})
         assert isinstance(result, dict)
         assert "__error__" not in result
+
+
+async def test_a_state_its_schema_refuses_reads_as_a_4xx(stack: Stack) -> None:
+    # The run fails on its input (once: pydantic's refusal cannot be retried), and the input
+    # stays in the thread's checkpoint, which LangGraph validates whenever it reads it back.
+    thread = await stack.client.threads.create()
+    tid = thread["thread_id"]
+    result = await stack.client.runs.wait(tid, "pydantic_state", input={"a": "not a number"})
+    assert "__error__" in result
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        for read in (
+            http.get(f"/threads/{tid}/state"),
+            http.get(f"/threads/{tid}/history"),
+            http.post(f"/threads/{tid}/history", json={"limit": 5}),
+        ):
+            response = await read
+            assert response.status_code == 422, response.text
+            assert "Counter" in response.json()["detail"]
+        assert (await http.get(f"/threads/{tid}")).status_code == 200

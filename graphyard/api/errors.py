@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from langgraph.errors import InvalidUpdateError
 from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from temporalio.service import RPCError, RPCStatusCode
@@ -54,6 +55,17 @@ def install(app: FastAPI) -> None:
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
         return _detail(422, "; ".join(parts))
+
+    @app.exception_handler(ValidationError)
+    async def schema_error(_: Request, exc: ValidationError) -> Response:
+        # A graph's pydantic state schema refusing values: a thread whose run failed on its
+        # input keeps that input in its checkpoint, and LangGraph validates it when it reads
+        # the state back. The caller learns why, as a 4xx; nothing is wrong with the server.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}"
+            for err in exc.errors()[:5]
+        )
+        return _detail(422, f"Values do not validate against {exc.title}: {problems}")
 
     @app.exception_handler(InvalidUpdateError)
     async def invalid_update(_: Request, exc: InvalidUpdateError) -> Response:
