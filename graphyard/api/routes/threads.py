@@ -94,18 +94,18 @@ async def _apply_supersteps(
     supersteps: list[dict[str, Any]],
 ) -> dict[str, Any]:
     config = thread_config(thread)
-    graph = await thread_graph(services, thread, config, auth)
-    if graph is None:
-        raise BadRequest(
-            f"Thread '{thread['thread_id']}' has no assigned graph ID; create it with "
-            "metadata.graph_id to seed its state with supersteps."
-        )
-    updates = [
-        [StateUpdate(u.get("values"), u.get("as_node")) for u in step.get("updates", [])]
-        for step in supersteps
-    ]
-    await graph.abulk_update_state(config, updates)
-    return await refresh_thread(services, thread, graph)
+    async with thread_graph(services, thread, config, auth, "threads.update") as graph:
+        if graph is None:
+            raise BadRequest(
+                f"Thread '{thread['thread_id']}' has no assigned graph ID; create it with "
+                "metadata.graph_id to seed its state with supersteps."
+            )
+        updates = [
+            [StateUpdate(u.get("values"), u.get("as_node")) for u in step.get("updates", [])]
+            for step in supersteps
+        ]
+        await graph.abulk_update_state(config, updates)
+        return await refresh_thread(services, thread, graph)
 
 
 @router.post("/search", **returns(list[Thread]))
