@@ -113,7 +113,8 @@ async def search(
         "crons",
         " AND ".join(conditions),
         params,
-        order_by=f"{sort_by} {order} NULLS LAST, cron_id",
+        # The reference sorts a missing end_time/next_run_date as the earliest date.
+        order_by=f"{sort_by} {order} NULLS {'FIRST' if order == 'ASC' else 'LAST'}, cron_id",
         limit=limit,
         offset=offset,
     )
