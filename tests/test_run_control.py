@@ -193,7 +193,7 @@ FACTORIES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"access": "threads.create_run", "flavour": "x"},
     ),
     (
-        "async_both",
+        "async_pair",
         {"context": {"flavour": "x"}},
         {"access": "threads.create_run", "context": {"flavour": "x"}},
     ),

@@ -76,10 +76,10 @@ def runtime_first(
     return _graph("runtime_first", config, runtime)
 
 
-async def async_both(
+async def async_pair(
     config: RunnableConfig, runtime: ServerRuntime[Any]
 ) -> Pregel[Any, Any, Any, Any]:
-    return _graph("async_both", config, runtime)
+    return _graph("async_pair", config, runtime)
 
 
 @contextlib.contextmanager
