@@ -132,6 +132,16 @@ async def test_sorts_are_the_references(stack: Stack) -> None:
             sort_order=order,  # type: ignore[arg-type]
         )
         assert [c["cron_id"] for c in found] == [c["cron_id"] for c in expected]
+    tid = (await stack.client.threads.create())["thread_id"]
+    threaded = await stack.client.crons.create_for_thread(tid, aid, schedule="0 0 * * *")
+    by_thread = await stack.client.crons.search(
+        assistant_id=aid,
+        sort_by="thread_id",
+        sort_order="asc",  # type: ignore[arg-type]
+    )
+    # The reference sorts a missing thread id as the text "none": after every id.
+    assert by_thread[0]["cron_id"] == threaded["cron_id"]
+    assert by_thread[-1]["thread_id"] is None
 
 
 async def _closed(stack: Stack, run_id: str) -> None:
