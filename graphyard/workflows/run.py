@@ -213,7 +213,8 @@ class RunWorkflow:
             if self._cancel is None and _cancelled_step(err):
                 # The step heard the cancel first (from Postgres): its signal follows. (No
                 # patch needed: no history before it holds a RunCancelled step.)
-                with contextlib.suppress(TimeoutError):
+                # A Temporal cancel meanwhile (a deleted thread or assistant) is an interrupt too.
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await workflow.wait_condition(
                         lambda: self._cancel is not None,
                         timeout=_CANCEL_SIGNAL_WAIT,
