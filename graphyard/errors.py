@@ -17,6 +17,18 @@ class ConfigError(GraphyardError):
     """``langgraph.json`` or a graph it names cannot be loaded."""
 
 
+class GraphLoadFailed(GraphyardError):
+    """A graph's factory failed, or made no graph (424, as the reference answers an invalid
+    graph). ``retryable``: whether another attempt may load it (not a wrong signature or
+    result)."""
+
+    status_code = 424
+
+    def __init__(self, detail: str, *, retryable: bool) -> None:
+        super().__init__(detail)
+        self.retryable = retryable
+
+
 class DeployError(GraphyardError):
     """A ``graphyard deploy`` command Temporal refused, or one that cannot apply."""
 

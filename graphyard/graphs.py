@@ -1,18 +1,18 @@
 """``langgraph.json`` loading and the graph registry.
 
 Graphs load as the reference server loads them: ``./file.py:attr`` or ``package.module:attr``,
-where ``attr`` is a compiled graph, a ``StateGraph`` (compiled here) or a factory taking an
-optional config. Persistence is attached per use with ``graph.copy``, never baked in.
+where ``attr`` is a compiled graph, a ``StateGraph`` (compiled here) or a factory
+(graph_factories.py). Persistence is attached per use with ``graph.copy``, never baked in.
 """
 
 from __future__ import annotations
 
-import inspect
+import contextlib
 import json
 import os
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +25,9 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from graphyard.errors import ConfigError
+from graphyard import graph_factories
+from graphyard.errors import ConfigError, GraphLoadFailed
+from graphyard.graph_factories import Access
 from graphyard.http_config import HttpConfig
 from graphyard.specs import import_target
 from graphyard.store import StoreConfig
@@ -179,26 +181,53 @@ class Graph:
         name = getattr(self.compiled, "name", None)
         return name if name and name != "LangGraph" else self.graph_id
 
-    async def resolve(self, config: RunnableConfig) -> Pregel[Any, Any, Any, Any]:
-        """The compiled graph for ``config`` (factories are invoked with it)."""
+    @contextlib.asynccontextmanager
+    async def resolve(
+        self,
+        config: RunnableConfig,
+        access: Access = "assistants.read",
+        store: BaseStore | None = None,
+        context: Any = None,
+    ) -> AsyncIterator[Pregel[Any, Any, Any, Any]]:
+        """The compiled graph for ``config``: a factory is called with it and a runtime for
+        ``access`` (graph_factories.py), and a context manager it returns is exited when the
+        use ends."""
         if self.compiled is not None:
-            return self.compiled
+            yield self.compiled
+            return
         assert self.factory is not None
-        params = inspect.signature(self.factory).parameters
-        made = self.factory(config) if params else self.factory()
-        if inspect.isawaitable(made):
-            made = await made
-        return _as_pregel(made, self.graph_id, self.spec)
+        where = f"graph {self.graph_id!r} ({self.spec})"
+        user = (config.get("configurable") or {}).get("langgraph_auth_user")
+        loading = True
+        try:
+            kwargs = graph_factories.arguments(self.factory, where)(
+                config, graph_factories.runtime(access, store, user, context)
+            )
+            async with graph_factories.produced(self.factory(**kwargs)) as made:
+                graph = _as_pregel(made, self.graph_id, self.spec)
+                loading = False
+                yield graph
+        except Exception as exc:
+            if not loading:
+                raise
+            # A signature or a value that is no graph fails the same way on every attempt.
+            raise GraphLoadFailed(
+                f"{where} failed to load: {type(exc).__name__}: {exc}",
+                retryable=not isinstance(exc, ConfigError | TypeError),
+            ) from exc
 
+    @contextlib.asynccontextmanager
     async def bind(
         self,
         config: RunnableConfig,
         checkpointer: BaseCheckpointSaver[Any],
         store: BaseStore | None = None,
-    ) -> Pregel[Any, Any, Any, Any]:
-        """The graph with graphyard's durable persistence attached."""
-        graph = await self.resolve(config)
-        return graph.copy(update={"checkpointer": checkpointer, "store": store})
+        access: Access = "threads.read",
+        context: Any = None,
+    ) -> AsyncIterator[Pregel[Any, Any, Any, Any]]:
+        """The graph with graphyard's durable persistence attached, for the use's length."""
+        async with self.resolve(config, access, store, context) as graph:
+            yield graph.copy(update={"checkpointer": checkpointer, "store": store})
 
 
 def _as_pregel(obj: Any, graph_id: str, spec: str) -> Pregel[Any, Any, Any, Any]:

@@ -32,6 +32,8 @@ CANCEL_SIGNAL = "cancel"
 RESUME_SIGNAL = "resume"
 START_SIGNAL = "start"
 SUBMIT_SIGNAL = "submit"
+# The failure type of a step stopped because a client cancelled its run.
+RUN_CANCELLED = "RunCancelled"
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 
 

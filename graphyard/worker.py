@@ -16,6 +16,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from graphyard import maintenance, redaction
 from graphyard.activities import all_activities
+from graphyard.activities.cancel_watch import CancelWatch
 from graphyard.activities.context import WorkerContext
 from graphyard.activities.step_lock import StepLocks
 from graphyard.api.deps import Backends
@@ -63,8 +64,10 @@ async def running_worker(
         options = {"workflows": ALL_WORKFLOWS, **options}
     pool = await open_pool(settings)
     step_locks = StepLocks(settings)
+    cancels = CancelWatch(settings)
     metrics_server = None
     try:
+        await cancels.start()
         store = open_store(pool, graphs.config.path, graphs.config.project.store)
         ctx = WorkerContext(
             pool,
@@ -72,6 +75,7 @@ async def running_worker(
             notify_channel(settings),
             store,
             step_locks,
+            cancels,
             trace_nodes=tracing.enabled(settings),
         )
         interceptors = [logs.RunContextInterceptor(), *options.pop("interceptors", [])]
@@ -99,6 +103,7 @@ async def running_worker(
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
+        await cancels.stop()
         await step_locks.close()
         await pool.close()
 

@@ -65,8 +65,8 @@ async def test_specs_builders_and_factories(tmp_path: Path) -> None:
     assert registry.get("builder").description == "uncompiled"
     config = RunnableConfig(configurable={"flavour": "x"})
     for graph_id in registry.graph_ids:
-        graph = await registry.get(graph_id).resolve(config)
-        assert (await graph.ainvoke({"n": 1}))["n"] == 2
+        async with registry.get(graph_id).resolve(config) as graph:
+            assert (await graph.ainvoke({"n": 1}))["n"] == 2
     assert default_assistant_id("agent") == "fe096781-5601-53d2-b2f6-0d3403f7e9ca"
 
 

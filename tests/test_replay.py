@@ -39,7 +39,7 @@ HISTORIES = Path(__file__).parent / "histories"
 # bump the tag whenever workflow code changes, and keep the older histories: runs started on
 # older code must still replay.
 RECORD = os.environ.get("GRAPHYARD_RECORD_HISTORIES") == "1"
-TAG = "v8"
+TAG = "v9"
 
 
 def replayer() -> Replayer:
@@ -216,11 +216,29 @@ async def test_runs_replay_without_a_workflow_cache(api: Stack, graphs: GraphReg
                 assert result.replay_failure is None
                 run = await api.client.runs.get(thread["thread_id"], run["run_id"])
                 assert run["webhook_delivery"]["status"] == webhook
+            if graph == "chain":
+                recorded["cancelled"] = await _cancelled(api)
             if RECORD:
                 for name, events in recorded.items():
                     (HISTORIES / f"{TAG}-{name}-{kind}.json").write_text(
                         json.dumps(events.to_json_dict(), indent=1)
                     )
+
+
+async def _cancelled(api: Stack) -> WorkflowHistory:
+    """The history of a run cancelled while its node awaits (its step stops on the request
+    heard from Postgres), checked to replay."""
+    thread = await api.client.threads.create()
+    tid = thread["thread_id"]
+    run = await api.client.runs.create(tid, "slow_chain", input={"steps": [], "pause": 30})
+    await api.wait_rows("SELECT 1 FROM node_runs WHERE thread_id = %s", (tid,))
+    await api.client.runs.cancel(tid, run["run_id"], wait=True)
+    handle = api.temporal.get_workflow_handle(run_workflow_id(run["run_id"]))
+    await handle.result()
+    history = await handle.fetch_history()
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None
+    return history
 
 
 async def _cron_firing(api: Stack, thread_id: str) -> WorkflowHistory:

@@ -57,12 +57,14 @@ async def in_process(
 ) -> list[tuple[str, Any]]:
     """What ``graph.astream`` gives in-process for the same input, as SSE events would."""
     config: Any = {"configurable": {"thread_id": "in-process"}}
-    graph = await graphs.get(graph_id).bind(config, InMemorySaver())
     lg_modes = ["messages" if m == "messages-tuple" else m for m in modes]
     out = []
-    async for ns, mode, chunk in graph.astream(inp, config, stream_mode=lg_modes, subgraphs=True):
-        name = f"{mode}|{'|'.join(ns)}" if ns else mode
-        out.append(normalize(name, to_jsonable(chunk)))
+    async with graphs.get(graph_id).bind(config, InMemorySaver()) as graph:
+        async for ns, mode, chunk in graph.astream(
+            inp, config, stream_mode=lg_modes, subgraphs=True
+        ):
+            name = f"{mode}|{'|'.join(ns)}" if ns else mode
+            out.append(normalize(name, to_jsonable(chunk)))
     return out
 
 

@@ -4,7 +4,8 @@ kwargs."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -15,8 +16,10 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command, Send
 from temporalio.exceptions import ApplicationError
 
+from graphyard.activities.cancel_watch import CancelWatch
 from graphyard.activities.step_lock import StepLocks
 from graphyard.api.auth.users import USER_KEY, as_user
+from graphyard.errors import GraphLoadFailed
 from graphyard.graphs import GraphRegistry
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import Pool
@@ -111,11 +114,13 @@ class WorkerContext:
         notify_channel: str,
         store: BaseStore,
         step_locks: StepLocks,
+        cancels: CancelWatch,
         *,
         trace_nodes: bool = False,
     ) -> None:
         self.pool = pool
         self.step_locks = step_locks
+        self.cancels = cancels
         # Tracing is on: each super-step opens a span per node.
         self.trace_nodes = trace_nodes
         self.graphs = graphs
@@ -164,10 +169,17 @@ class WorkerContext:
         every run of the process behind its lock."""
         return AsyncPostgresSaver(self.pool)
 
+    @asynccontextmanager
     async def graph(
-        self, run: RunRef, config: RunnableConfig, saver: AsyncPostgresSaver | None = None
-    ) -> Pregel[Any, Any, Any, Any]:
-        """The run's graph bound to ``saver`` (default: a fresh one) and the store."""
+        self,
+        run: RunRef,
+        config: RunnableConfig,
+        saver: AsyncPostgresSaver | None = None,
+        context: Any = None,
+    ) -> AsyncIterator[Pregel[Any, Any, Any, Any]]:
+        """The run's graph bound to ``saver`` (default: a fresh one) and the store, for the
+        use's length. A graph that cannot be loaded fails with ``GraphLoadError`` (retried
+        unless its definition is at fault)."""
         if run.graph_id not in self.graphs:
             raise ApplicationError(
                 f"graph {run.graph_id!r} is not loaded by this worker "
@@ -176,4 +188,12 @@ class WorkerContext:
                 non_retryable=True,
             )
         graph = self.graphs.get(run.graph_id)
-        return await graph.bind(config, saver or self.saver(), self.store)
+        try:
+            async with graph.bind(
+                config, saver or self.saver(), self.store, "threads.create_run", context
+            ) as bound:
+                yield bound
+        except GraphLoadFailed as exc:
+            raise ApplicationError(
+                exc.detail, type="GraphLoadError", non_retryable=not exc.retryable
+            ) from exc

@@ -13,6 +13,7 @@ from langgraph.types import StateSnapshot
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from graphyard.activities.context import RunKwargs, WorkerContext
 from graphyard.serde import interrupt_json, to_jsonable
@@ -160,15 +161,31 @@ class RunActivities:
         run = inp.run
         kwargs = await self.ctx.run_kwargs(run)
         config = kwargs.runnable_config(run)
-        graph = await self.ctx.graph(run, config)
         if inp.action == "rollback":
             await self._roll_back(run)
-        state = await graph.aget_state(config)
         error = inp.error.as_json() if inp.error else None
-        await end_run(self.ctx, run, kwargs, RunEnd.from_state(state, inp.status, error))
+        try:
+            async with self.ctx.graph(run, config, context=kwargs.context) as graph:
+                state = await graph.aget_state(config)
+        except ApplicationError as exc:
+            if exc.type != "GraphLoadError":
+                raise
+            # The run must end even when its graph does not load: the thread keeps its values.
+            end = await self._end_without_graph(run, inp, error)
+        else:
+            end = RunEnd.from_state(state, inp.status, error)
+        await end_run(self.ctx, run, kwargs, end)
         if inp.action == "rollback":
             async with self.ctx.pool.connection() as conn:
                 await run_rows.delete(conn, run.run_id)
+
+    async def _end_without_graph(
+        self, run: RunRef, inp: FinishInput, error: dict[str, Any] | None
+    ) -> RunEnd:
+        async with self.ctx.pool.connection() as conn:
+            thread = await thread_rows.get(conn, run.thread_id)
+        values = thread["values"] if thread is not None else None
+        return RunEnd(inp.status, values, [], {}, [], error)
 
     async def _roll_back(self, run: RunRef) -> None:
         """Delete what a cancelled run checkpointed, unless it already ended on its own."""

@@ -36,7 +36,7 @@ from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.telemetry import metrics
 from graphyard.telemetry.nodes import NodeSpans
-from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
+from graphyard.types import RUN_CANCELLED, STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,15 @@ async def _unstick() -> None:
         log.warning("could not reset the sticky queue of %s: %s", info.workflow_id, exc)
 
 
+async def _stop(work: asyncio.Task[StepResult]) -> None:
+    """Cancel the step's work and let it unwind (its lock given back, nothing more written)
+    before the run's end is written; a node that will not stop is left behind after 5 s."""
+    work.cancel()
+    await asyncio.wait({work}, timeout=5)
+    if work.done() and not work.cancelled():
+        work.exception()  # retrieved: the step is stopped whatever the work said last
+
+
 class StepActivities:
     """The super-step activity, bound to a worker's shared resources."""
 
@@ -158,19 +167,25 @@ class StepActivities:
     async def _finish_unless_stopped(self, inp: StepInput) -> StepResult:
         """The step, stopped by a cancel only when the run is being stopped.
 
+        A client's cancel is heard from Postgres (cancel_watch.py) and stops the nodes in
+        flight at once: the step fails with ``RunCancelled`` and the workflow, which may not
+        have its ``cancel`` signal yet (a local step holds its workflow task open), waits for it.
+
         Temporal also cancels a local step whose workflow task it took away (timed out under
         load: the run goes on from a replay, whose own attempt of this step waits for this
         one's lock). Cut short, this attempt's nodes would run again in that one; finished,
         they run once and the other attempt finds the thread moved on. A worker shutting down
         or a step past its timeout still stops at once."""
         work = asyncio.create_task(self._step(inp))
+        asked = asyncio.create_task(self._cancel_asked(inp.run))
         try:
-            return await asyncio.shield(work)
+            # Not cancelled with this wait: the work goes on unless told below.
+            await asyncio.wait({work, asked}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             details = activity.cancellation_details()
             forced = details is not None and (details.worker_shutdown or details.timed_out)
             if forced or await self._stop_wanted(inp.run):
-                work.cancel()
+                await _stop(work)
                 raise
             log.warning(
                 "step %d of run %s lost its workflow task; finishing it so that its nodes run once",
@@ -178,6 +193,30 @@ class StepActivities:
                 inp.run.run_id,
             )
             return await work
+        finally:
+            asked.cancel()
+        if work.done():
+            return work.result()
+        await _stop(work)
+        raise ApplicationError(
+            f"run {inp.run.run_id} was cancelled",
+            {"step": inp.index, "attempt": activity.info().attempt},
+            type=RUN_CANCELLED,
+            non_retryable=True,
+        )
+
+    async def _cancel_asked(self, run: RunRef) -> None:
+        """Returns once a client asked to stop the run (never if nobody does)."""
+        with self.ctx.cancels.subscribe(run.run_id) as woken:
+            while True:
+                await woken.wait()
+                woken.clear()
+                try:
+                    async with self.ctx.pool.connection() as conn:
+                        if await run_rows.cancel_requested(conn, run.run_id):
+                            return
+                except Exception as exc:  # Temporal's cancel still reaches the step
+                    log.warning("could not read the cancel of run %s: %s", run.run_id, exc)
 
     async def _stop_wanted(self, run: RunRef) -> bool:
         try:
@@ -200,7 +239,18 @@ class StepActivities:
         )
         config = kwargs.runnable_config(run)
         saver = GuardedSaver(self.ctx.pool)
-        graph = await self.ctx.graph(run, config, saver)
+        async with self.ctx.graph(run, config, saver, kwargs.context) as graph:
+            return await self._step_with(graph, inp, kwargs, config, saver)
+
+    async def _step_with(
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        inp: StepInput,
+        kwargs: RunKwargs,
+        config: RunnableConfig,
+        saver: GuardedSaver,
+    ) -> StepResult:
+        run = inp.run
         latest = await saver.latest(config)
         if inp.index == 0:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:

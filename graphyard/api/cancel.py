@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.api.deps import Backends
 from graphyard.storage import runs as run_rows
+from graphyard.storage.db import notify_channel
 from graphyard.types import (
     CANCEL_SIGNAL,
     CancelAction,
@@ -36,7 +37,7 @@ async def cancel_run(
     whose workflow its thread's workflow has not started yet is cancelled through that."""
     # First, so that the step in flight, told to stop, knows the stop is meant (step.py).
     async with services.pool.connection() as conn:
-        await run_rows.request_cancel(conn, [run_id])
+        await run_rows.request_cancel(conn, [run_id], notify_channel(services.settings))
     handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
     try:
         await handle.signal(CANCEL_SIGNAL, CancelInput(action=action))

@@ -39,8 +39,12 @@ async def answer_waiting_run(
     services: Backends, thread_id: str, body: RunCreate
 ) -> Submitted | None:
     """Resume the thread's run waiting at an interrupt, if it has one. The continuation
-    streams the modes this request asks for."""
-    streaming: dict[str, Any] = {}
+    streams the modes this request asks for and stops at its breakpoints (none if it names
+    none), as the reference's new run would."""
+    streaming: dict[str, Any] = {
+        "interrupt_before": body.interrupt_before,
+        "interrupt_after": body.interrupt_after,
+    }
     if body.stream_mode is not None:
         modes = body.stream_mode
         streaming["stream_mode"] = [modes] if isinstance(modes, str) else list(modes)

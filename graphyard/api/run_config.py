@@ -63,6 +63,8 @@ def merged_config(
         # A thread's config is its last run's: that run's caller is not this one.
         **_unreserved(thread["config"].get("configurable"), _AUTH),
         **configurable,
+        # The reference also hands the context's keys to graphs that read configurable.
+        **_unreserved(body.context),
         **(headers or {}),
         **(caller or {}),
         **ids,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -12,6 +14,7 @@ from langgraph.types import PregelTask, StateSnapshot
 from graphyard.api.auth.context import NOBODY, RequestAuth
 from graphyard.api.deps import Services
 from graphyard.errors import NotFound
+from graphyard.graph_factories import Access
 from graphyard.serde import interrupt_json, to_jsonable
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import threads as thread_rows
@@ -112,22 +115,26 @@ async def require_checkpoint(conn: Conn, thread_id: str, checkpoint: dict[str, A
         raise NotFound(f"Checkpoint {checkpoint_id!r} not found in thread {thread_id}")
 
 
+@asynccontextmanager
 async def thread_graph(
     services: Services,
     thread: dict[str, Any],
     config: RunnableConfig,
     auth: RequestAuth = NOBODY,
-) -> Pregel[Any, Any, Any, Any] | None:
-    """The graph that last ran on the thread, bound to a fresh saver and the store; ``None`` if
-    none has. A graph factory is called with ``config`` and the caller (``langgraph_auth_*``),
-    as for a run."""
+    access: Access = "threads.read",
+) -> AsyncIterator[Pregel[Any, Any, Any, Any] | None]:
+    """The graph that last ran on the thread, bound to a fresh saver and the store, for the
+    use's length; ``None`` if none has. A graph factory is called with ``config``, the caller
+    (``langgraph_auth_*``) and a runtime for ``access``, as the reference calls it."""
     graph_id = thread["metadata"].get("graph_id")
     if not graph_id or graph_id not in services.graphs:
-        return None
+        yield None
+        return
     saver = AsyncPostgresSaver(services.pool)
     configurable = {**(config.get("configurable") or {}), **auth.run_configurable()}
     bound = RunnableConfig(**{**config, "configurable": configurable})
-    return await services.graphs.get(graph_id).bind(bound, saver, services.store)
+    async with services.graphs.get(graph_id).bind(bound, saver, services.store, access) as graph:
+        yield graph
 
 
 async def refresh_thread(

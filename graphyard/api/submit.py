@@ -193,7 +193,7 @@ async def _insert(
         )
     if live and strategy in ("interrupt", "rollback") and not stateless:
         # The thread's workflow stops them; their steps in flight must know it is meant.
-        await run_rows.request_cancel(conn, live)
+        await run_rows.request_cancel(conn, live, notify_channel(services.settings))
     ids = {
         "run_id": run_id,
         "thread_id": thread_id,

@@ -16,6 +16,13 @@ Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
 
 SORTABLE = ("assistant_id", "created_at", "updated_at", "name", "graph_id")
+
+
+def _sort_key(sort_by: str) -> str:
+    """Names sort as the reference sorts them: case-insensitive, by code point."""
+    return f'lower({sort_by}) COLLATE "C"' if sort_by in ("name", "graph_id") else sort_by
+
+
 # The columns a version shares with its assistant row (all but the timestamps and version).
 FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
 LIVE = ("pending", "running")
@@ -148,10 +155,12 @@ async def patch(
 
 @dataclass(frozen=True)
 class Deleted:
-    """What deleting an assistant removed: the ids of its threads and of their live runs."""
+    """What deleting an assistant removed: its threads' ids, its live runs' (and its threads'),
+    its crons'."""
 
     thread_ids: list[str]
     live_run_ids: list[str]
+    cron_ids: list[str]
 
 
 async def delete(
@@ -162,10 +171,10 @@ async def delete(
     scope: Scope = None,
     thread_scope: Scope = None,
 ) -> Deleted | None:
-    """Delete an assistant and its versions; with ``delete_threads``, also the threads whose
-    ``metadata.assistant_id`` is this assistant (those ``thread_scope`` shows), and their
-    runs. ``None`` if it is missing (or out of ``scope``). Checkpoints and live workflows are
-    the caller's to clean up."""
+    """Delete an assistant, its versions, runs and crons, as the reference's schema cascades;
+    with ``delete_threads``, also the threads whose ``metadata.assistant_id`` is this assistant
+    (those ``thread_scope`` shows) and their runs. ``None`` if it is missing (or out of
+    ``scope``). Checkpoints, live workflows and schedules are the caller's to clean up."""
     clause, params = where(scope)
     async with conn.transaction():
         cur = await conn.execute(
@@ -174,23 +183,28 @@ async def delete(
         )
         if await cur.fetchone() is None:
             return None
-        if not delete_threads:
-            return Deleted([], [])
-        clause, params = where(thread_scope)
+        thread_ids: list[str] = []
+        if delete_threads:
+            clause, params = where(thread_scope)
+            cur = await conn.execute(
+                f"DELETE FROM threads WHERE metadata->>'assistant_id' = %s AND {clause}"
+                " RETURNING thread_id",
+                [assistant_id, *params],
+            )
+            thread_ids = [str(r["thread_id"]) for r in await cur.fetchall()]
         cur = await conn.execute(
-            f"DELETE FROM threads WHERE metadata->>'assistant_id' = %s AND {clause}"
-            " RETURNING thread_id",
-            [assistant_id, *params],
-        )
-        thread_ids = [str(r["thread_id"]) for r in await cur.fetchall()]
-        cur = await conn.execute(
-            "DELETE FROM runs WHERE thread_id = ANY(%s::uuid[]) RETURNING run_id, status, waiting",
-            (thread_ids,),
+            "DELETE FROM runs WHERE assistant_id = %s OR thread_id = ANY(%s::uuid[])"
+            " RETURNING run_id, status, waiting",
+            (assistant_id, thread_ids),
         )
         live = [
             str(r["run_id"]) for r in await cur.fetchall() if r["status"] in LIVE or r["waiting"]
         ]
-    return Deleted(thread_ids, live)
+        cur = await conn.execute(
+            "DELETE FROM crons WHERE assistant_id = %s RETURNING cron_id", (assistant_id,)
+        )
+        cron_ids = [str(r["cron_id"]) for r in await cur.fetchall()]
+    return Deleted(thread_ids, live, cron_ids)
 
 
 async def versions(
@@ -297,7 +311,7 @@ async def search(
         "assistants",
         clause,
         params,
-        order_by=f"{sort_by} {order}, assistant_id {order}",
+        order_by=f"{_sort_key(sort_by)} {order}, assistant_id {order}",
         limit=limit,
         offset=offset,
     )

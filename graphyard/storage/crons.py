@@ -21,6 +21,14 @@ SORTABLE = (
 )
 
 
+def _nulls(sort_by: str, order: str) -> str:
+    """Where crons without the value sort, as the reference sorts them: a missing date as the
+    earliest one, a missing thread id as the text "none" (after every id)."""
+    if sort_by in ("end_time", "next_run_date"):
+        return "NULLS FIRST" if order == "ASC" else "NULLS LAST"
+    return "NULLS LAST" if order == "ASC" else "NULLS FIRST"
+
+
 async def insert(conn: Conn, row: Row) -> Row:
     cur = await conn.execute(
         """
@@ -113,7 +121,7 @@ async def search(
         "crons",
         " AND ".join(conditions),
         params,
-        order_by=f"{sort_by} {order} NULLS LAST, cron_id",
+        order_by=f"{sort_by} {order} {_nulls(sort_by, order)}, cron_id",
         limit=limit,
         offset=offset,
     )

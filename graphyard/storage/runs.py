@@ -313,20 +313,24 @@ async def count_live(conn: Conn) -> dict[str, int]:
     return counts
 
 
-async def request_cancel(conn: Conn, run_ids: list[str]) -> None:
-    """Record that the runs are being stopped on purpose (before their workflows hear it)."""
+async def request_cancel(conn: Conn, run_ids: list[str], channel: str) -> None:
+    """Record that the runs are being stopped on purpose (before their workflows hear it), and
+    wake their steps in flight (``cancel:<run_id>`` on ``channel``, activities/cancel_watch.py)."""
     await conn.execute(
         "UPDATE runs SET cancel_requested_at = now() WHERE run_id = ANY(%s::uuid[])"
         " AND cancel_requested_at IS NULL",
         (run_ids,),
     )
+    for start in range(0, len(run_ids), 100):  # a payload holds at most 8000 bytes
+        keys = " ".join(f"cancel:{run_id}" for run_id in run_ids[start : start + 100])
+        await conn.execute("SELECT pg_notify(%s, %s)", (channel, keys))
 
 
 async def cancel_requested(conn: Conn, run_id: str) -> bool:
-    """Whether someone asked to stop the run (``request_cancel``)."""
+    """Whether someone asked to stop the run (``request_cancel``), or deleted it."""
     cur = await conn.execute(
         "SELECT cancel_requested_at IS NOT NULL AS requested FROM runs WHERE run_id = %s",
         (run_id,),
     )
     row = await cur.fetchone()
-    return bool(row and row["requested"])
+    return row is None or bool(row["requested"])

@@ -24,12 +24,14 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from graphyard.types import (
         CANCEL_SIGNAL,
         FINISH_ACTIVITY,
         RESUME_SIGNAL,
+        RUN_CANCELLED,
         RUN_STATUS,
         RUN_WORKFLOW,
         START_SIGNAL,
@@ -37,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         WAIT_ACTIVITY,
         WEBHOOK_WORKFLOW,
         CancelAction,
-        CancelInput,
         Continuation,
         FinishInput,
         ResumeInput,
@@ -58,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         run_error,
         step_summary,
     )
+    from graphyard.workflows.run_signals import cancel_request, resume_answer
 
 # The terminal write must land whatever happens, so it retries without a cap.
 _FINISH_RETRY = RetryPolicy(
@@ -72,6 +74,11 @@ _WAIT_AT_INTERRUPTS = "wait-at-interrupts"
 _FAIL_DEAD_RUNS = "fail-dead-runs"
 # Runs started before this patch do not keep their ``RunStatus`` search attribute current.
 _TRACK_RUN_STATUS = "track-run-status"
+# Runs started before this patch write a cancelled run's end without waiting for its step to
+# stop.
+_STOP_STEPS = "stop-steps-on-cancel"
+# How long a step stopped for a cancel waits for the ``cancel`` signal that says which one.
+_CANCEL_SIGNAL_WAIT = timedelta(seconds=60)
 
 
 async def _execute(
@@ -91,12 +98,20 @@ async def _execute(
     )
 
 
+def _cancelled_step(err: BaseException) -> bool:
+    """Whether a step failed because a client cancelled the run (step.py)."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.type == RUN_CANCELLED
+
+
 @workflow.defn(name=RUN_WORKFLOW)
 class RunWorkflow:
     """Steps a LangGraph run to its end, one super-step activity at a time."""
 
     @workflow.init
     def __init__(self, inp: RunInput) -> None:
+        self._input = inp
+        self._refused: str | None = None  # the last signal that could not be applied
         self._status: RunStatus = "running" if inp.continued else "pending"
         self._steps = inp.continued.steps if inp.continued else 0
         self._cancel: CancelAction | None = None
@@ -108,10 +123,17 @@ class RunWorkflow:
         self._next: list[str] = list(inp.continued.next) if inp.continued else []
         self._interrupts: list[str] = []
         self._tracked = False  # keeps ``RunStatus`` current (set when the run starts)
+        self._stops_steps = False  # waits for a cancelled step to stop (set when the run starts)
 
     @workflow.signal(name=CANCEL_SIGNAL)
-    def cancel(self, inp: CancelInput) -> None:
-        """Stop the run: ``interrupt`` keeps what it checkpointed, ``rollback`` deletes it."""
+    def cancel(self, *values: Any) -> None:
+        """Stop the run: ``interrupt`` keeps what it checkpointed, ``rollback`` deletes it
+        (``{"action": ...}`` or the action alone)."""
+        # Undecoded (no type hint): an input the dataclass would refuse is seen, not dropped.
+        inp = cancel_request(values)
+        if isinstance(inp, str):
+            self._refuse(CANCEL_SIGNAL, inp)
+            return
         self._cancel = self._cancel or inp.action
         if self._in_flight is not None:
             self._in_flight.cancel()
@@ -122,10 +144,23 @@ class RunWorkflow:
         self._released = True
 
     @workflow.signal(name=RESUME_SIGNAL)
-    def resume(self, inp: ResumeInput) -> None:
-        """The answer to the interrupt the run waits at. Kept until the run waits (a signal can
-        arrive in the same task as the step that paused it)."""
-        self._answer = inp
+    def resume(self, *values: Any) -> None:
+        """The answer to the interrupt the run waits at: a command (``{"resume": ...}``,
+        ``update``, ``goto``) or the answer itself (run_signals.py). Kept until the run waits
+        (a signal can arrive in the same task as the step that paused it)."""
+        answer = resume_answer(values)
+        if isinstance(answer, str):
+            self._refuse(RESUME_SIGNAL, answer)
+            return
+        self._answer = answer
+
+    def _refuse(self, signal: str, why: str) -> None:
+        """A signal that cannot be applied: said in the log and in the UI's current details."""
+        workflow.logger.warning(
+            "signal %s of %s ignored: %s", signal, workflow.info().workflow_id, why
+        )
+        self._refused = f"{signal} signal ignored: {why}"
+        self._describe(self._input)
 
     @workflow.query
     def status(self) -> str:
@@ -142,6 +177,7 @@ class RunWorkflow:
         # them: an unregistered one would fail every workflow task.
         started_tagged = workflow.info().typed_search_attributes.get(RUN_STATUS) is not None
         self._tracked = started_tagged and workflow.patched(_TRACK_RUN_STATUS)
+        self._stops_steps = workflow.patched(_STOP_STEPS)
         self._describe(inp)
         try:
             await self._wait_turn(inp)
@@ -174,6 +210,17 @@ class RunWorkflow:
         except (ActivityError, ApplicationError, asyncio.CancelledError) as err:
             # A cancel from the API arrives as our signal; one from Temporal itself (the UI,
             # the CLI, a deleted thread) as CancelledError: both stop the run as interrupted.
+            if self._cancel is None and _cancelled_step(err):
+                # The step heard the cancel first (from Postgres): its signal follows. (No
+                # patch needed: no history before it holds a RunCancelled step.)
+                # A Temporal cancel meanwhile (a deleted thread or assistant) is an interrupt too.
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await workflow.wait_condition(
+                        lambda: self._cancel is not None,
+                        timeout=_CANCEL_SIGNAL_WAIT,
+                        timeout_summary="cancel signal",
+                    )
+                self._cancel = self._cancel or "interrupt"
             if self._cancel is None and isinstance(err, asyncio.CancelledError):
                 self._cancel = "interrupt"
             if self._cancel is None:
@@ -206,9 +253,10 @@ class RunWorkflow:
     def _describe(self, inp: RunInput) -> None:
         """The workflow's current details (Temporal markdown) in the UI and ``describe``."""
         waiting = self._status == "interrupted" and self._cancel is None
-        workflow.set_current_details(
-            details(inp.run, self._status, self._steps, self._next, self._interrupts, waiting)
-        )
+        shown = details(inp.run, self._status, self._steps, self._next, self._interrupts, waiting)
+        if self._refused is not None:
+            shown = f"{shown}\n\n{self._refused}"
+        workflow.set_current_details(shown)
 
     async def _wait_turn(self, inp: RunInput) -> None:
         """Wait out ``after_seconds`` and the thread's runs before this one."""
@@ -281,6 +329,12 @@ class RunWorkflow:
         )
         summary = step_summary(step, self._next)
         self._describe(inp)
+        # A cancelled run ends once its step has stopped: nothing it writes comes after.
+        stopping = (
+            {"cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED}
+            if self._stops_steps
+            else {}
+        )
         result: StepResult = await _execute(
             policy.kind,
             STEP_ACTIVITY,
@@ -290,6 +344,7 @@ class RunWorkflow:
             heartbeat_timeout=policy.heartbeat,
             retry_policy=retry,
             summary=summary,
+            **stopping,
         )
         return result
 

@@ -84,7 +84,7 @@ def details(
         lines.append(f"waiting at {at} before {', '.join(next_nodes) or 'the end'}")
         lines.append(
             f"answer: `temporal workflow signal --workflow-id {run_workflow_id(run.run_id)}"
-            """ --name resume --input '{"resume": ...}'`"""
+            """ --name resume --input '{"resume": ...}'` (or the answer alone: `'"yes"'`)"""
         )
     elif status in ("pending", "running") and next_nodes:
         lines.append(f"next: {', '.join(dict.fromkeys(next_nodes))}")

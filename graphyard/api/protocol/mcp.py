@@ -160,7 +160,8 @@ async def list_tools(params: dict[str, Any], services: Services, auth: RequestAu
 async def _tool(services: Services, row: dict[str, Any], name: str) -> mt.Tool | None:
     """The assistant's tool; ``None`` (left out) when its graph has no input schema."""
     try:
-        schema = graph_schemas(await compiled_graph(services, row))["input_schema"]
+        async with compiled_graph(services, row) as graph:
+            schema = graph_schemas(graph)["input_schema"]
     except Exception as exc:
         log.warning("assistant %s left out of MCP tools: %s", row["assistant_id"], exc)
         return None

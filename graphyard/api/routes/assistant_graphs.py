@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import APIRouter
@@ -37,12 +38,16 @@ EXCLUDED_CONFIG_SCHEMA = (
 )
 
 
-async def compiled_graph(services: Services, row: Row) -> AnyPregel:
-    """The assistant's compiled graph, built with the assistant's config."""
+@asynccontextmanager
+async def compiled_graph(services: Services, row: Row) -> AsyncIterator[AnyPregel]:
+    """The assistant's compiled graph, built with the assistant's config (a factory's context
+    manager is exited after the route's use)."""
     check_graph(services, row["graph_id"])  # langgraph.json may have changed since
     config = dict(row["config"])
     config["configurable"] = dict(config.get("configurable") or {})
-    return await services.graphs.get(row["graph_id"]).resolve(cast(RunnableConfig, config))
+    graph = services.graphs.get(row["graph_id"])
+    async with graph.resolve(cast(RunnableConfig, config), store=services.store) as compiled:
+        yield compiled
 
 
 def _parse_xray(value: str | None) -> bool | int:
@@ -68,11 +73,11 @@ async def get_graph(
         assistant_id = default_assistant_id(assistant_id)
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
     depth = _parse_xray(xray)
-    graph = await compiled_graph(services, row)
-    try:
-        drawing: dict[str, Any] = (await graph.aget_graph(xray=depth)).to_json()
-    except NotImplementedError:
-        raise Unprocessable("The graph does not support visualization") from None
+    async with compiled_graph(services, row) as graph:
+        try:
+            drawing: dict[str, Any] = (await graph.aget_graph(xray=depth)).to_json()
+        except NotImplementedError:
+            raise Unprocessable("The graph does not support visualization") from None
     for node in drawing.get("nodes", []):
         if isinstance(node.get("data"), dict):
             node["data"].pop("id", None)
@@ -82,8 +87,8 @@ async def get_graph(
 @router.get("/{assistant_id}/schemas", **returns(GraphSchemas))
 async def get_schemas(assistant_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
-    graph = await compiled_graph(services, row)
-    return {"graph_id": row["graph_id"], **graph_schemas(graph)}
+    async with compiled_graph(services, row) as graph:
+        return {"graph_id": row["graph_id"], **graph_schemas(graph)}
 
 
 @router.get("/{assistant_id}/subgraphs", **returns(dict[str, GraphSchemas]))
@@ -96,14 +101,14 @@ async def get_subgraphs(
     recurse: bool = False,
 ) -> dict[str, Any]:
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
-    graph = await compiled_graph(services, row)
-    try:
-        return {
-            ns: graph_schemas(sub)
-            async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
-        }
-    except NotImplementedError:
-        raise Unprocessable("The graph does not support visualization") from None
+    async with compiled_graph(services, row) as graph:
+        try:
+            return {
+                ns: graph_schemas(sub)
+                async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
+            }
+        except NotImplementedError:
+            raise Unprocessable("The graph does not support visualization") from None
 
 
 def graph_schemas(graph: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Response
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from temporalio.service import RPCError
 
+from graphyard import schedules
 from graphyard.api import secret_check
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.deps import Deps, Services, check_uuid
@@ -32,6 +33,8 @@ from graphyard.api.schemas import (
 )
 from graphyard.errors import Conflict, NotFound, Unprocessable
 from graphyard.storage import assistants as rows
+from graphyard.storage import runs as run_rows
+from graphyard.storage.db import notify_channel
 from graphyard.storage.filters import Scope
 from graphyard.types import run_workflow_id
 
@@ -191,12 +194,17 @@ async def delete(
         )
     if deleted is None:
         raise NotFound(f"Assistant with ID {assistant_id} not found")
+    async with services.pool.connection() as conn:
+        # Their steps in flight stop at once (a deleted run's step does not finish).
+        await run_rows.request_cancel(conn, deleted.live_run_ids, notify_channel(services.settings))
     for run_id in deleted.live_run_ids:
         with contextlib.suppress(RPCError):  # already closed: nothing to cancel
             await services.temporal.get_workflow_handle(run_workflow_id(run_id)).cancel()
     saver = AsyncPostgresSaver(services.pool)
     for thread_id in deleted.thread_ids:
         await saver.adelete_thread(thread_id)
+    for cron_id in deleted.cron_ids:
+        await schedules.delete(services.temporal, cron_id)
     return Response(status_code=204)
 
 

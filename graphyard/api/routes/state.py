@@ -46,10 +46,10 @@ async def _state(
     async with services.pool.connection() as conn:
         await require_checkpoint(conn, str(thread["thread_id"]), checkpoint)
     config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config, auth)
-    if graph is None:
-        return dict(EMPTY_STATE)
-    return state_json(await graph.aget_state(config, subgraphs=subgraphs))
+    async with thread_graph(services, thread, config, auth) as graph:
+        if graph is None:
+            return dict(EMPTY_STATE)
+        return state_json(await graph.aget_state(config, subgraphs=subgraphs))
 
 
 @router.get("/{thread_id}/state", **returns(ThreadState))
@@ -89,24 +89,24 @@ async def update_state(
             raise Conflict(f"Thread {tid} has in-flight runs: {live}")
         await require_checkpoint(conn, tid, checkpoint)
     config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config, auth)
-    if graph is None:
-        raise BadRequest(
-            f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
-            "executed on this thread yet."
-        )
-    try:
-        new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
-    except InvalidUpdateError:
-        raise
-    except Exception as exc:
-        # The graph's own code (a conditional edge, a reducer) refused these values.
-        raise BadRequest(
-            f"The graph could not apply this update: {type(exc).__name__}: {exc}"
-        ) from exc
-    await refresh_thread(services, thread, graph)
-    # Thread streams following state_update see the new state.
-    state = state_json(await graph.aget_state(thread_config(thread, None)))
+    async with thread_graph(services, thread, config, auth, "threads.update") as graph:
+        if graph is None:
+            raise BadRequest(
+                f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
+                "executed on this thread yet."
+            )
+        try:
+            new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
+        except InvalidUpdateError:
+            raise
+        except Exception as exc:
+            # The graph's own code (a conditional edge, a reducer) refused these values.
+            raise BadRequest(
+                f"The graph could not apply this update: {type(exc).__name__}: {exc}"
+            ) from exc
+        await refresh_thread(services, thread, graph)
+        # Thread streams following state_update see the new state.
+        state = state_json(await graph.aget_state(thread_config(thread, None)))
     async with services.pool.connection() as conn:
         await event_log.append(
             conn,
@@ -135,16 +135,16 @@ async def _history(
 ) -> list[dict[str, Any]]:
     thread = await _readable(services, auth, thread_id)
     config = thread_config(thread, checkpoint)
-    graph = await thread_graph(services, thread, config, auth)
-    if graph is None:
-        return []
     before_config = thread_config(thread, before) if before else None
-    return [
-        state_json(s)
-        async for s in graph.aget_state_history(
-            config, filter=metadata, before=before_config, limit=limit
-        )
-    ]
+    async with thread_graph(services, thread, config, auth) as graph:
+        if graph is None:
+            return []
+        return [
+            state_json(s)
+            async for s in graph.aget_state_history(
+                config, filter=metadata, before=before_config, limit=limit
+            )
+        ]
 
 
 @router.get("/{thread_id}/history", **returns(list[ThreadState]))
@@ -166,6 +166,9 @@ async def post_history(
     thread_id: ThreadId, body: HistoryBody, services: Deps, auth: AuthDep
 ) -> list[dict[str, Any]]:
     before = {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before
+    if before is not None and isinstance(inner := before.get("configurable"), dict):
+        # A config (what the JS SDK sends and the reference reads), or the checkpoint itself.
+        before = inner
     return await _history(
         services,
         auth,

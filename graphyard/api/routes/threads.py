@@ -36,6 +36,7 @@ from graphyard.storage import crons as cron_rows
 from graphyard.storage import runs as run_rows
 from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
+from graphyard.storage.db import notify_channel
 from graphyard.storage.filters import Scope
 from graphyard.types import run_workflow_id
 
@@ -94,18 +95,18 @@ async def _apply_supersteps(
     supersteps: list[dict[str, Any]],
 ) -> dict[str, Any]:
     config = thread_config(thread)
-    graph = await thread_graph(services, thread, config, auth)
-    if graph is None:
-        raise BadRequest(
-            f"Thread '{thread['thread_id']}' has no assigned graph ID; create it with "
-            "metadata.graph_id to seed its state with supersteps."
-        )
-    updates = [
-        [StateUpdate(u.get("values"), u.get("as_node")) for u in step.get("updates", [])]
-        for step in supersteps
-    ]
-    await graph.abulk_update_state(config, updates)
-    return await refresh_thread(services, thread, graph)
+    async with thread_graph(services, thread, config, auth, "threads.update") as graph:
+        if graph is None:
+            raise BadRequest(
+                f"Thread '{thread['thread_id']}' has no assigned graph ID; create it with "
+                "metadata.graph_id to seed its state with supersteps."
+            )
+        updates = [
+            [StateUpdate(u.get("values"), u.get("as_node")) for u in step.get("updates", [])]
+            for step in supersteps
+        ]
+        await graph.abulk_update_state(config, updates)
+        return await refresh_thread(services, thread, graph)
 
 
 @router.post("/search", **returns(list[Thread]))
@@ -236,6 +237,8 @@ async def patch(
 async def _delete(services: Services, thread_id: str, scope: Scope) -> None:
     async with services.pool.connection() as conn:
         live = await rows.live_run_ids(conn, thread_id, waiting=True)
+        # Their steps in flight stop at once instead of finishing their nodes.
+        await run_rows.request_cancel(conn, live, notify_channel(services.settings))
     for run_id in live:
         handle = services.temporal.get_workflow_handle(run_workflow_id(run_id))
         with contextlib.suppress(RPCError):  # already closed: nothing to cancel
