@@ -31,6 +31,7 @@ from graphyard.api.routes import (
     dead_runs,
     meta,
     metrics,
+    protocol,
     runs,
     state,
     store,
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 GROUPS = {
     "assistants": (assistants, assistant_graphs),
     "threads": (threads, state),
-    "runs": (runs, streams, crons, dead_runs),
+    "runs": (runs, streams, crons, dead_runs, protocol),
     "store": (store,),
 }
 # Paths served at the root as well when a mount prefix is set (load balancers' probes).
@@ -93,6 +94,8 @@ def include_routes(app: FastAPI, settings: Settings, http: HttpConfig) -> ApiRou
             for module in modules:
                 app.include_router(module.router, dependencies=[Authenticated])
                 routes.protected.append(app.router.routes[-1])
+            if group == "runs":
+                app.include_router(protocol.sockets)  # they authenticate their upgrade
     if settings.codec_endpoint:
         # The Temporal UI's codec endpoint decrypts payloads: only with keys, and only on purpose.
         if not settings_keys(settings):
