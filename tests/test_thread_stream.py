@@ -8,10 +8,17 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from langgraph_sdk import get_client
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.conftest import Stack
+from tests.faultkit import kill
 from tests.graphs.browser_chat import reply_text
+from tests.graphs.protocol_agent import FINDINGS
+from tests.processes import api_process
 
 TRANSPORTS = ["sse", "websocket"]
 
@@ -109,3 +116,176 @@ async def test_bad_commands_get_protocol_errors(stack: Stack) -> None:
     assert "nope" in channel.json()["detail"]
     # Nothing was created.
     assert stack.sql("SELECT count(*) AS n FROM runs")[0]["n"] == 0
+
+
+async def _subgraph_text(handle: Any) -> list[str]:
+    texts = await _text(handle.messages)
+    return ["".join(deltas) for deltas in texts]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_tool_calls_and_subgraphs(stack: Stack, transport: str) -> None:
+    async with stack.client.threads.stream(
+        assistant_id="protocol_agent", transport=transport
+    ) as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "weather?"}]})
+        calls, children, readers = [], [], []
+        async for name, item in thread.interleave_projections(["tool_calls", "subgraphs"]):
+            if name == "tool_calls":
+                calls.append(item)
+            else:
+                children.append(item)
+                readers.append(asyncio.create_task(_subgraph_text(item)))
+        texts = await asyncio.wait_for(asyncio.gather(*readers), timeout=30)
+        outputs = [await asyncio.wait_for(call.output, timeout=30) for call in calls]
+    assert [(c.name, c.input, c.tool_call_id) for c in calls] == [
+        ("get_weather", {"city": "Paris"}, "call-weather-1")
+    ]
+    assert outputs[0]["content"] == "sunny in Paris"
+    assert [c.graph_name for c in children] == ["researcher"]
+    assert children[0].status == "completed"
+    assert texts == [[FINDINGS]]
+
+
+async def _sse(response: httpx.Response) -> Any:
+    """The JSON events of a protocol SSE response, as they come."""
+    async for line in response.aiter_lines():
+        if line.startswith("data: "):
+            yield orjson.loads(line[len("data: ") :])
+
+
+def _ends_run(event: dict[str, Any]) -> bool:
+    params = event["params"]
+    return (
+        event["method"] == "lifecycle"
+        and params["namespace"] == []
+        and params["data"]["event"] == "completed"
+    )
+
+
+async def _until_end(response: httpx.Response) -> list[dict[str, Any]]:
+    out = []
+    async for event in _sse(response):
+        out.append(event)
+        if _ends_run(event):
+            return out
+    raise AssertionError("the stream ended before the run")
+
+
+async def _read_and_kill(stream: Any, seen: list[dict[str, Any]], api: Any) -> None:
+    """Read ``stream`` into ``seen``; SIGKILL ``api`` at the tenth token, read on till the
+    connection breaks."""
+    deltas = 0
+    async with stream as response:
+        async for event in _sse(response):
+            seen.append(event)
+            data = event["params"]["data"]
+            deltas += isinstance(data, dict) and data.get("event") == "content-block-delta"
+            if deltas == 10 and api.poll() is None:
+                kill(api)
+
+
+async def test_kill_mid_stream_and_resume_on_another_api_process(stack: Stack) -> None:
+    """SIGKILL the API process serving a stream mid-message; another API process resumes it
+    from the last ``seq`` the client got: nothing lost, nothing repeated."""
+    thread_id = str(uuid.uuid4())
+    channels = {"channels": ["messages", "lifecycle", "values"]}
+    path = f"/threads/{thread_id}/stream/events"
+    async with (
+        api_process(stack.settings) as (first, url),
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        await http.post(
+            f"/threads/{thread_id}/commands",
+            json={
+                "id": 1,
+                "method": "run.start",
+                "params": {
+                    "assistant_id": "browser_chat",
+                    "input": {"messages": [{"role": "user", "content": "say it slowly"}]},
+                },
+            },
+        )
+        seen: list[dict[str, Any]] = []
+        with pytest.raises(httpx.TransportError):
+            await _read_and_kill(http.stream("POST", path, json=channels), seen, first)
+    async with (
+        api_process(stack.settings) as (_, url),
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        since = {**channels, "since": seen[-1]["seq"]}
+        async with http.stream("POST", path, json=since) as response:
+            rest = await asyncio.wait_for(_until_end(response), timeout=60)
+        async with http.stream("POST", path, json=channels) as response:
+            whole = await asyncio.wait_for(_until_end(response), timeout=60)
+    assert [e["event_id"] for e in seen + rest] == [e["event_id"] for e in whole]
+    assert len(seen) > 10
+    assert len(rest) > 10
+    text = "".join(
+        e["params"]["data"]["delta"]["text"]
+        for e in seen + rest
+        if e["params"]["data"].get("event") == "content-block-delta"
+    )
+    assert text == reply_text("say it slowly")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_two_subscriptions_with_different_channels(stack: Stack, transport: str) -> None:
+    async with stack.client.threads.stream(
+        assistant_id="browser_chat", transport=transport
+    ) as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "two"}]})
+        first_event = asyncio.Event()
+
+        async def read(channels: list[str]) -> list[str]:
+            methods = []
+            async for event in thread.subscribe(channels):
+                methods.append(event["method"])
+                first_event.set()
+                if _ends_run(event):
+                    break
+            return methods
+
+        lifecycle = asyncio.create_task(read(["lifecycle", "values"]))
+        # The second subscription widens the shared stream once the first one flows (see
+        # _messages_and_values).
+        await asyncio.wait_for(first_event.wait(), timeout=30)
+        updates = [e async for e in _updates(thread)]
+        lifecycle_methods = await asyncio.wait_for(lifecycle, timeout=30)
+    assert set(lifecycle_methods) == {"lifecycle", "values"}
+    assert [u["node"] for u in updates] == ["respond"]
+
+
+async def _updates(thread: Any) -> Any:
+    async for event in thread.subscribe(["updates"]):
+        if event["method"] != "updates":
+            continue
+        yield event["params"]["data"]
+        return
+
+
+API_KEY = "proto-key-5f1e2d3c4b"
+
+
+@pytest.mark.parametrize("settings", [{"api_keys": f"ci:{API_KEY}"}], indirect=True)
+async def test_websocket_needs_credentials(stack: Stack) -> None:
+    thread_id = str(uuid.uuid4())
+    ws_url = stack.url.replace("http://", "ws://") + f"/threads/{thread_id}/stream/events"
+    for headers in ({}, {"x-api-key": "wrong"}):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url, additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 403
+    client = get_client(url=stack.url, api_key=API_KEY)
+    async with client.threads.stream(
+        assistant_id="browser_chat", transport="websocket", headers={"x-api-key": API_KEY}
+    ) as thread:
+        await thread.run.start(input={"messages": [{"role": "user", "content": "key"}]})
+        output = await asyncio.wait_for(thread.output, timeout=60)
+    assert output["messages"][-1]["content"] == reply_text("key")
+    async with get_client(url=stack.url, api_key="wrong").threads.stream(
+        assistant_id="browser_chat"
+    ) as thread:
+        with pytest.raises(httpx.HTTPStatusError) as denied:
+            await thread.run.start(input={"messages": [{"role": "user", "content": "no"}]})
+    assert denied.value.response.status_code == 401

@@ -40,6 +40,8 @@ class _Run:
     pending: list[Out] = field(default_factory=list)  # their requests, until the run waits
     subgraphs: set[tuple[str, ...]] = field(default_factory=set)  # started, not completed
     tool_args: dict[str, Any] = field(default_factory=dict)  # tool_call_id -> (name, args)
+    # A subgraph's update repeats the messages it was given: a result is told once.
+    tool_results: set[str] = field(default_factory=set)
     messages: MessageStreams = field(default_factory=MessageStreams)
 
 
@@ -204,6 +206,9 @@ class Projector:
             call_id = message.get("tool_call_id")
             if message.get("type") != "tool" or not isinstance(call_id, str):
                 continue
+            if call_id in run.tool_results:
+                continue
+            run.tool_results.add(call_id)
             name, args = run.tool_args.get(call_id, (message.get("name"), None))
             started: ToolStartedData = {
                 "event": "tool-started",
