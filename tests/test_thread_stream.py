@@ -4,6 +4,7 @@ over SSE and WebSocket, against the real API, worker, Temporal and Postgres."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from typing import Any
 
@@ -14,13 +15,14 @@ from langgraph_sdk import get_client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import Stack
+from tests.conftest import ROOT, Stack
 from tests.faultkit import kill
 from tests.graphs.browser_chat import reply_text
 from tests.graphs.protocol_agent import FINDINGS
 from tests.processes import api_process
 
 TRANSPORTS = ["sse", "websocket"]
+BROWSER = ROOT / "tests" / "browser"
 
 
 async def _deltas(message: Any) -> list[str]:
@@ -289,3 +291,32 @@ async def test_websocket_needs_credentials(stack: Stack) -> None:
         with pytest.raises(httpx.HTTPStatusError) as denied:
             await thread.run.start(input={"messages": [{"role": "user", "content": "no"}]})
     assert denied.value.response.status_code == 401
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_js_sdk_thread_stream(stack: Stack, transport: str) -> None:
+    """@langchain/langgraph-sdk 1.15's ``client.threads.stream`` run by node
+    (tests/browser/thread_stream.mjs): a reply token by token, then the run's output."""
+    node = shutil.which("node")
+    if node is None or not (BROWSER / "node_modules" / "@langchain").exists():
+        pytest.skip("node or tests/browser/node_modules missing (cd tests/browser && npm ci)")
+    done = await asyncio.create_subprocess_exec(
+        # Node 20 has its WebSocket client behind a flag (on by default from node 22).
+        node,
+        "--experimental-websocket",
+        "thread_stream.mjs",
+        stack.url,
+        transport,
+        "hello from node",
+        cwd=BROWSER,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(done.communicate(), timeout=120)
+    assert done.returncode == 0, err.decode()
+    seen = orjson.loads(out.splitlines()[-1])
+    assert seen["texts"] == [reply_text("hello from node")]
+    assert seen["tokens"][0] > 10
+    assert len(seen["output"]["messages"]) == 2
+    runs = stack.sql("SELECT run_id::text AS run_id, status FROM runs")
+    assert runs == [{"run_id": seen["runId"], "status": "success"}]

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from typing import Any
 
 import orjson
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 # Close codes for a refused upgrade (sent before accept: the client sees HTTP 403).
 _POLICY = 1008
+_SENT_WINDOW = 100_000
 
 
 async def _no_body() -> Message:
@@ -52,6 +54,11 @@ class Session:
         self.run_id = run_id
         self._send_lock = asyncio.Lock()
         self._readers: dict[str, asyncio.Task[None]] = {}
+        # An event goes down a socket once, whichever subscriptions match it: the client fans it
+        # out to its own subscriptions (a late one re-sent the past would replay, say, the
+        # ``interrupted`` that pauses the others after the answer).
+        self._sent: set[str] = set()
+        self._sent_order: deque[str] = deque()
 
     async def send(self, message: Any) -> None:
         async with self._send_lock:
@@ -111,13 +118,22 @@ class Session:
                     # its visibility is checked once it has something to show.
                     await _visible(self.ctx)
                     checked = True
-                if wanted.matches(event):
+                if wanted.matches(event) and self._first_time(event["event_id"]):
                     await self.send(event)
         except (GraphyardError, AuthHTTPException) as exc:
             with contextlib.suppress(Exception):
                 await self.send(commands.error(None, "permission_denied", str(exc)))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the socket went away under the reader
+
+    def _first_time(self, event_id: str) -> bool:
+        if event_id in self._sent:
+            return False
+        self._sent.add(event_id)
+        self._sent_order.append(event_id)
+        if len(self._sent_order) > _SENT_WINDOW:
+            self._sent.discard(self._sent_order.popleft())
+        return True
 
     async def close(self) -> None:
         readers = list(self._readers.values())
