@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, WebSocket
+from langchain_protocol import CommandResponse, ErrorResponse
 from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
 from graphyard.api import sse
 from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps, RunHeaders, ThreadId, check_uuid
-from graphyard.api.models import EVENT_STREAM
+from graphyard.api.models import EVENT_STREAM, returns
 from graphyard.api.protocol import commands, session, source
 from graphyard.api.protocol.subscription import Filter, Invalid
 from graphyard.api.responses import JSON
@@ -26,7 +27,7 @@ router = APIRouter(tags=["threads"], route_class=BodyRoute)
 sockets = APIRouter()
 
 
-@router.post("/threads/{thread_id}/commands")
+@router.post("/threads/{thread_id}/commands", **returns(CommandResponse | ErrorResponse))
 async def command(
     thread_id: ThreadId,
     payload: Annotated[Any, Body()],
