@@ -55,6 +55,16 @@ async def test_chat_tokens_values_and_output(stack: Stack, transport: str) -> No
     runs = await stack.client.runs.list(thread.thread_id)
     assert [r["run_id"] for r in runs] == [started["run_id"]]
     assert runs[0]["status"] == "success"
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        tree = await http.post(
+            f"/threads/{thread.thread_id}/commands",
+            json={"id": 9, "method": "agent.getTree", "params": {}},
+        )
+    assert tree.json()["result"]["tree"] == {
+        "namespace": [],
+        "status": "completed",
+        "graph_name": "browser_chat",
+    }
 
 
 async def _messages_and_values(thread: Any) -> tuple[list[list[str]], list[Any]]:
@@ -104,6 +114,8 @@ async def test_bad_commands_get_protocol_errors(stack: Stack) -> None:
                 "params": {"namespace": [], "interrupt_id": "x", "response": 1},
             },
         )
+        tree = await http.post(url, json={"id": 4, "method": "agent.getTree", "params": {}})
+        state = await http.post(url, json={"id": 5, "method": "state.get", "params": {}})
         channel = await http.post(
             f"/threads/{thread_id}/stream/events", json={"channels": ["nope"]}
         )
@@ -114,6 +126,8 @@ async def test_bad_commands_get_protocol_errors(stack: Stack) -> None:
     assert malformed.status_code == 400
     assert malformed.json()["error"] == "invalid_argument"
     assert respond.json()["error"] == "no_such_interrupt"
+    assert tree.json()["error"] == "no_such_run"
+    assert state.json()["error"] == "not_supported"
     assert channel.status_code == 400
     assert "nope" in channel.json()["detail"]
     # Nothing was created.

@@ -61,9 +61,11 @@ async def stream_events(
         raise BadRequest(str(exc)) from None
     scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
     thread_id = str((await load_thread(services, thread_id, scope))["thread_id"])
-    after = await source.start_of(services, thread_id, since=wanted.since)
 
     async def frames() -> Any:
+        # Found once the response began: a client that opens streams in a hurry (the SDK
+        # widening its filter) gets each one's headers without waiting on the log.
+        after = await source.start_of(services, thread_id, since=wanted.since)
         async for event in source.follow(services, thread_id, after=after, since=wanted.since):
             if wanted.matches(event):
                 yield sse.frame(event["method"], dumps_str(event), event["seq"])
