@@ -97,6 +97,20 @@ async def test_interrupt_answered_continues_the_same_run(stack: Stack, transport
     assert output["messages"][-1]["content"] == "Resumed with yes: all done."
     runs = await stack.client.runs.list(thread.thread_id)
     assert [r["run_id"] for r in runs] == [started["run_id"]]
+    # A replay of the run does not ask again what was answered.
+    async with (
+        httpx.AsyncClient(base_url=stack.url, timeout=30) as http,
+        http.stream(
+            "POST",
+            f"/threads/{thread.thread_id}/stream/events",
+            json={"channels": ["lifecycle", "input", "messages"]},
+        ) as response,
+    ):
+        replay = await asyncio.wait_for(_until_end(response), timeout=30)
+    methods = [(e["method"], e["params"]["data"].get("event")) for e in replay]
+    assert ("input.requested", None) not in methods
+    assert ("lifecycle", "interrupted") not in methods
+    assert methods.count(("messages", "message-finish")) == 2
 
 
 async def test_bad_commands_get_protocol_errors(stack: Stack) -> None:

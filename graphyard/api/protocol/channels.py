@@ -55,7 +55,9 @@ class Projector:
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
 
-    def feed(self, run_id: str, name: str, data_text: str) -> list[Out]:
+    def feed(self, run_id: str, name: str, data_text: str, *, resumed: bool = False) -> list[Out]:
+        """The events of one log row; ``resumed``: a ``run_paused`` row the run has gone on
+        from since, whose interrupt is answered (a replay does not ask again)."""
         run = self._runs.setdefault(run_id, _Run())
         if name == event_log.STATE_UPDATE:
             return []
@@ -70,6 +72,8 @@ class Projector:
             # Only now can input.respond resume the run: the requests go out here.
             run.running = False
             asks, run.pending = run.pending, []
+            if resumed:
+                return [*out, *self._close_messages(run)]
             return [*out, *self._close_messages(run), *asks, _lifecycle([], "interrupted")]
         if name == event_log.RUN_DONE:
             out += self._close_messages(run)

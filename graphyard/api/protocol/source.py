@@ -69,9 +69,13 @@ async def follow(
                 wake.clear()
                 async with services.pool.connection() as conn:
                     rows = await event_log.for_thread(conn, thread_id, after, _BATCH)
-                for row in rows:
+                for position, row in enumerate(rows):
                     after = row["seq"]
-                    outs = projector.feed(str(row["run_id"]), row["event"], row["data"])
+                    run_id = str(row["run_id"])
+                    resumed = row["event"] == event_log.RUN_PAUSED and any(
+                        str(later["run_id"]) == run_id for later in rows[position + 1 :]
+                    )
+                    outs = projector.feed(run_id, row["event"], row["data"], resumed=resumed)
                     if len(outs) >= STRIDE:
                         log.warning("log event %s gives %d protocol events", after, len(outs))
                         outs = outs[: STRIDE - 1]
