@@ -335,7 +335,7 @@ async def test_js_sdk_thread_stream(stack: Stack, transport: str) -> None:
         "thread_stream.mjs",
         stack.url,
         transport,
-        "hello from node",
+        "please approve",
         cwd=BROWSER,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -343,8 +343,10 @@ async def test_js_sdk_thread_stream(stack: Stack, transport: str) -> None:
     out, err = await asyncio.wait_for(done.communicate(), timeout=120)
     assert done.returncode == 0, err.decode()
     seen = orjson.loads(out.splitlines()[-1])
-    assert seen["texts"] == [reply_text("hello from node")]
-    assert seen["tokens"][0] > 10
-    assert len(seen["output"]["messages"]) == 2
+    assert seen["interrupt"] == {"question": "Approve the plan?"}
+    assert seen["before"] == [reply_text("please approve")]
+    assert seen["texts"] == [reply_text("please approve"), "Resumed with yes: all done."]
+    assert min(seen["tokens"]) > 3
+    assert seen["output"]["answer"] == "yes"
     runs = stack.sql("SELECT run_id::text AS run_id, status FROM runs")
     assert runs == [{"run_id": seen["runId"], "status": "success"}]
