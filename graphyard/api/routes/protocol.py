@@ -1,5 +1,5 @@
 """The thread-centric streaming protocol (``client.threads.stream``): commands over HTTP, events
-over SSE, both over a WebSocket. The protocol itself lives in ``graphyard.api.protocol``."""
+over SSE, both over a WebSocket. The protocol itself lives in ``graphyard.api.protocol.v2``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from graphyard.api import sse
 from graphyard.api.auth import AuthDep
 from graphyard.api.deps import Deps, RunHeaders, ThreadId, check_uuid
 from graphyard.api.models import EVENT_STREAM, returns
-from graphyard.api.protocol import commands, session, source
-from graphyard.api.protocol.subscription import Filter, Invalid
+from graphyard.api.protocol.v2 import commands, session, source
+from graphyard.api.protocol.v2.subscription import Filter, Invalid
 from graphyard.api.responses import JSON
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.routing import BodyRoute

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from langchain_protocol import ToolErrorData, ToolFinishedData, ToolStartedData
 
-from graphyard.api.protocol.messages import MessageStreams
+from graphyard.api.protocol.v2.messages import MessageStreams
 from graphyard.storage import events as event_log
 
 _INTERRUPT = "__interrupt__"

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from graphyard.api.deps import Services
-from graphyard.api.protocol.channels import Projector
+from graphyard.api.protocol.v2.channels import Projector
 from graphyard.storage import events as event_log
 from graphyard.telemetry import metrics
 
