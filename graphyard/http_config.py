@@ -12,9 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# The disable_* keys that name route groups graphyard serves; ``ui``, ``mcp``, ``a2a`` and
-# ``event_streaming`` name route groups it does not serve (nothing to turn off).
-ROUTE_GROUPS = ("assistants", "threads", "runs", "store", "meta")
+# The disable_* keys that name route groups graphyard serves; ``ui`` and ``event_streaming``
+# name route groups it does not serve (nothing to turn off).
+ROUTE_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp", "a2a")
 
 
 def mount_prefix(value: str | None) -> str | None:
@@ -109,10 +109,10 @@ class HttpConfig(BaseModel):
     disable_store: bool = False
     disable_meta: bool = False
     disable_webhooks: bool = False
-    # Route groups graphyard does not serve: accepted, nothing to turn off.
-    disable_ui: bool = False
     disable_mcp: bool = False
     disable_a2a: bool = False
+    # A route group graphyard does not serve: accepted, nothing to turn off.
+    disable_ui: bool = False
 
     @field_validator("mount_prefix")
     @classmethod

@@ -58,7 +58,8 @@ async def test_every_route_documents_its_response(stack: Stack) -> None:
             body = responses[ok[0]].get("content", {})
             if "$ref" not in str(body) and "text/event-stream" not in body:
                 untyped.add(f"{method.upper()} {path}")
-    # These answer a bare count, any JSON (the run's values), or nothing.
+    # These answer a bare count, any JSON (the run's values), or nothing; the agent protocols
+    # answer JSON-RPC (and A2A cards) whose schemas are the mcp and a2a specs'.
     assert untyped == {
         "POST /assistants/count",
         "POST /threads/count",
@@ -74,6 +75,9 @@ async def test_every_route_documents_its_response(stack: Stack) -> None:
         "POST /runs/wait",
         "POST /threads/{thread_id}/runs/wait",
         "GET /threads/{thread_id}/runs/{run_id}/join",
+        "POST /mcp",
+        "POST /a2a/{assistant_id}",
+        "GET /a2a/{assistant_id}/.well-known/agent-card.json",
     }
 
 

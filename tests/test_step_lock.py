@@ -109,3 +109,5 @@ async def test_a_dead_holder_frees_the_lock(
         with psycopg.connect(settings.database_uri, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
         assert await _enters(second, thread, 5)
+    # The dead session's worker goes on: its next step reconnects instead of failing.
+    assert await _enters(first, str(uuid.uuid4()), 5)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A contended lock is rare (an overlapping attempt): poll it, backing off up to this.
 _POLL_MAX = 0.2
+# How long a step waits for Postgres to come back (the pool's own wait for a connection).
+_OUTAGE_WAIT = 30.0
 
 
 class StepLocks:
@@ -110,20 +112,29 @@ class StepLocks:
     async def _release(self, key: int) -> None:
         # A lost connection already released it (and dropping it releases the rest).
         with suppress(psycopg.Error):
-            await self._query("SELECT pg_advisory_unlock(%s) AS locked", key)
+            await self._query("SELECT pg_advisory_unlock(%s) AS locked", key, wait_out_outage=False)
 
-    async def _query(self, sql: str, key: int) -> bool:
-        conn = await self._connection()
-        try:
-            cur = await conn.execute(sql, (key,))
-            row = await cur.fetchone()
-        except psycopg.OperationalError:
-            # Postgres restarted: every lock of this session is gone; the next step reconnects.
-            self._conn = None
-            with suppress(psycopg.Error):
-                await conn.close()
-            raise
-        return bool(row and row["locked"])
+    async def _query(self, sql: str, key: int, *, wait_out_outage: bool = True) -> bool:
+        deadline = time.monotonic() + _OUTAGE_WAIT
+        delay = 0.1
+        while True:
+            conn = None
+            try:
+                conn = await self._connection()
+                cur = await conn.execute(sql, (key,))
+                row = await cur.fetchone()
+                return bool(row and row["locked"])
+            except psycopg.OperationalError:
+                # Postgres restarted: this session's locks went with it. Reconnect and wait for
+                # it as the pool does, instead of spending the step's attempts.
+                if conn is not None and self._conn is conn:
+                    self._conn = None
+                    with suppress(psycopg.Error):
+                        await conn.close()
+                if not wait_out_outage or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def _connection(self) -> AsyncConnection[Any]:
         async with self._connecting:

@@ -24,6 +24,7 @@ from graphyard.api.auth import Authenticated
 from graphyard.api.cors import cors_middleware
 from graphyard.api.request_log import RequestLog
 from graphyard.api.routes import (
+    agents,
     assistant_graphs,
     assistants,
     codec,
@@ -96,6 +97,14 @@ def include_routes(app: FastAPI, settings: Settings, http: HttpConfig) -> ApiRou
                 routes.protected.append(app.router.routes[-1])
             if group == "runs":
                 app.include_router(protocol.sockets)  # they authenticate their upgrade
+    # The agent protocols run assistants: authenticated as the REST API is.
+    for disabled, router in (
+        (http.disable_mcp, agents.mcp_router),
+        (http.disable_a2a, agents.a2a_router),
+    ):
+        if not disabled:
+            app.include_router(router, dependencies=[Authenticated])
+            routes.protected.append(app.router.routes[-1])
     if settings.codec_endpoint:
         # The Temporal UI's codec endpoint decrypts payloads: only with keys, and only on purpose.
         if not settings_keys(settings):

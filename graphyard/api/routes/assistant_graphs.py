@@ -37,7 +37,7 @@ EXCLUDED_CONFIG_SCHEMA = (
 )
 
 
-async def _compiled(services: Services, row: Row) -> AnyPregel:
+async def compiled_graph(services: Services, row: Row) -> AnyPregel:
     """The assistant's compiled graph, built with the assistant's config."""
     check_graph(services, row["graph_id"])  # langgraph.json may have changed since
     config = dict(row["config"])
@@ -68,7 +68,7 @@ async def get_graph(
         assistant_id = default_assistant_id(assistant_id)
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
     depth = _parse_xray(xray)
-    graph = await _compiled(services, row)
+    graph = await compiled_graph(services, row)
     try:
         drawing: dict[str, Any] = (await graph.aget_graph(xray=depth)).to_json()
     except NotImplementedError:
@@ -82,7 +82,7 @@ async def get_graph(
 @router.get("/{assistant_id}/schemas", **returns(GraphSchemas))
 async def get_schemas(assistant_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
-    graph = await _compiled(services, row)
+    graph = await compiled_graph(services, row)
     return {"graph_id": row["graph_id"], **graph_schemas(graph)}
 
 
@@ -96,7 +96,7 @@ async def get_subgraphs(
     recurse: bool = False,
 ) -> dict[str, Any]:
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
-    graph = await _compiled(services, row)
+    graph = await compiled_graph(services, row)
     try:
         return {
             ns: graph_schemas(sub)
