@@ -4,6 +4,7 @@ what the graph sees, and, for every route, that one user never reaches another's
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import json
@@ -19,6 +20,8 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from graphyard.api.app import create_app
 from graphyard.api.auth import apikeys
@@ -511,3 +514,50 @@ async def test_the_docs_sample_lets_users_run_graphs_by_graph_id(
         assert (
             await outcome(lambda: bo.assistants.update(system[0]["assistant_id"], name="x")) == 404
         )
+
+
+@pytest.mark.parametrize("settings", [AUTH_SETTINGS], indirect=True)
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+async def test_thread_streams_belong_to_their_owner(users: Users, transport: str) -> None:
+    """``client.threads.stream``: the owner runs and reads; another user's commands, SSE and
+    WebSocket get nothing of the thread; no credentials, no WebSocket (403)."""
+    alice = {"Authorization": f"Bearer {TOKENS['alice']}"}
+    bob = {"Authorization": f"Bearer {TOKENS['bob']}"}
+    async with users.alice.threads.stream(
+        assistant_id="chain", transport=transport, headers=alice
+    ) as thread:
+        await thread.run.start(input={"steps": ["a"]})
+        output = await asyncio.wait_for(thread.output, timeout=60)
+    assert len(output["steps"]) == 11
+    thread_id = thread.thread_id
+    async with httpx.AsyncClient(base_url=users.stack.url, headers=bob) as http:
+        start = await http.post(
+            f"/threads/{thread_id}/commands",
+            json={"id": 1, "method": "run.start", "params": {"assistant_id": "chain", "input": {}}},
+        )
+        stream = await http.post(
+            f"/threads/{thread_id}/stream/events", json={"channels": ["values"]}
+        )
+    assert start.json()["type"] == "error"
+    assert stream.status_code == 404
+    ws_url = users.stack.url.replace("http://", "ws://") + f"/threads/{thread_id}/stream/events"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url):
+            pass
+    assert refused.value.response.status_code == 403
+    async with connect(ws_url, additional_headers=bob) as socket:
+        await socket.send(
+            json.dumps(
+                {
+                    "id": 1,
+                    "method": "subscription.subscribe",
+                    "params": {"channels": ["values", "lifecycle"]},
+                }
+            )
+        )
+        answers = [json.loads(await asyncio.wait_for(socket.recv(), timeout=30)) for _ in range(2)]
+    assert answers[0]["type"] == "success"
+    assert answers[1]["type"] == "error"
+    assert answers[1]["error"] == "permission_denied"
+    runs = users.stack.sql("SELECT count(*) AS n FROM runs WHERE thread_id = %s", (thread_id,))
+    assert runs[0]["n"] == 1

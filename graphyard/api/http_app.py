@@ -32,6 +32,7 @@ from graphyard.api.routes import (
     dead_runs,
     meta,
     metrics,
+    protocol,
     runs,
     state,
     store,
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 GROUPS = {
     "assistants": (assistants, assistant_graphs),
     "threads": (threads, state),
-    "runs": (runs, streams, crons, dead_runs),
+    "runs": (runs, streams, crons, dead_runs, protocol),
     "store": (store,),
 }
 # Paths served at the root as well when a mount prefix is set (load balancers' probes).
@@ -94,6 +95,8 @@ def include_routes(app: FastAPI, settings: Settings, http: HttpConfig) -> ApiRou
             for module in modules:
                 app.include_router(module.router, dependencies=[Authenticated])
                 routes.protected.append(app.router.routes[-1])
+            if group == "runs":
+                app.include_router(protocol.sockets)  # they authenticate their upgrade
     # The agent protocols run assistants: authenticated as the REST API is.
     for disabled, router in (
         (http.disable_mcp, agents.mcp_router),

@@ -169,12 +169,39 @@ async def for_run(conn: Conn, run_id: str, after: int, limit: int) -> list[Row]:
 async def for_thread(conn: Conn, thread_id: str, after: int, limit: int) -> list[Row]:
     cur = await conn.execute(
         """
-        SELECT seq, run_id, event, data FROM run_events WHERE thread_id = %s AND seq > %s
-        ORDER BY seq LIMIT %s
+        SELECT seq, run_id, event, data, created_at FROM run_events
+        WHERE thread_id = %s AND seq > %s ORDER BY seq LIMIT %s
         """,
         (thread_id, after, limit),
     )
     return await cur.fetchall()
+
+
+async def run_start(conn: Conn, thread_id: str, *, run_id: str | None, seq: int | None) -> int:
+    """Where a thread-centric protocol stream starts reading (the seq before the first event
+    it reads): the start of ``run_id``, or of the run that logged ``seq``, or else of the
+    thread's oldest run in flight (its newest run when none is); ``now`` for a run that has
+    logged nothing yet. One statement, so a run's first events cannot fall between the two."""
+    if seq is not None:
+        query = """
+            SELECT coalesce(
+                (SELECT min(seq) - 1 FROM run_events WHERE run_id =
+                    (SELECT run_id FROM run_events WHERE seq = %(seq)s AND thread_id = %(thread)s)),
+                %(seq)s - 1) AS seq"""
+    else:
+        query = """
+            SELECT coalesce(
+                (SELECT min(seq) - 1 FROM run_events WHERE run_id = coalesce(%(run)s::uuid, (
+                    SELECT run_id FROM runs WHERE thread_id = %(thread)s
+                    ORDER BY (status IN ('pending', 'running') OR waiting) DESC,
+                        CASE WHEN status IN ('pending', 'running') OR waiting
+                            THEN created_at END ASC,
+                        created_at DESC
+                    LIMIT 1))),
+                (SELECT max(seq) FROM run_events), 0) AS seq"""
+    cur = await conn.execute(query, {"seq": seq, "thread": thread_id, "run": run_id})
+    row = await cur.fetchone()
+    return max(int(row["seq"]), 0) if row else 0
 
 
 async def last_seq(conn: Conn) -> int:
