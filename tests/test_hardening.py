@@ -222,8 +222,12 @@ async def test_a_state_its_schema_refuses_reads_as_a_4xx(stack: Stack) -> None:
     # stays in the thread's checkpoint, which LangGraph validates whenever it reads it back.
     thread = await stack.client.threads.create()
     tid = thread["thread_id"]
-    result = await stack.client.runs.wait(tid, "pydantic_state", input={"a": "not a number"})
-    assert "__error__" in result
+    result = await stack.client.runs.wait(
+        tid, "pydantic_state", input={"a": "not a number"}, raise_error=False
+    )
+    assert "Counter" in str(result["__error__"])
+    run = (await stack.client.runs.list(tid))[0]
+    assert run["status"] == "error"
     async with httpx.AsyncClient(base_url=stack.url) as http:
         for read in (
             http.get(f"/threads/{tid}/state"),

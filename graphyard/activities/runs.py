@@ -12,6 +12,7 @@ from typing import Any
 from langgraph.types import StateSnapshot
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -167,10 +168,12 @@ class RunActivities:
         try:
             async with self.ctx.graph(run, config, context=kwargs.context) as graph:
                 state = await graph.aget_state(config)
-        except ApplicationError as exc:
-            if exc.type != "GraphLoadError":
+        except (ApplicationError, ValidationError) as exc:
+            if isinstance(exc, ApplicationError) and exc.type != "GraphLoadError":
                 raise
-            # The run must end even when its graph does not load: the thread keeps its values.
+            # The run must end even when its graph does not load, or when its pydantic state
+            # schema refuses the state (the input a failed run left): the thread keeps its
+            # values. Retrying cannot help, and this write retries without a cap.
             end = await self._end_without_graph(run, inp, error)
         else:
             end = RunEnd.from_state(state, inp.status, error)
