@@ -16,10 +16,8 @@ from dataclasses import asdict, replace
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.errors import EmptyInputError, GraphRecursionError, InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
-from pydantic import ValidationError
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
@@ -29,52 +27,17 @@ from graphyard.activities.context import RunKwargs, WorkerContext, command_input
 from graphyard.activities.publish import StepPublisher
 from graphyard.activities.runs import RunEnd, end_run
 from graphyard.activities.saver import GuardedSaver
+from graphyard.activities.step_errors import no_retry_fixes
+from graphyard.activities.step_stop import unless_stopped
 from graphyard.activities.stream_modes import StepStream, graph_chunks
-from graphyard.graphs import GraphRegistry
 from graphyard.serde import to_jsonable
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.telemetry import metrics
 from graphyard.telemetry.nodes import NodeSpans
-from graphyard.types import RUN_CANCELLED, STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
+from graphyard.types import STEP_ACTIVITY, RunRef, StepInput, StepOutcome, StepResult
 
 log = logging.getLogger(__name__)
-
-# Errors that no retry can fix: fail the run at once instead of burning attempts.
-NON_RETRYABLE: tuple[type[BaseException], ...] = (
-    GraphRecursionError,
-    InvalidUpdateError,
-    EmptyInputError,
-    ValidationError,
-    RecursionError,
-)
-# What orjson and ormsgpack (LangGraph's checkpoint serializer) say, as plain TypeErrors, of a
-# value they can never encode: the same input or state fails the same way on every attempt
-# (and a retry once stored a too-large integer as a float).
-UNSERIALIZABLE = (
-    "Recursion limit reached",
-    "Integer exceeds 64-bit range",
-    "is not JSON serializable",
-    "is not msgpack serializable",
-    "not valid UTF-8",
-)
-
-
-def _final(exc: BaseException) -> bool:
-    """Whether no retry can fix ``exc`` whatever the graph (a bad input, an unstorable value)."""
-    if isinstance(exc, NON_RETRYABLE):
-        return True
-    return isinstance(exc, TypeError) and any(m in str(exc) for m in UNSERIALIZABLE)
-
-
-def _listed(exc: BaseException, graphs: GraphRegistry, graph_id: str) -> bool:
-    """Whether the graph's author lists the error (or a base class of it) as one no retry
-    can fix (``retry.non_retryable`` in langgraph.json)."""
-    listed = set(graphs.get(graph_id).retry.non_retryable)
-    return any(
-        cls.__name__ in listed or f"{cls.__module__}.{cls.__qualname__}" in listed
-        for cls in type(exc).__mro__
-    )
 
 
 def _matches(nodes: list[str], breakpoints: list[str] | str | None) -> bool:
@@ -132,15 +95,6 @@ async def _unstick() -> None:
         log.warning("could not reset the sticky queue of %s: %s", info.workflow_id, exc)
 
 
-async def _stop(work: asyncio.Task[StepResult]) -> None:
-    """Cancel the step's work and let it unwind (its lock given back, nothing more written)
-    before the run's end is written; a node that will not stop is left behind after 5 s."""
-    work.cancel()
-    await asyncio.wait({work}, timeout=5)
-    if work.done() and not work.cancelled():
-        work.exception()  # retrieved: the step is stopped whatever the work said last
-
-
 class StepActivities:
     """The super-step activity, bound to a worker's shared resources."""
 
@@ -155,7 +109,7 @@ class StepActivities:
             metrics.STEP_RETRIES.labels(graph_id).inc()
         started, outcome = time.monotonic(), "error"
         try:
-            result = await self._finish_unless_stopped(inp)
+            result = await unless_stopped(self.ctx, inp, self._step(inp))
             outcome = "replayed" if result.replayed else result.outcome
             return result
         except asyncio.CancelledError:
@@ -163,67 +117,6 @@ class StepActivities:
             raise
         finally:
             metrics.STEP_DURATION.labels(graph_id, outcome).observe(time.monotonic() - started)
-
-    async def _finish_unless_stopped(self, inp: StepInput) -> StepResult:
-        """The step, stopped by a cancel only when the run is being stopped.
-
-        A client's cancel is heard from Postgres (cancel_watch.py) and stops the nodes in
-        flight at once: the step fails with ``RunCancelled`` and the workflow, which may not
-        have its ``cancel`` signal yet (a local step holds its workflow task open), waits for it.
-
-        Temporal also cancels a local step whose workflow task it took away (timed out under
-        load: the run goes on from a replay, whose own attempt of this step waits for this
-        one's lock). Cut short, this attempt's nodes would run again in that one; finished,
-        they run once and the other attempt finds the thread moved on. A worker shutting down
-        or a step past its timeout still stops at once."""
-        work = asyncio.create_task(self._step(inp))
-        asked = asyncio.create_task(self._cancel_asked(inp.run))
-        try:
-            # Not cancelled with this wait: the work goes on unless told below.
-            await asyncio.wait({work, asked}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            details = activity.cancellation_details()
-            forced = details is not None and (details.worker_shutdown or details.timed_out)
-            if forced or await self._stop_wanted(inp.run):
-                await _stop(work)
-                raise
-            log.warning(
-                "step %d of run %s lost its workflow task; finishing it so that its nodes run once",
-                inp.index,
-                inp.run.run_id,
-            )
-            return await work
-        finally:
-            asked.cancel()
-        if work.done():
-            return work.result()
-        await _stop(work)
-        raise ApplicationError(
-            f"run {inp.run.run_id} was cancelled",
-            {"step": inp.index, "attempt": activity.info().attempt},
-            type=RUN_CANCELLED,
-            non_retryable=True,
-        )
-
-    async def _cancel_asked(self, run: RunRef) -> None:
-        """Returns once a client asked to stop the run (never if nobody does)."""
-        with self.ctx.cancels.subscribe(run.run_id) as woken:
-            while True:
-                await woken.wait()
-                woken.clear()
-                try:
-                    async with self.ctx.pool.connection() as conn:
-                        if await run_rows.cancel_requested(conn, run.run_id):
-                            return
-                except Exception as exc:  # Temporal's cancel still reaches the step
-                    log.warning("could not read the cancel of run %s: %s", run.run_id, exc)
-
-    async def _stop_wanted(self, run: RunRef) -> bool:
-        try:
-            async with self.ctx.pool.connection() as conn:
-                return await run_rows.cancel_requested(conn, run.run_id)
-        except Exception:  # cannot tell: stop, as asked
-            return True
 
     async def _step(self, inp: StepInput) -> StepResult:
         await _unstick()
@@ -302,7 +195,7 @@ class StepActivities:
                     continuing=inp.index > 0 and inp.command is None,
                 )
         except Exception as exc:
-            final = _final(exc) or _listed(exc, self.ctx.graphs, run.graph_id)
+            final = no_retry_fixes(exc, self.ctx.graphs, run.graph_id)
             # The attempt travels with the failure: the run's dead-letter record counts them.
             raise ApplicationError(
                 str(exc),
