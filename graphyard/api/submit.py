@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,19 +109,52 @@ async def create_run(
         f"{key_scope}:{caller.identity}" if caller.identity else key_scope, idempotency_key
     )
     fingerprint = _fingerprint(thread_id, body) if idempotency_key else None
-    async with services.pool.connection() as conn, conn.transaction():
-        created = await _insert(
-            conn, services, body, run_id, thread_id, fingerprint, caller, headers or {}
-        )
-    row = created.row
-    if fingerprint is not None and row["kwargs"].get("request_hash") != fingerprint:
-        raise Conflict("Idempotency-Key was already used for a different request")
-    for previous in created.superseded:
-        await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
-    await start(services, row, created=created.created)
+    # A thread's runs must reach its workflow in the order their rows were written: one
+    # that overtakes the run before it would wait for a workflow that does not exist yet
+    # (and start at once) or hold that run back behind itself. Within this process, the
+    # thread's creates take turns from the insert to the start. (Across API processes the
+    # order can still invert: issue 23 moves turn-taking into the thread's workflow.)
+    async with _THREAD_TURNS.hold(thread_id):
+        async with services.pool.connection() as conn, conn.transaction():
+            created = await _insert(
+                conn, services, body, run_id, thread_id, fingerprint, caller, headers or {}
+            )
+        row = created.row
+        if fingerprint is not None and row["kwargs"].get("request_hash") != fingerprint:
+            raise Conflict("Idempotency-Key was already used for a different request")
+        for previous in created.superseded:
+            await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
+        await start(services, row, created=created.created)
     if created.created:
         metrics.RUNS_CREATED.labels(row["kwargs"]["config"]["configurable"]["graph_id"]).inc()
     return Submitted(row)
+
+
+class _Turns:
+    """An asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str | None) -> AsyncIterator[None]:
+        if key is None:  # a stateless run's thread is its own
+            yield
+            return
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_THREAD_TURNS = _Turns()
 
 
 async def _check_visible(services: Backends, thread_id: str, scope: Scope) -> None:
