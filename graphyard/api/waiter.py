@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection, OperationalError, sql
-
 from graphyard.config import Settings
-from graphyard.storage.db import notify_channel
+from graphyard.storage.listener import Listener
 from graphyard.storage.runs import TERMINAL
 
 log = logging.getLogger(__name__)
@@ -35,63 +32,11 @@ class Done:
     row: Row | None
 
 
-class RunWaiter:
+class RunWaiter(Listener):
     """Tracks which requests wait for which runs."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="graphyard-run-waiter")
-        await asyncio.wait_for(self._ready.wait(), timeout=30)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _listen(self) -> None:
-        channel = sql.Identifier(notify_channel(self.settings))
-        while True:
-            try:
-                async with await AsyncConnection.connect(
-                    self.settings.database_uri, autocommit=True
-                ) as conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(channel))
-                    self._ready.set()
-                    self._wake_all()  # anything that ended while we were away
-                    async for note in conn.notifies():
-                        for key in note.payload.split():
-                            self._wake(key)
-            except OperationalError as exc:
-                log.warning("run notifications lost (%s); reconnecting", exc)
-                self._wake_all()
-                await asyncio.sleep(1)
-
-    def _wake(self, key: str) -> None:
-        for event in self._events.get(key, ()):
-            event.set()
-
-    def _wake_all(self) -> None:
-        for events in self._events.values():
-            for event in events:
-                event.set()
-
-    @contextlib.contextmanager
-    def subscribe(self, key: str) -> Iterator[asyncio.Event]:
-        """An event set whenever ``key`` is notified (or notifications may have been lost)."""
-        event = asyncio.Event()
-        self._events[key].add(event)
-        try:
-            yield event
-        finally:
-            self._events[key].discard(event)
-            if not self._events[key]:
-                del self._events[key]
+        super().__init__(settings, "graphyard-run-waiter")
 
     async def until_done(
         self, run_id: str, fetch: RowFetcher, tick: float, *, settled: bool = False

@@ -1,0 +1,91 @@
+"""Per-key wake-ups from the runs' ``LISTEN/NOTIFY`` channel, one listening connection per
+process (the API's run waiter, a worker's cancel watch).
+
+A notification is a list of keys and only a wake-up call: whoever wakes re-reads Postgres.
+Notifications lost while the connection was down wake every subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterator
+
+from psycopg import AsyncConnection, OperationalError, sql
+
+from graphyard.config import Settings
+from graphyard.storage.db import notify_channel
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    """Listens on the settings' channel; ``subscribe(key)`` gives an event set when ``key`` is
+    notified. With ``recent``, the last keys heard are kept, so that a subscriber arriving
+    just after its key's notification still hears it."""
+
+    def __init__(self, settings: Settings, name: str, *, recent: int = 0) -> None:
+        self._uri = settings.database_uri
+        self._channel = notify_channel(settings)
+        self._name = name
+        self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._keep = recent
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Listen; returns once listening (``TimeoutError`` after 30 s)."""
+        self._task = asyncio.create_task(self._listen(), name=self._name)
+        await asyncio.wait_for(self._ready.wait(), timeout=30)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.contextmanager
+    def subscribe(self, key: str) -> Iterator[asyncio.Event]:
+        """An event set whenever ``key`` is notified (or notifications may have been lost)."""
+        event = asyncio.Event()
+        if key in self._recent:
+            event.set()
+        self._events[key].add(event)
+        try:
+            yield event
+        finally:
+            self._events[key].discard(event)
+            if not self._events[key]:
+                del self._events[key]
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with await AsyncConnection.connect(self._uri, autocommit=True) as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                    self._ready.set()
+                    self._wake_all()  # anything notified while we were away
+                    async for note in conn.notifies():
+                        for key in note.payload.split():
+                            self._wake(key)
+            except OperationalError as exc:
+                log.warning("%s: notifications lost (%s); reconnecting", self._name, exc)
+                self._wake_all()
+                await asyncio.sleep(1)
+
+    def _wake(self, key: str) -> None:
+        if self._keep:
+            self._recent[key] = None
+            self._recent.move_to_end(key)
+            if len(self._recent) > self._keep:
+                self._recent.popitem(last=False)
+        for event in self._events.get(key, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._events.values():
+            for event in events:
+                event.set()
