@@ -26,6 +26,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from graphyard.config import Settings
+from graphyard.keyed_locks import KeyedLocks
 from graphyard.storage.db import connection_kwargs
 from graphyard.telemetry import metrics
 
@@ -47,7 +48,7 @@ class StepLocks:
         self._scope = settings.database_schema
         self._conn: AsyncConnection[Any] | None = None
         self._connecting = asyncio.Lock()
-        self._local: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._local = KeyedLocks()
         self._background: set[asyncio.Future[None]] = set()
 
     def _key(self, thread_id: str) -> int:
@@ -58,33 +59,24 @@ class StepLocks:
     async def hold(self, thread_id: str, graph_id: str) -> AsyncIterator[None]:
         """Hold the thread's step lock (waiting for an attempt that holds it elsewhere)."""
         key = self._key(thread_id)
-        local, users = self._local.get(key, (asyncio.Lock(), 0))
-        self._local[key] = (local, users + 1)
-        try:
-            async with local:
-                started = time.monotonic()
-                if not await self._try(key):
-                    metrics.STEP_LOCK_WAITS.labels(graph_id).inc()
-                    await self._acquire(key)
-                    log.warning(
-                        "a step of thread %s waited %.2f s for an earlier attempt of it",
-                        thread_id,
-                        time.monotonic() - started,
-                    )
-                try:
-                    yield
-                finally:
-                    # Shielded: a cancelled step still gives its lock back.
-                    release = asyncio.ensure_future(self._release(key))
-                    self._background.add(release)
-                    release.add_done_callback(self._background.discard)
-                    await asyncio.shield(release)
-        finally:
-            local, users = self._local[key]
-            if users == 1:
-                del self._local[key]
-            else:
-                self._local[key] = (local, users - 1)
+        async with self._local.hold(key):
+            started = time.monotonic()
+            if not await self._try(key):
+                metrics.STEP_LOCK_WAITS.labels(graph_id).inc()
+                await self._acquire(key)
+                log.warning(
+                    "a step of thread %s waited %.2f s for an earlier attempt of it",
+                    thread_id,
+                    time.monotonic() - started,
+                )
+            try:
+                yield
+            finally:
+                # Shielded: a cancelled step still gives its lock back.
+                release = asyncio.ensure_future(self._release(key))
+                self._background.add(release)
+                release.add_done_callback(self._background.discard)
+                await asyncio.shield(release)
 
     async def _acquire(self, key: int) -> None:
         delay = 0.01

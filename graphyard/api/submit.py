@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +22,7 @@ from graphyard.api.schemas import RunCreate
 from graphyard.api.state import require_checkpoint
 from graphyard.errors import BadRequest, Conflict, NotFound, Unprocessable
 from graphyard.graphs import default_assistant_id
+from graphyard.keyed_locks import KeyedLocks
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
@@ -114,7 +113,8 @@ async def create_run(
     # (and start at once) or hold that run back behind itself. Within this process, the
     # thread's creates take turns from the insert to the start. (Across API processes the
     # order can still invert: issue 23 moves turn-taking into the thread's workflow.)
-    async with _THREAD_TURNS.hold(thread_id):
+    # (A stateless run has a thread of its own.)
+    async with _THREAD_TURNS.hold(thread_id) if thread_id else contextlib.nullcontext():
         async with services.pool.connection() as conn, conn.transaction():
             created = await _insert(
                 conn, services, body, run_id, thread_id, fingerprint, caller, headers or {}
@@ -130,31 +130,7 @@ async def create_run(
     return Submitted(row)
 
 
-class _Turns:
-    """An asyncio lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str | None) -> AsyncIterator[None]:
-        if key is None:  # a stateless run's thread is its own
-            yield
-            return
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-_THREAD_TURNS = _Turns()
+_THREAD_TURNS = KeyedLocks()
 
 
 async def _check_visible(services: Backends, thread_id: str, scope: Scope) -> None:
