@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check graphyard tests benchmarks
 	$(BIN)/ruff format --check graphyard tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # pytest exits 5 when it collected no test: that is a failure too.
 test: lint

@@ -19,9 +19,9 @@ from graphyard.activities import all_activities
 from graphyard.activities.cancel_watch import CancelWatch
 from graphyard.activities.context import WorkerContext
 from graphyard.activities.step_lock import StepLocks
-from graphyard.api.deps import Backends
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
+from graphyard.runs.backends import Backends
 from graphyard.storage.db import notify_channel, open_pool
 from graphyard.storage.migrate import migrate
 from graphyard.store import open_store

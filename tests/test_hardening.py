@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from graphyard import redaction
-from graphyard.api import secret_check
 from graphyard.config import Settings
+from graphyard.runs import secret_check
 from graphyard.telemetry import logs
 from tests.conftest import Stack
 

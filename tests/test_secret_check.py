@@ -14,9 +14,9 @@ import pytest
 from langgraph_sdk.errors import UnprocessableEntityError
 
 from graphyard.api.app import create_app
-from graphyard.api.secret_check import find_secrets
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
+from graphyard.runs.secret_check import find_secrets
 from tests.conftest import Stack
 
 # Shapes of real credentials, assembled so that no scanner mistakes this file for a leak.

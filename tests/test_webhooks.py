@@ -21,11 +21,11 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from graphyard.api import run_config
-from graphyard.api.schemas import RunCreate
 from graphyard.config import Settings
 from graphyard.errors import ConfigError, Unprocessable
 from graphyard.graphs import GraphRegistry, LoadedConfig, load_config
+from graphyard.runs import rules
+from graphyard.runs.request import RunCreate
 from graphyard.types import WEBHOOK_ACTIVITY, WEBHOOK_WORKFLOW, run_workflow_id
 from graphyard.webhooks import (
     WebhooksConfig,
@@ -459,8 +459,8 @@ def test_disabled_webhooks_are_not_checked(graphs: GraphRegistry) -> None:
         update={"webhooks": WebhooksConfig.model_validate(STRICT)}
     )
     with pytest.raises(Unprocessable):
-        run_config.check_webhook(body.webhook, strict)
+        rules.check_webhook(body.webhook, strict)
     off = strict.model_copy(
         update={"http": strict.http.model_copy(update={"disable_webhooks": True})}
     )
-    run_config.check_webhook(body.webhook, off)
+    rules.check_webhook(body.webhook, off)

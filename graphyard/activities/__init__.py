@@ -12,7 +12,7 @@ from graphyard.activities.queue import wait_for_run
 from graphyard.activities.runs import RunActivities
 from graphyard.activities.step import StepActivities
 from graphyard.activities.webhooks import WebhookActivities
-from graphyard.api.deps import Backends
+from graphyard.runs.backends import Backends
 
 
 def all_activities(ctx: WorkerContext, backends: Backends) -> list[Callable[..., Any]]:

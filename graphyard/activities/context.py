@@ -18,9 +18,9 @@ from temporalio.exceptions import ApplicationError
 
 from graphyard.activities.cancel_watch import CancelWatch
 from graphyard.activities.step_lock import StepLocks
-from graphyard.api.auth.users import USER_KEY, as_user
 from graphyard.errors import GraphLoadFailed
 from graphyard.graphs import GraphRegistry
+from graphyard.runs.users import USER_KEY, as_user
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import Pool
 from graphyard.telemetry import metrics

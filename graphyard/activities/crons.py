@@ -9,11 +9,11 @@ from typing import Any
 from temporalio import activity
 
 from graphyard import schedules
-from graphyard.api.auth.runs import Caller
-from graphyard.api.deps import Backends
-from graphyard.api.schemas import RunCreate
-from graphyard.api.submit import create_run
 from graphyard.errors import Conflict, NotFound, Unprocessable
+from graphyard.runs.backends import Backends
+from graphyard.runs.caller import Caller
+from graphyard.runs.request import RunCreate
+from graphyard.runs.submit import create_run
 from graphyard.storage import crons as cron_rows
 from graphyard.types import FIRE_CRON_ACTIVITY, FireInput
 

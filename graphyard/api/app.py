@@ -12,11 +12,11 @@ from graphyard import __version__, redaction
 from graphyard.api import errors, http_app
 from graphyard.api.auth import load_auth
 from graphyard.api.auth.openapi import document_security
-from graphyard.api.deps import Services
 from graphyard.api.responses import JSON
-from graphyard.api.waiter import RunWaiter
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, default_assistant_id, load_config
+from graphyard.runs.backends import Services
+from graphyard.runs.waiter import RunWaiter
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage.db import open_pool
 from graphyard.storage.migrate import migrate

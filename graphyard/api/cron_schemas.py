@@ -9,14 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from graphyard.api.schemas import (
-    MAX_OFFSET,
-    Body,
-    Durability,
-    MultitaskStrategy,
-    OnCompletion,
-    StreamMode,
-)
+from graphyard.api.schemas import MAX_OFFSET
+from graphyard.runs.request import Body, Durability, MultitaskStrategy, OnCompletion, StreamMode
 
 Row = dict[str, Any]
 

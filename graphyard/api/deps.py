@@ -1,45 +1,16 @@
-"""What routes depend on: one ``Services`` object per app, built in the lifespan."""
+"""What routes depend on: the app's ``Services`` (built in the lifespan), request headers and
+path ids."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from langgraph.store.postgres.aio import AsyncPostgresStore
-from temporalio.client import Client
 
 from graphyard.api.run_headers import configurable_headers
-from graphyard.api.waiter import RunWaiter
-from graphyard.config import Settings
 from graphyard.errors import Unprocessable
-from graphyard.graphs import GraphRegistry
-from graphyard.storage.db import Pool
-
-
-@dataclass
-class Backends:
-    """What creating and starting runs needs: the API has it, and so has a worker (a cron's
-    firing creates its run there)."""
-
-    settings: Settings
-    pool: Pool
-    temporal: Client
-    graphs: GraphRegistry
-
-    @property
-    def default_ttl(self) -> tuple[str, float] | None:
-        """``checkpointer.ttl.default_ttl`` of langgraph.json: new threads get it unless the
-        request names a TTL."""
-        ttl = self.graphs.config.project.checkpointer.ttl
-        return (ttl.strategy, ttl.default_ttl) if ttl.default_ttl else None
-
-
-@dataclass
-class Services(Backends):
-    waiter: RunWaiter
-    store: AsyncPostgresStore
+from graphyard.runs.backends import Services
 
 
 def _services(request: Request) -> Services:

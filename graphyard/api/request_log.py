@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphyard.api.secret_check import secret_key_name
 from graphyard.config import Settings
 from graphyard.http_config import HeaderPatterns
 from graphyard.redaction import MASK, redact
+from graphyard.runs.secret_check import secret_key_name
 
 log = logging.getLogger("graphyard.requests")
 

@@ -16,10 +16,10 @@ import logging
 
 from fastapi import FastAPI, Request
 
-from graphyard.api.run_config import RESERVED_CONFIGURABLE_PREFIXES
-from graphyard.api.secret_check import DOCS, find_secrets
 from graphyard.errors import Unprocessable
 from graphyard.http_config import HeaderMatcher, HttpConfig
+from graphyard.runs.rules import RESERVED_CONFIGURABLE_PREFIXES
+from graphyard.runs.secret_check import DOCS, find_secrets
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import orjson
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from graphyard.api.deps import Services
-from graphyard.api.reconcile import reconciled
 from graphyard.errors import Unprocessable
+from graphyard.runs.backends import Services
+from graphyard.runs.reconcile import reconciled
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage.runs import TERMINAL

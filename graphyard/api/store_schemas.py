@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from graphyard.api.schemas import MAX_OFFSET, Body
+from graphyard.api.schemas import MAX_OFFSET
 from graphyard.errors import BadRequest, Unprocessable
+from graphyard.runs.request import Body
 from graphyard.serde import to_jsonable
 
 # Postgres keeps a store item's TTL in an ``integer`` column of minutes (so at least one, and

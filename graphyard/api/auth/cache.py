@@ -19,8 +19,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from graphyard.api.auth.users import AuthUser
 from graphyard.errors import ConfigError
+from graphyard.runs.users import AuthUser
 
 DEFAULT_TTL_SECONDS = 60.0
 DEFAULT_MAX_SIZE = 1000

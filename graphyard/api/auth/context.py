@@ -11,8 +11,8 @@ from langgraph_sdk.auth.exceptions import HTTPException
 from langgraph_sdk.auth.types import AuthContext
 
 from graphyard.api.auth.handlers import Handlers
-from graphyard.api.auth.users import AuthUser
 from graphyard.errors import BadRequest, Forbidden
+from graphyard.runs.users import AuthUser
 from graphyard.storage import filters
 from graphyard.storage.filters import Scope
 

@@ -14,8 +14,8 @@ from langgraph_sdk.auth.exceptions import HTTPException
 from graphyard.api.auth import apikeys
 from graphyard.api.auth.context import NOBODY, RequestAuth
 from graphyard.api.auth.loading import AuthBackend
-from graphyard.api.auth.users import AuthUser
 from graphyard.errors import Unauthorized
+from graphyard.runs.users import AuthUser
 
 log = logging.getLogger(__name__)
 

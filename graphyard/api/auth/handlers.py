@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from graphyard.api.auth.cache import AuthCache
-from graphyard.api.auth.users import AuthUser, as_user
 from graphyard.errors import ConfigError, GraphyardError
+from graphyard.runs.users import AuthUser, as_user
 
 Handler = Callable[..., Any]
 

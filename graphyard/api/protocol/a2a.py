@@ -19,16 +19,16 @@ from starlette.responses import JSONResponse, Response
 
 from graphyard import __version__
 from graphyard.api.auth import RequestAuth
-from graphyard.api.cancel import cancel_run
-from graphyard.api.deps import Services
 from graphyard.api.protocol import a2a_stream, jsonrpc
 from graphyard.api.protocol import a2a_tasks as tasks
 from graphyard.api.protocol.a2a_legacy import LEGACY_ROLES, legacy_result
 from graphyard.api.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Call, RpcError
 from graphyard.api.protocol.runs import answer_when_done, load_run, start_run, wait_run
 from graphyard.api.routes.assistants import readable
-from graphyard.api.schemas import RunCreate
 from graphyard.errors import GraphyardError, NotFound
+from graphyard.runs.backends import Services
+from graphyard.runs.cancel import cancel_run
+from graphyard.runs.request import RunCreate
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 

@@ -16,11 +16,11 @@ from starlette.requests import Request
 
 from graphyard.api import sse
 from graphyard.api.auth import RequestAuth
-from graphyard.api.deps import Services
 from graphyard.api.protocol import a2a_tasks as tasks
 from graphyard.api.protocol.a2a_legacy import legacy_result
 from graphyard.api.protocol.jsonrpc import RequestId
 from graphyard.api.protocol.runs import load_run, wait_run
+from graphyard.runs.backends import Services
 
 if TYPE_CHECKING:
     from graphyard.api.protocol.a2a import Sent

@@ -19,13 +19,13 @@ from starlette.responses import Response
 
 from graphyard import __version__
 from graphyard.api.auth import RequestAuth
-from graphyard.api.deps import Services
 from graphyard.api.protocol import jsonrpc
 from graphyard.api.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
 from graphyard.api.protocol.runs import answer_when_done, start_run, visible_assistants
 from graphyard.api.routes.assistant_graphs import compiled_graph, graph_schemas
-from graphyard.api.schemas import RunCreate
 from graphyard.errors import GraphyardError
+from graphyard.runs.backends import Services
+from graphyard.runs.request import RunCreate
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from starlette.responses import StreamingResponse
 
 from graphyard.api.auth import RequestAuth
 from graphyard.api.auth.runs import admit_run
-from graphyard.api.deps import Services
-from graphyard.api.hitl import Submitted
-from graphyard.api.reconcile import reconciled
 from graphyard.api.run_headers import configurable_headers
-from graphyard.api.schemas import RunCreate
-from graphyard.api.submit import create_run
+from graphyard.runs.backends import Services
+from graphyard.runs.reconcile import reconciled
+from graphyard.runs.request import RunCreate
+from graphyard.runs.resume import Submitted
+from graphyard.runs.submit import create_run
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage import runs as run_rows
 

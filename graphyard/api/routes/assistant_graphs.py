@@ -16,13 +16,14 @@ from langgraph.pregel import Pregel
 from pydantic import TypeAdapter
 
 from graphyard.api.auth import AuthDep
-from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.deps import Deps, check_uuid
 from graphyard.api.models import GraphDrawing, GraphSchemas, returns
 from graphyard.api.routes.assistants import check_graph, readable
 from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import Row
 from graphyard.errors import Unprocessable
 from graphyard.graphs import default_assistant_id
+from graphyard.runs.backends import Services
 
 router = APIRouter(prefix="/assistants", tags=["assistants"], route_class=BodyRoute)
 log = logging.getLogger(__name__)

@@ -13,9 +13,8 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from temporalio.service import RPCError
 
 from graphyard import schedules
-from graphyard.api import secret_check
 from graphyard.api.auth import AuthDep, RequestAuth
-from graphyard.api.deps import Deps, Services, check_uuid
+from graphyard.api.deps import Deps, check_uuid
 from graphyard.api.models import Assistant, AssistantVersion, returns
 from graphyard.api.pagination import check_select, page
 from graphyard.api.routing import BodyRoute
@@ -32,6 +31,8 @@ from graphyard.api.schemas import (
     assistant_version_json,
 )
 from graphyard.errors import Conflict, NotFound, Unprocessable
+from graphyard.runs import secret_check
+from graphyard.runs.backends import Services
 from graphyard.storage import assistants as rows
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Body, Response
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard import schedules
-from graphyard.api import run_config, secret_check
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.cron_schemas import (
     CRON_FIELDS,
@@ -19,13 +18,15 @@ from graphyard.api.cron_schemas import (
     CronSearch,
     cron_json,
 )
-from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
+from graphyard.api.deps import Deps, ThreadId, check_uuid
 from graphyard.api.models import Cron, returns
 from graphyard.api.pagination import check_select, page
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.routing import BodyRoute
-from graphyard.api.submit import resolve_assistant
 from graphyard.errors import BadRequest, NotFound, Unavailable, Unprocessable
+from graphyard.runs import rules, secret_check
+from graphyard.runs.backends import Services
+from graphyard.runs.submit import resolve_assistant
 from graphyard.storage import crons as cron_rows
 
 router = APIRouter(tags=["crons"], route_class=BodyRoute)
@@ -62,7 +63,7 @@ async def _create(
     services: Services, auth: RequestAuth, body: CronCreate, thread_id: str | None
 ) -> dict[str, Any]:
     _check_secrets(services, body)
-    run_config.check_webhook(body.webhook, services.graphs.config.project)
+    rules.check_webhook(body.webhook, services.graphs.config.project)
     cron_id = str(uuid_utils.uuid7())
     fields = body.model_dump(exclude_none=True, exclude={"end_time", "timezone", "enabled"})
     value: dict[str, Any] = {
@@ -214,7 +215,7 @@ async def update(
     if body is None or not given:
         raise BadRequest("Request body cannot be empty")
     _check_secrets(services, body)
-    run_config.check_webhook(body.webhook, services.graphs.config.project)
+    rules.check_webhook(body.webhook, services.graphs.config.project)
     value: dict[str, Any] = {
         "cron_id": cron_id,
         "payload": body.model_dump(exclude_unset=True, exclude={"metadata"}),

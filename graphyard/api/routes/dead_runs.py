@@ -14,12 +14,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.api.auth import AuthDep
-from graphyard.api.deps import Deps, RunId, Services, check_uuid
+from graphyard.api.deps import Deps, RunId, check_uuid
 from graphyard.api.models import DeadRun, Run, returns
 from graphyard.api.routing import BodyRoute
-from graphyard.api.run_start import run_input, start_run_workflow
 from graphyard.api.schemas import MAX_OFFSET, run_json
 from graphyard.errors import Conflict, Unavailable
+from graphyard.runs.backends import Services
+from graphyard.runs.start import run_input, start_run_workflow
 from graphyard.storage import dead_runs
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel

@@ -13,10 +13,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from graphyard import __version__
-from graphyard.api.deps import Deps, Services
+from graphyard.api.deps import Deps
 from graphyard.api.models import Health, Info, returns
 from graphyard.api.responses import JSON
 from graphyard.api.routing import BodyRoute
+from graphyard.runs.backends import Services
 
 router = APIRouter(tags=["meta"], route_class=BodyRoute)
 

@@ -8,8 +8,9 @@ import logging
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from graphyard.api.deps import Deps, Services
+from graphyard.api.deps import Deps
 from graphyard.api.routing import BodyRoute
+from graphyard.runs.backends import Services
 from graphyard.storage import runs as run_rows
 from graphyard.telemetry import metrics
 

@@ -8,19 +8,21 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from graphyard.api import run_config
 from graphyard.api.auth import AuthDep
 from graphyard.api.auth.runs import admit_run
-from graphyard.api.cancel import cancel_in_background, cancel_run
-from graphyard.api.deps import Deps, RunHeaders, RunId, Services, ThreadId, check_uuid
-from graphyard.api.hitl import resume_run
+from graphyard.api.deps import Deps, RunHeaders, RunId, ThreadId, check_uuid
 from graphyard.api.models import WAIT, Run, returns
-from graphyard.api.reconcile import reconciled, reconciled_all
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.routing import BodyRoute
-from graphyard.api.schemas import MAX_OFFSET, Command, RunCreate, RunsCancel, run_json
-from graphyard.api.submit import check_secrets, create_run
+from graphyard.api.schemas import MAX_OFFSET, RunsCancel, run_json
 from graphyard.errors import NotFound, Unprocessable
+from graphyard.runs import rules
+from graphyard.runs.backends import Services
+from graphyard.runs.cancel import cancel_in_background, cancel_run
+from graphyard.runs.reconcile import reconciled, reconciled_all
+from graphyard.runs.request import Command, RunCreate
+from graphyard.runs.resume import resume_run
+from graphyard.runs.submit import check_secrets, create_run
 from graphyard.serde import dumps
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import runs as rows
@@ -159,7 +161,7 @@ async def create_batch(
     auth refuses any)."""
     for item in body:
         check_secrets(services, item)
-        run_config.check_webhook(item.webhook, services.graphs.config.project)
+        rules.check_webhook(item.webhook, services.graphs.config.project)
     admitted = [await admit_run(auth, item, None) for item in body]
     created = [
         await create_run(

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query
 from langgraph.errors import InvalidUpdateError
 
 from graphyard.api.auth import AuthDep, RequestAuth
-from graphyard.api.deps import Deps, Services, ThreadId
+from graphyard.api.deps import Deps, ThreadId
 from graphyard.api.models import StateUpdated, ThreadState, returns
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import CheckpointBody, HistoryBody, StateUpdateBody
-from graphyard.api.state import (
+from graphyard.errors import BadRequest, Conflict
+from graphyard.runs.backends import Services
+from graphyard.runs.thread_state import (
     EMPTY_STATE,
     checkpoint_json,
     refresh_thread,
@@ -22,7 +24,6 @@ from graphyard.api.state import (
     thread_config,
     thread_graph,
 )
-from graphyard.errors import BadRequest, Conflict
 from graphyard.storage import events as event_log
 from graphyard.storage import threads as rows
 from graphyard.storage.db import notify_channel
@@ -46,7 +47,7 @@ async def _state(
     async with services.pool.connection() as conn:
         await require_checkpoint(conn, str(thread["thread_id"]), checkpoint)
     config = thread_config(thread, checkpoint)
-    async with thread_graph(services, thread, config, auth) as graph:
+    async with thread_graph(services, thread, config, auth.run_configurable()) as graph:
         if graph is None:
             return dict(EMPTY_STATE)
         return state_json(await graph.aget_state(config, subgraphs=subgraphs))
@@ -89,7 +90,9 @@ async def update_state(
             raise Conflict(f"Thread {tid} has in-flight runs: {live}")
         await require_checkpoint(conn, tid, checkpoint)
     config = thread_config(thread, checkpoint)
-    async with thread_graph(services, thread, config, auth, "threads.update") as graph:
+    async with thread_graph(
+        services, thread, config, auth.run_configurable(), "threads.update"
+    ) as graph:
         if graph is None:
             raise BadRequest(
                 f"Thread '{tid}' has no assigned graph ID. This usually means no run has been "
@@ -136,7 +139,7 @@ async def _history(
     thread = await _readable(services, auth, thread_id)
     config = thread_config(thread, checkpoint)
     before_config = thread_config(thread, before) if before else None
-    async with thread_graph(services, thread, config, auth) as graph:
+    async with thread_graph(services, thread, config, auth.run_configurable()) as graph:
         if graph is None:
             return []
         return [

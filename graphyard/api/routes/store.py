@@ -22,7 +22,7 @@ from langgraph.store.base import (
 )
 
 from graphyard.api.auth import AuthDep, RequestAuth
-from graphyard.api.deps import Deps, Services
+from graphyard.api.deps import Deps
 from graphyard.api.models import StoreItem, StoreNamespaces, StoreSearchItems, returns
 from graphyard.api.routing import BodyRoute
 from graphyard.api.store_schemas import (
@@ -37,6 +37,7 @@ from graphyard.api.store_schemas import (
     labels,
     query_namespace,
 )
+from graphyard.runs.backends import Services
 from graphyard.serde import to_jsonable
 
 router = APIRouter(prefix="/store", tags=["store"], route_class=BodyRoute)

@@ -10,14 +10,15 @@ from sse_starlette import EventSourceResponse
 from graphyard.api import sse
 from graphyard.api.auth import AuthDep, RequestAuth
 from graphyard.api.auth.runs import admit_run
-from graphyard.api.cancel import cancel_in_background
-from graphyard.api.deps import Deps, RunHeaders, RunId, Services, ThreadId, check_uuid
+from graphyard.api.deps import Deps, RunHeaders, RunId, ThreadId, check_uuid
 from graphyard.api.models import EVENT_STREAM
 from graphyard.api.routes.threads import load_thread
 from graphyard.api.routing import BodyRoute
-from graphyard.api.schemas import RunCreate
-from graphyard.api.submit import create_run
 from graphyard.errors import NotFound
+from graphyard.runs.backends import Services
+from graphyard.runs.cancel import cancel_in_background
+from graphyard.runs.request import RunCreate
+from graphyard.runs.submit import create_run
 from graphyard.storage import runs as rows
 
 router = APIRouter(tags=["runs"], route_class=BodyRoute)

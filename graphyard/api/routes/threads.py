@@ -13,12 +13,10 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from graphyard import schedules
-from graphyard.api import secret_check
 from graphyard.api.auth import AuthDep, RequestAuth
-from graphyard.api.deps import Deps, Services, ThreadId, check_uuid
+from graphyard.api.deps import Deps, ThreadId, check_uuid
 from graphyard.api.models import Pruned, Thread, ThreadStorage, returns
 from graphyard.api.pagination import check_select, page
-from graphyard.api.reconcile import reconciled_all
 from graphyard.api.routing import BodyRoute
 from graphyard.api.schemas import (
     ThreadCount,
@@ -29,8 +27,11 @@ from graphyard.api.schemas import (
     thread_json,
     ttl_setting,
 )
-from graphyard.api.state import refresh_thread, thread_config, thread_graph
 from graphyard.errors import BadRequest, Conflict, NotFound
+from graphyard.runs import secret_check
+from graphyard.runs.backends import Services
+from graphyard.runs.reconcile import reconciled_all
+from graphyard.runs.thread_state import refresh_thread, thread_config, thread_graph
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import crons as cron_rows
 from graphyard.storage import runs as run_rows
@@ -95,7 +96,9 @@ async def _apply_supersteps(
     supersteps: list[dict[str, Any]],
 ) -> dict[str, Any]:
     config = thread_config(thread)
-    async with thread_graph(services, thread, config, auth, "threads.update") as graph:
+    async with thread_graph(
+        services, thread, config, auth.run_configurable(), "threads.update"
+    ) as graph:
         if graph is None:
             raise BadRequest(
                 f"Thread '{thread['thread_id']}' has no assigned graph ID; create it with "

@@ -17,10 +17,11 @@ from pydantic import ValidationError
 
 from graphyard.api.auth.context import RequestAuth
 from graphyard.api.auth.runs import admit_run
-from graphyard.api.deps import Services, check_uuid
-from graphyard.api.hitl import resume_run
-from graphyard.api.schemas import Command, RunCreate
+from graphyard.api.deps import check_uuid
 from graphyard.errors import Forbidden, GraphyardError, NotFound, Unauthorized
+from graphyard.runs.backends import Services
+from graphyard.runs.request import Command, RunCreate
+from graphyard.runs.resume import resume_run
 from graphyard.storage import runs as run_rows
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 async def _run_start(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    from graphyard.api.submit import create_run  # submit imports the run machinery: late
+    from graphyard.runs.submit import create_run  # submit imports the run machinery: late
 
     if not isinstance(params.get("assistant_id"), str) or not params["assistant_id"]:
         raise CommandError("invalid_argument", "run.start needs params.assistant_id (a string)")

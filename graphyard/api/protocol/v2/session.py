@@ -22,10 +22,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from graphyard.api.auth.context import RequestAuth
 from graphyard.api.auth.dependency import authenticate
-from graphyard.api.deps import Services, check_uuid
+from graphyard.api.deps import check_uuid
 from graphyard.api.protocol.v2 import commands, source
 from graphyard.api.protocol.v2.subscription import Filter, Invalid
 from graphyard.errors import GraphyardError, NotFound
+from graphyard.runs.backends import Services
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 

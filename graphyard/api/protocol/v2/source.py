@@ -15,8 +15,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from graphyard.api.deps import Services
 from graphyard.api.protocol.v2.channels import Projector
+from graphyard.runs.backends import Services
 from graphyard.storage import events as event_log
 from graphyard.telemetry import metrics
 

@@ -11,10 +11,9 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.pregel import Pregel
 from langgraph.types import PregelTask, StateSnapshot
 
-from graphyard.api.auth.context import NOBODY, RequestAuth
-from graphyard.api.deps import Services
 from graphyard.errors import NotFound
 from graphyard.graph_factories import Access
+from graphyard.runs.backends import Services
 from graphyard.serde import interrupt_json, to_jsonable
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import threads as thread_rows
@@ -120,18 +119,19 @@ async def thread_graph(
     services: Services,
     thread: dict[str, Any],
     config: RunnableConfig,
-    auth: RequestAuth = NOBODY,
+    caller: dict[str, Any] | None = None,
     access: Access = "threads.read",
 ) -> AsyncIterator[Pregel[Any, Any, Any, Any] | None]:
     """The graph that last ran on the thread, bound to a fresh saver and the store, for the
-    use's length; ``None`` if none has. A graph factory is called with ``config``, the caller
-    (``langgraph_auth_*``) and a runtime for ``access``, as the reference calls it."""
+    use's length; ``None`` if none has. A graph factory is called with ``config``, the
+    caller's ``langgraph_auth_*`` keys (``caller``) and a runtime for ``access``, as the
+    reference calls it."""
     graph_id = thread["metadata"].get("graph_id")
     if not graph_id or graph_id not in services.graphs:
         yield None
         return
     saver = AsyncPostgresSaver(services.pool)
-    configurable = {**(config.get("configurable") or {}), **auth.run_configurable()}
+    configurable = {**(config.get("configurable") or {}), **(caller or {})}
     bound = RunnableConfig(**{**config, "configurable": configurable})
     async with services.graphs.get(graph_id).bind(bound, saver, services.store, access) as graph:
         yield graph

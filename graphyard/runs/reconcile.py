@@ -20,8 +20,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from graphyard.api import run_start
-from graphyard.api.deps import Services
+from graphyard.runs import start as run_start
+from graphyard.runs.backends import Services
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel

@@ -12,17 +12,17 @@ from typing import Any
 
 import uuid_utils
 
-from graphyard.api import hitl, run_config, secret_check
-from graphyard.api.auth.runs import ANONYMOUS, Caller
-from graphyard.api.cancel import cancel_run
-from graphyard.api.deps import Backends
-from graphyard.api.hitl import Submitted
-from graphyard.api.run_start import start
-from graphyard.api.schemas import RunCreate
-from graphyard.api.state import require_checkpoint
 from graphyard.errors import BadRequest, Conflict, NotFound, Unprocessable
 from graphyard.graphs import default_assistant_id
 from graphyard.keyed_locks import KeyedLocks
+from graphyard.runs import resume, rules, secret_check
+from graphyard.runs.backends import Backends
+from graphyard.runs.caller import ANONYMOUS, Caller
+from graphyard.runs.cancel import cancel_run
+from graphyard.runs.request import RunCreate
+from graphyard.runs.resume import Submitted
+from graphyard.runs.start import start
+from graphyard.runs.thread_state import require_checkpoint
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
@@ -95,12 +95,12 @@ async def create_run(
     stateless = thread_id is None
     if stateless and body.command is not None and body.command.resume is not None:
         raise BadRequest("You must provide a thread_id when resuming.")
-    run_config.check_webhook(body.webhook, services.graphs.config.project)
-    run_config.checkpoint(body)
+    rules.check_webhook(body.webhook, services.graphs.config.project)
+    rules.checkpoint(body)
     if thread_id is not None and caller.thread_scope is not None:
         await _check_visible(services, thread_id, caller.thread_scope)
-    if thread_id is not None and idempotency_key is None and hitl.answers(body):
-        resumed = await hitl.answer_waiting_run(services, thread_id, body)
+    if thread_id is not None and idempotency_key is None and resume.answers(body):
+        resumed = await resume.answer_waiting_run(services, thread_id, body)
         if resumed is not None:
             return resumed
     key_scope = thread_id or "stateless"
@@ -185,7 +185,7 @@ async def _insert(
             conn,
             thread_id,
             {
-                **run_config.client_metadata(body),
+                **rules.client_metadata(body),
                 "graph_id": graph_id,
                 "assistant_id": str(assistant["assistant_id"]),
             },
@@ -195,7 +195,7 @@ async def _insert(
             raise NotFound("Thread or assistant not found.")
     elif fingerprint and (twin := await run_rows.get(conn, run_id)) is not None:
         return _Inserted(twin, created=False)  # made while this request waited for the lock
-    checkpoint = run_config.checkpoint(body)
+    checkpoint = rules.checkpoint(body)
     await require_checkpoint(conn, thread_id, checkpoint)
     live, waiting = await thread_rows.runs_in_flight(conn, thread_id)
     if live and strategy == "reject" and not stateless:
@@ -215,11 +215,9 @@ async def _insert(
     kwargs = {
         "input": body.input,
         "command": body.command.model_dump(exclude_none=True) if body.command else None,
-        "config": run_config.merged_config(
-            assistant, thread, body, ids, caller.configurable, headers
-        ),
+        "config": rules.merged_config(assistant, thread, body, ids, caller.configurable, headers),
         "context": {**assistant["context"], **(body.context or {})},
-        "stream_mode": run_config.stream_modes(body),
+        "stream_mode": rules.stream_modes(body),
         "interrupt_before": body.interrupt_before,
         "interrupt_after": body.interrupt_after,
         "webhook": body.webhook,
@@ -237,15 +235,13 @@ async def _insert(
         "after_run_id": (live or waiting)[-1] if live or waiting else None,
         "request_hash": fingerprint,
     }
-    run_config.interrupt_timeout(
-        kwargs["config"]["configurable"].get(run_config.INTERRUPT_TIMEOUT_KEY)
-    )
+    rules.interrupt_timeout(kwargs["config"]["configurable"].get(rules.INTERRUPT_TIMEOUT_KEY))
     row, created = await run_rows.insert(
         conn,
         run_id=run_id,
         thread_id=thread_id,
         assistant_id=ids["assistant_id"],
-        metadata=run_config.client_metadata(body),
+        metadata=rules.client_metadata(body),
         kwargs=kwargs,
         multitask_strategy=None if stateless else strategy,
     )

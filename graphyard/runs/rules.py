@@ -8,9 +8,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from graphyard.api.schemas import RunCreate
 from graphyard.errors import Unprocessable
 from graphyard.graphs import ProjectConfig
+from graphyard.runs.request import RunCreate
 from graphyard.webhooks import WebhookUrlError, check_url
 
 Row = dict[str, Any]

@@ -8,7 +8,7 @@ import contextlib
 
 from temporalio.service import RPCError, RPCStatusCode
 
-from graphyard.api.deps import Backends
+from graphyard.runs.backends import Backends
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel
 from graphyard.types import (

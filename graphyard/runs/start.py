@@ -11,9 +11,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from graphyard.api import run_config
-from graphyard.api.deps import Backends
 from graphyard.errors import Unavailable
+from graphyard.runs import rules
+from graphyard.runs.backends import Backends
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.temporal import step_policy, webhook_policy
@@ -38,7 +38,7 @@ def run_input(services: Backends, row: Row) -> RunInput:
     """The workflow input of the run in ``row`` (its ids and the graph's step policy)."""
     kwargs = row["kwargs"]
     graph_id = kwargs["config"]["configurable"]["graph_id"]
-    deadline = (kwargs["config"].get("configurable") or {}).get(run_config.INTERRUPT_TIMEOUT_KEY)
+    deadline = (kwargs["config"].get("configurable") or {}).get(rules.INTERRUPT_TIMEOUT_KEY)
     return RunInput(
         run=RunRef(
             run_id=str(row["run_id"]),
@@ -48,7 +48,7 @@ def run_input(services: Backends, row: Row) -> RunInput:
             after_run_id=kwargs.get("after_run_id"),
         ),
         policy=step_policy(services.settings, services.graphs.get(graph_id).retry),
-        interrupt_timeout=run_config.interrupt_timeout(deadline),
+        interrupt_timeout=rules.interrupt_timeout(deadline),
         steps_per_history=services.settings.run_steps_per_history,
         webhook=webhook_policy(services.settings)
         if kwargs.get("webhook") and not services.graphs.config.project.http.disable_webhooks

@@ -9,9 +9,9 @@ from typing import Any
 
 from temporalio.service import RPCError
 
-from graphyard.api.deps import Backends
-from graphyard.api.schemas import Command, RunCreate
 from graphyard.errors import Conflict, NotFound, Unavailable
+from graphyard.runs.backends import Backends
+from graphyard.runs.request import Command, RunCreate
 from graphyard.storage import runs as run_rows
 from graphyard.storage.runs import Conn
 from graphyard.types import RESUME_SIGNAL, ResumeInput, run_workflow_id
