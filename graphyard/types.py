@@ -13,6 +13,10 @@ from typing import Any, Literal
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+# A run is live while it can still change: pending or running, or waiting at an interrupt
+# (status ``interrupted`` with its row's ``waiting`` set: storage/statuses.py).
+ACTIVE_STATUSES: tuple[RunStatus, ...] = ("pending", "running")
+TERMINAL_STATUSES: tuple[RunStatus, ...] = ("success", "error", "timeout", "interrupted")
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 StepKind = Literal["local", "regular"]
 StepOutcome = Literal["continue", "done", "interrupted"]

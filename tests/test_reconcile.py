@@ -94,14 +94,19 @@ async def test_runs_queued_in_a_terminated_thread_workflow_go_on(stack: Stack) -
     tid, first = await blocked_run(stack, gate="c1")
     queued = [await stack.client.runs.create(tid, "chain", input={"steps": []}) for _ in range(2)]
     thread_handle = stack.temporal.get_workflow_handle(thread_workflow_id(tid))
-    # Both queued runs were started by the thread's workflow, and wait for its signal.
+    # Both wait in the thread's workflow for their turn; their own workflows start then.
+    holding = await described(thread_handle)
+    assert holding is not None
     for run in queued:
-        await described(stack.temporal.get_workflow_handle(run_workflow_id(run["run_id"])))
+        handle = stack.temporal.get_workflow_handle(run_workflow_id(run["run_id"]))
+        assert await described(handle, exists=False) is None
     await thread_handle.terminate(reason="by hand")
     stack.sql("INSERT INTO gates VALUES (%s)", (tid,))
     for run in (first, *queued):
         await asyncio.wait_for(stack.client.runs.join(tid, run["run_id"]), timeout=20)
     statuses = [(await stack.client.runs.get(tid, r["run_id"]))["status"] for r in queued]
     assert statuses == ["success", "success"]
-    closed = await thread_handle.describe()
-    assert closed.status == WorkflowExecutionStatus.TERMINATED
+    # The terminated workflow stays so; a new one took the thread's runs over.
+    terminated = stack.temporal.get_workflow_handle(thread_workflow_id(tid), run_id=holding.run_id)
+    assert (await terminated.describe()).status == WorkflowExecutionStatus.TERMINATED
+    assert (await thread_handle.describe()).run_id != holding.run_id

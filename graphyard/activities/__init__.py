@@ -8,7 +8,7 @@ from typing import Any
 
 from graphyard.activities.context import WorkerContext
 from graphyard.activities.crons import CronActivities
-from graphyard.activities.queue import wait_for_run
+from graphyard.activities.queue import QueueActivities
 from graphyard.activities.runs import RunActivities
 from graphyard.activities.step import StepActivities
 from graphyard.activities.webhooks import WebhookActivities
@@ -21,10 +21,11 @@ def all_activities(ctx: WorkerContext, backends: Backends) -> list[Callable[...,
     runs = RunActivities(ctx)
     crons = CronActivities(backends)
     webhooks = WebhookActivities(ctx, backends.settings.webhook_secret)
+    queue = QueueActivities(backends.pool)
     return [
         step.step,
         runs.finish_run,
-        wait_for_run,
+        queue.wait_for_run,
         crons.fire_cron,
         webhooks.deliver,
         webhooks.webhook_failed,

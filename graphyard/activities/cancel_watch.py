@@ -16,9 +16,9 @@ import contextlib
 from collections.abc import Iterator
 
 from graphyard.config import Settings
+from graphyard.storage import wake
 from graphyard.storage.listener import Listener
 
-CANCEL_KEY = "cancel:"
 # Cancels heard lately: a step that subscribes just after its run's notification (between two
 # steps) still hears it.
 _RECENT = 4096
@@ -41,5 +41,5 @@ class CancelWatch:
     @contextlib.contextmanager
     def subscribe(self, run_id: str) -> Iterator[asyncio.Event]:
         """An event set when a cancel of ``run_id`` may have been asked for."""
-        with self._listener.subscribe(f"{CANCEL_KEY}{run_id}") as event:
+        with self._listener.subscribe(wake.cancel(run_id)) as event:
             yield event

@@ -4,102 +4,25 @@ kwargs."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
-from langgraph.types import Command, Send
 from temporalio.exceptions import ApplicationError
 
 from graphyard.activities.cancel_watch import CancelWatch
 from graphyard.activities.step_lock import StepLocks
 from graphyard.errors import GraphLoadFailed
 from graphyard.graphs import GraphRegistry
-from graphyard.runs.users import USER_KEY, as_user
+from graphyard.runs.kwargs import RunKwargs
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import Pool
 from graphyard.telemetry import metrics
 from graphyard.types import RunRef
-
-
-@dataclass(frozen=True)
-class RunKwargs:
-    """A run's kwargs as the worker uses them; read once from its row, then cached."""
-
-    input: Any
-    command: dict[str, Any] | None
-    config: dict[str, Any]
-    context: dict[str, Any] | None
-    interrupt_before: list[str] | str | None
-    interrupt_after: list[str] | str | None
-    temporary: bool
-    checkpoint: dict[str, Any] | None = None
-    stream_mode: tuple[str, ...] = ("values",)
-    subgraphs: bool = False
-    webhook: str | None = None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> RunKwargs:
-        kw = row["kwargs"]
-        return cls(
-            input=kw.get("input"),
-            command=kw.get("command"),
-            config=kw.get("config") or {},
-            context=kw.get("context"),
-            interrupt_before=kw.get("interrupt_before"),
-            interrupt_after=kw.get("interrupt_after"),
-            temporary=bool(kw.get("temporary")),
-            checkpoint=kw.get("checkpoint"),
-            stream_mode=tuple(kw.get("stream_mode") or ("values",)),
-            subgraphs=bool(kw.get("subgraphs")),
-            webhook=kw.get("webhook"),
-        )
-
-    def graph_input(self) -> Any:
-        """The first step's input: the command (resume/update/goto) if any, else the input."""
-        return command_input(self.command) if self.command else self.input
-
-    def runnable_config(self, run: RunRef, *, fork: bool = False) -> RunnableConfig:
-        """The config every step of the run executes with. ``fork``: the first step's, which
-        starts from the run's ``checkpoint`` when it names one (time travel)."""
-        config = dict(self.config)
-        configurable = dict(config.get("configurable") or {})
-        configurable.update(thread_id=run.thread_id, run_id=run.run_id, checkpoint_ns="")
-        if isinstance(user := configurable.get(USER_KEY), Mapping):
-            # Stored as JSON; the graph gets the reference's user (attributes and items).
-            configurable[USER_KEY] = as_user(user)
-        if fork and self.checkpoint:
-            configurable.update(
-                {k: v for k, v in self.checkpoint.items() if v is not None and k != "thread_id"}
-            )
-        config["configurable"] = configurable
-        config.setdefault("metadata", {})
-        return cast(RunnableConfig, config)
-
-    @property
-    def recursion_limit(self) -> int:
-        return int(self.config.get("recursion_limit") or 25)
-
-
-def command_input(command: dict[str, Any]) -> Any:
-    """A client's ``{resume?, update?, goto?}`` as LangGraph's input: a ``Command`` (``goto``
-    items may be ``{"node", "input"}`` sends), or ``None`` when it says nothing (continue)."""
-    goto = command.get("goto")
-    if command.get("resume") is None and command.get("update") is None and goto is None:
-        return None
-    if goto is not None:
-        items = goto if isinstance(goto, list) else [goto]
-        goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in items]
-    return Command(
-        update=command.get("update"),
-        resume=command.get("resume"),
-        goto=goto if goto is not None else (),
-    )
 
 
 class WorkerContext:
@@ -150,7 +73,7 @@ class WorkerContext:
             raise ApplicationError(
                 f"run {run.run_id} has no row in Postgres", type="RunNotFound", non_retryable=True
             )
-        kwargs = RunKwargs.from_row(row)
+        kwargs = RunKwargs.of(row)
         self._kwargs[run.run_id] = kwargs
         if len(self._kwargs) > self._CACHE_SIZE:
             self._kwargs.popitem(last=False)

@@ -23,13 +23,15 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.exceptions import ApplicationError
 
-from graphyard.activities.context import RunKwargs, WorkerContext, command_input
+from graphyard.activities.context import WorkerContext
 from graphyard.activities.publish import StepPublisher
-from graphyard.activities.runs import RunEnd, end_run
+from graphyard.activities.runs import end_run
 from graphyard.activities.saver import GuardedSaver
 from graphyard.activities.step_errors import no_retry_fixes
 from graphyard.activities.step_stop import unless_stopped
 from graphyard.activities.stream_modes import StepStream, graph_chunks
+from graphyard.runs.end import RunEnd
+from graphyard.runs.kwargs import RunKwargs, command_input
 from graphyard.serde import to_jsonable
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows

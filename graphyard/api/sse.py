@@ -19,8 +19,9 @@ from graphyard.runs.backends import Services
 from graphyard.runs.reconcile import reconciled
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
-from graphyard.storage.runs import TERMINAL
+from graphyard.storage import wake as wake_keys
 from graphyard.telemetry import metrics
+from graphyard.types import TERMINAL_STATUSES
 
 _BATCH = 500
 # The run-mode events a thread stream's "lifecycle" mode keeps.
@@ -107,7 +108,7 @@ async def _live(services: Services, run_id: str) -> bool:
     if row is not None:
         # A run whose workflow closed without its end gets one now (and its marker).
         row = await reconciled(services, row)
-    return row is not None and row["status"] not in TERMINAL
+    return row is not None and row["status"] not in TERMINAL_STATUSES
 
 
 async def follow_run(
@@ -125,7 +126,7 @@ async def follow_run(
     streams = metrics.ACTIVE_STREAMS.labels("run")
     streams.inc()
     try:
-        with services.waiter.subscribe(f"ev:{run_id}") as wake:
+        with services.waiter.subscribe(wake_keys.run_events(run_id)) as wake:
             checked = gone = False
             while True:
                 wake.clear()
@@ -176,7 +177,7 @@ async def follow_thread(
     streams = metrics.ACTIVE_STREAMS.labels("thread")
     streams.inc()
     try:
-        with services.waiter.subscribe(f"th:{thread_id}") as wake:
+        with services.waiter.subscribe(wake_keys.thread_events(thread_id)) as wake:
             if after is None:
                 async with services.pool.connection() as conn:
                     after = await event_log.last_seq(conn)

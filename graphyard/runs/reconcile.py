@@ -20,13 +20,16 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from graphyard.runs import start as run_start
 from graphyard.runs.backends import Services
-from graphyard.storage import events as event_log
+from graphyard.runs.end import RunEnd, write_end
+from graphyard.runs.kwargs import RunKwargs
+from graphyard.runs.start import restart, run_input
 from graphyard.storage import runs as run_rows
+from graphyard.storage import threads as thread_rows
 from graphyard.storage.db import notify_channel
+from graphyard.storage.statuses import is_live
 from graphyard.telemetry import metrics
-from graphyard.types import START_SIGNAL, run_workflow_id
+from graphyard.types import run_workflow_id
 
 Row = dict[str, Any]
 
@@ -38,28 +41,20 @@ _CLOSED = {
 }
 
 
-def _live(row: Row) -> bool:
-    return row["status"] in ("pending", "running") or bool(row.get("waiting"))
-
-
 async def reconciled(services: Services, row: Row) -> Row:
     """``row`` as its workflow has it (the row is rewritten when they disagree)."""
     age = datetime.now(UTC) - row["updated_at"]
-    if not _live(row) or age < services.settings.reconcile_after:
+    if not is_live(row) or age < services.settings.reconcile_after:
         return row
     handle = services.temporal.get_workflow_handle(run_workflow_id(str(row["run_id"])))
     try:
         description = await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            # Never started (its API died after writing the row): start it now. Idempotent:
-            # a run that exists meanwhile is kept.
-            await run_start.start(services, row, created=False)
+            # Never started: its API died after writing the row, or the thread's workflow
+            # that held it back is gone. Idempotent: a run started meanwhile is kept.
+            await restart(services, row)
         return row  # Temporal unreachable: the row stands until it can be checked
-    if description.status == WorkflowExecutionStatus.RUNNING:
-        if row["status"] == "pending":
-            await _release_if_first(services, row)
-        return row
     name = _CLOSED.get(description.status) if description.status else None
     if name is None:
         return row
@@ -67,7 +62,7 @@ async def reconciled(services: Services, row: Row) -> Row:
 
 
 async def reconciled_all(services: Services, rows: list[Row]) -> list[Row]:
-    return [await reconciled(services, r) if _live(r) else r for r in rows]
+    return [await reconciled(services, r) if is_live(r) else r for r in rows]
 
 
 async def _reason(handle: WorkflowHandle[Any, Any]) -> str:
@@ -80,55 +75,16 @@ async def _reason(handle: WorkflowHandle[Any, Any]) -> str:
     return ""
 
 
-async def _release_if_first(services: Services, row: Row) -> None:
-    """A queued run waits for its thread workflow's ``start`` signal; if that workflow is gone
-    (terminated by hand) and no earlier run of the thread is live, give the signal here."""
-    async with services.pool.connection() as conn:
-        cur = await conn.execute(
-            """
-            SELECT 1 FROM runs WHERE thread_id = %s AND created_at < %s
-              AND (status IN ('pending', 'running') OR waiting) LIMIT 1
-            """,
-            (row["thread_id"], row["created_at"]),
-        )
-        if await cur.fetchone() is not None:
-            return
-    handle = services.temporal.get_workflow_handle(run_workflow_id(str(row["run_id"])))
-    try:
-        await handle.signal(START_SIGNAL)
-    except RPCError:
-        return  # it ended meanwhile
-
-
 async def _end(services: Services, row: Row, name: str, reason: str) -> Row:
-    """End a run whose workflow closed without writing its end: ``error``, saying how."""
-    run_id, thread_id = str(row["run_id"]), str(row["thread_id"])
+    """End a run whose workflow closed without writing its end: ``error``, saying how; its
+    thread keeps the values it has."""
+    run = run_input(services, row).run
     error = {"error": name, "message": f"the run's workflow closed in Temporal{reason}"}
-    done = {"status": "run_done", "run_id": run_id}
     async with services.pool.connection() as conn, conn.transaction():
-        cur = await run_rows.finish(
-            conn,
-            run_id,
-            status="error",
-            output={"__error__": error},
-            error=error,
-            last_events=[
-                event_log.event("error", error),
-                event_log.event(event_log.RUN_DONE, done),
-            ],
-        )
+        thread = await thread_rows.get(conn, run.thread_id)
+        end = RunEnd("error", thread["values"] if thread else None, [], {}, [], error)
+        cur = await write_end(conn, notify_channel(services.settings), run, RunKwargs.of(row), end)
         if await cur.fetchone() is not None:
             metrics.RUNS_RECONCILED.inc()
-        await conn.execute(
-            """
-            UPDATE threads SET status = 'error', updated_at = now()
-            WHERE thread_id = %s AND NOT EXISTS (
-                SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id
-                  AND (status IN ('pending', 'running') OR waiting))
-            """,
-            (thread_id,),
-        )
-        wake = f"{run_id} {event_log.wake_keys(run_id, thread_id)}"
-        await conn.execute("SELECT pg_notify(%s, %s)", (notify_channel(services.settings), wake))
-        ended = await run_rows.get(conn, run_id)
+        ended = await run_rows.get(conn, run.run_id)
     return ended or row

@@ -14,13 +14,17 @@ from temporalio.service import RPCError
 from graphyard.errors import Unavailable
 from graphyard.runs import rules
 from graphyard.runs.backends import Backends
+from graphyard.runs.kwargs import RunKwargs
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.temporal import step_policy, webhook_policy
 from graphyard.types import (
+    CANCEL_SIGNAL,
     RUN_WORKFLOW,
     SUBMIT_SIGNAL,
     THREAD_WORKFLOW,
+    CancelInput,
+    MultitaskStrategy,
     RunInput,
     RunRef,
     SubmitRun,
@@ -36,22 +40,21 @@ Row = dict[str, Any]
 
 def run_input(services: Backends, row: Row) -> RunInput:
     """The workflow input of the run in ``row`` (its ids and the graph's step policy)."""
-    kwargs = row["kwargs"]
-    graph_id = kwargs["config"]["configurable"]["graph_id"]
-    deadline = (kwargs["config"].get("configurable") or {}).get(rules.INTERRUPT_TIMEOUT_KEY)
+    kwargs = RunKwargs.of(row)
+    graph_id = kwargs.graph_id
+    deadline = kwargs.configurable.get(rules.INTERRUPT_TIMEOUT_KEY)
     return RunInput(
         run=RunRef(
             run_id=str(row["run_id"]),
             thread_id=str(row["thread_id"]),
             assistant_id=str(row["assistant_id"]),
             graph_id=graph_id,
-            after_run_id=kwargs.get("after_run_id"),
         ),
         policy=step_policy(services.settings, services.graphs.get(graph_id).retry),
         interrupt_timeout=rules.interrupt_timeout(deadline),
         steps_per_history=services.settings.run_steps_per_history,
         webhook=webhook_policy(services.settings)
-        if kwargs.get("webhook") and not services.graphs.config.project.http.disable_webhooks
+        if kwargs.webhook and not services.graphs.config.project.http.disable_webhooks
         else None,
     )
 
@@ -84,41 +87,73 @@ async def start_run_workflow(
 
 async def start(services: Backends, row: Row, *, created: bool) -> None:
     """Start the run's workflow. A run that found its thread idle starts directly (the fast
-    path). One that found runs in flight goes to its thread's
-    workflow, which starts a busy thread's runs one at a time, in order, after applying the
-    run's multitask strategy to those in flight."""
-    settings = services.settings
-    kwargs = row["kwargs"]
-    delay = timedelta(seconds=kwargs["after_seconds"]) if kwargs.get("after_seconds") else None
+    path). One that found runs in flight goes to its thread's workflow, which starts a busy
+    thread's runs one at a time, in order, after applying the run's multitask strategy to those
+    in flight. ``created``: this request wrote the row (a failed start then removes it)."""
     run = run_input(services, row)
-    ref = run.run
-    in_flight = kwargs.get("in_flight") or []
+    in_flight = RunKwargs.of(row).in_flight
     try:
         if row["multitask_strategy"] is None or not in_flight:
-            await start_run_workflow(services, run, delay=delay)
+            await start_run_workflow(services, run, delay=run_delay(row))
         else:
-            # Signal-with-start: creating a run never waits for a worker.
-            await services.temporal.start_workflow(
-                THREAD_WORKFLOW,
-                ThreadInput(ref.thread_id, settings.thread_runs_per_history),
-                id=thread_workflow_id(ref.thread_id),
-                task_queue=settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                start_signal=SUBMIT_SIGNAL,
-                start_signal_args=[
-                    SubmitRun(replace(run, delay=delay), row["multitask_strategy"], in_flight)
-                ],
-                task_timeout=settings.workflow_task_timeout,
-                static_summary=f"thread {ref.thread_id}",
-                search_attributes=thread_search_attributes(ref.thread_id)
-                if settings.search_attributes
-                else None,
-            )
+            await _submit(services, row, run, row["multitask_strategy"], in_flight)
     except WorkflowAlreadyStartedError:
         pass  # it ran (and closed) already
     except RPCError as exc:
         if created:
             async with services.pool.connection() as conn, conn.transaction():
-                await run_rows.delete(conn, ref.run_id)
-                await thread_rows.release_busy(conn, ref.thread_id)
+                await run_rows.delete(conn, run.run.run_id)
+                await thread_rows.release_busy(conn, run.run.thread_id)
         raise Unavailable(f"could not start the run on Temporal: {exc.message}") from exc
+
+
+async def restart(services: Backends, row: Row) -> None:
+    """Start a live run that has no workflow: its API died between writing its row and
+    starting it, or the thread's workflow that held it back was terminated. A thread's run goes
+    through the thread's workflow, behind the thread's runs created before it (which it waits
+    for, wherever they run); a run whose cancel was asked for meanwhile takes it there."""
+    if row["multitask_strategy"] is None:
+        await start(services, row, created=False)
+        return
+    run = run_input(services, row)
+    run_id, thread_id = run.run.run_id, run.run.thread_id
+    async with services.pool.connection() as conn:
+        before = await thread_rows.runs_in_flight_before(conn, thread_id, run_id)
+    await _submit(services, row, run, "enqueue", before)
+    if row.get("cancel_requested_at") is not None:
+        await services.temporal.get_workflow_handle(thread_workflow_id(thread_id)).signal(
+            CANCEL_SIGNAL, CancelInput(action="interrupt", run_id=run_id)
+        )
+
+
+def run_delay(row: Row) -> timedelta | None:
+    """The run's ``after_seconds``."""
+    seconds = RunKwargs.of(row).after_seconds
+    return timedelta(seconds=seconds) if seconds else None
+
+
+async def _submit(
+    services: Backends,
+    row: Row,
+    run: RunInput,
+    strategy: MultitaskStrategy,
+    in_flight: list[str],
+) -> None:
+    """Hand the run to its thread's workflow, starting that if need be (signal-with-start:
+    creating a run never waits for a worker)."""
+    settings = services.settings
+    thread_id = run.run.thread_id
+    await services.temporal.start_workflow(
+        THREAD_WORKFLOW,
+        ThreadInput(thread_id, settings.thread_runs_per_history),
+        id=thread_workflow_id(thread_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal=SUBMIT_SIGNAL,
+        start_signal_args=[SubmitRun(replace(run, delay=run_delay(row)), strategy, in_flight)],
+        task_timeout=settings.workflow_task_timeout,
+        static_summary=f"thread {thread_id}",
+        search_attributes=thread_search_attributes(thread_id)
+        if settings.search_attributes
+        else None,
+    )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import uuid
@@ -14,11 +13,11 @@ import uuid_utils
 
 from graphyard.errors import BadRequest, Conflict, NotFound, Unprocessable
 from graphyard.graphs import default_assistant_id
-from graphyard.keyed_locks import KeyedLocks
 from graphyard.runs import resume, rules, secret_check
 from graphyard.runs.backends import Backends
 from graphyard.runs.caller import ANONYMOUS, Caller
 from graphyard.runs.cancel import cancel_run
+from graphyard.runs.kwargs import RunKwargs
 from graphyard.runs.request import RunCreate
 from graphyard.runs.resume import Submitted
 from graphyard.runs.start import start
@@ -108,29 +107,19 @@ async def create_run(
         f"{key_scope}:{caller.identity}" if caller.identity else key_scope, idempotency_key
     )
     fingerprint = _fingerprint(thread_id, body) if idempotency_key else None
-    # A thread's runs must reach its workflow in the order their rows were written: one
-    # that overtakes the run before it would wait for a workflow that does not exist yet
-    # (and start at once) or hold that run back behind itself. Within this process, the
-    # thread's creates take turns from the insert to the start. (Across API processes the
-    # order can still invert: issue 23 moves turn-taking into the thread's workflow.)
-    # (A stateless run has a thread of its own.)
-    async with _THREAD_TURNS.hold(thread_id) if thread_id else contextlib.nullcontext():
-        async with services.pool.connection() as conn, conn.transaction():
-            created = await _insert(
-                conn, services, body, run_id, thread_id, fingerprint, caller, headers or {}
-            )
-        row = created.row
-        if fingerprint is not None and row["kwargs"].get("request_hash") != fingerprint:
-            raise Conflict("Idempotency-Key was already used for a different request")
-        for previous in created.superseded:
-            await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
-        await start(services, row, created=created.created)
+    async with services.pool.connection() as conn, conn.transaction():
+        created = await _insert(
+            conn, services, body, run_id, thread_id, fingerprint, caller, headers or {}
+        )
+    row = created.row
+    if fingerprint is not None and RunKwargs.of(row).request_hash != fingerprint:
+        raise Conflict("Idempotency-Key was already used for a different request")
+    for previous in created.superseded:
+        await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
+    await start(services, row, created=created.created)
     if created.created:
-        metrics.RUNS_CREATED.labels(row["kwargs"]["config"]["configurable"]["graph_id"]).inc()
+        metrics.RUNS_CREATED.labels(RunKwargs.of(row).graph_id).inc()
     return Submitted(row)
-
-
-_THREAD_TURNS = KeyedLocks()
 
 
 async def _check_visible(services: Backends, thread_id: str, scope: Scope) -> None:
@@ -212,37 +201,36 @@ async def _insert(
         "graph_id": graph_id,
         "assistant_id": str(assistant["assistant_id"]),
     }
-    kwargs = {
-        "input": body.input,
-        "command": body.command.model_dump(exclude_none=True) if body.command else None,
-        "config": rules.merged_config(assistant, thread, body, ids, caller.configurable, headers),
-        "context": {**assistant["context"], **(body.context or {})},
-        "stream_mode": rules.stream_modes(body),
-        "interrupt_before": body.interrupt_before,
-        "interrupt_after": body.interrupt_after,
-        "webhook": body.webhook,
-        "feedback_keys": body.feedback_keys,
-        "temporary": stateless and body.on_completion != "keep",
-        "subgraphs": body.stream_subgraphs,
-        "resumable": body.stream_resumable,
-        "checkpoint": checkpoint,
-        "durability": body.durability or ("exit" if body.checkpoint_during is False else "async"),
-        "checkpoint_during": body.checkpoint_during is not False,
-        "after_seconds": body.after_seconds,
-        # What the thread had in flight when this run arrived, in order: the run starts after
-        # them (``live`` through the thread's workflow, a superseded waiting run directly).
-        "in_flight": live,
-        "after_run_id": (live or waiting)[-1] if live or waiting else None,
-        "request_hash": fingerprint,
-    }
-    rules.interrupt_timeout(kwargs["config"]["configurable"].get(rules.INTERRUPT_TIMEOUT_KEY))
+    kwargs = RunKwargs(
+        input=body.input,
+        command=body.command.model_dump(exclude_none=True) if body.command else None,
+        config=rules.merged_config(assistant, thread, body, ids, caller.configurable, headers),
+        context={**assistant["context"], **(body.context or {})},
+        stream_mode=rules.stream_modes(body),
+        interrupt_before=body.interrupt_before,
+        interrupt_after=body.interrupt_after,
+        webhook=body.webhook,
+        feedback_keys=body.feedback_keys,
+        temporary=stateless and body.on_completion != "keep",
+        subgraphs=body.stream_subgraphs,
+        resumable=body.stream_resumable,
+        checkpoint=checkpoint,
+        durability=body.durability or ("exit" if body.checkpoint_during is False else "async"),
+        checkpoint_during=body.checkpoint_during is not False,
+        after_seconds=body.after_seconds,
+        # What the thread had in flight when this run arrived: it starts after them, through
+        # the thread's workflow (a superseded waiting run is cancelled below).
+        in_flight=live + waiting,
+        request_hash=fingerprint,
+    )
+    rules.interrupt_timeout(kwargs.configurable.get(rules.INTERRUPT_TIMEOUT_KEY))
     row, created = await run_rows.insert(
         conn,
         run_id=run_id,
         thread_id=thread_id,
         assistant_id=ids["assistant_id"],
         metadata=rules.client_metadata(body),
-        kwargs=kwargs,
+        kwargs=kwargs.as_json(),
         multitask_strategy=None if stateless else strategy,
     )
     if not created:

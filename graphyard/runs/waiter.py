@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphyard.config import Settings
+from graphyard.storage import wake
 from graphyard.storage.listener import Listener
-from graphyard.storage.runs import TERMINAL
+from graphyard.types import TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,11 @@ class RunWaiter(Listener):
         """Yield ``None`` every ``tick`` seconds while the run is live (a keep-alive chance),
         then ``Done``. A run waiting at an interrupt is done, unless ``settled`` asks for its
         end."""
-        with self.subscribe(run_id) as event:
+        with self.subscribe(wake.run_ended(run_id)) as event:
             while True:
                 row = await fetch()
                 if row is None or (
-                    row["status"] in TERMINAL and not (settled and row.get("waiting"))
+                    row["status"] in TERMINAL_STATUSES and not (settled and row.get("waiting"))
                 ):
                     yield Done(row)
                     return

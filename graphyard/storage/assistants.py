@@ -11,6 +11,7 @@ from psycopg.rows import DictRow
 from graphyard.storage import paging
 from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
+from graphyard.storage.statuses import is_live
 
 Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
@@ -25,7 +26,6 @@ def _sort_key(sort_by: str) -> str:
 
 # The columns a version shares with its assistant row (all but the timestamps and version).
 FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
-LIVE = ("pending", "running")
 
 
 async def ensure_system(
@@ -197,9 +197,7 @@ async def delete(
             " RETURNING run_id, status, waiting",
             (assistant_id, thread_ids),
         )
-        live = [
-            str(r["run_id"]) for r in await cur.fetchall() if r["status"] in LIVE or r["waiting"]
-        ]
+        live = [str(r["run_id"]) for r in await cur.fetchall() if is_live(r)]
         cur = await conn.execute(
             "DELETE FROM crons WHERE assistant_id = %s RETURNING cron_id", (assistant_id,)
         )

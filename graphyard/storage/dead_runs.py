@@ -10,6 +10,7 @@ from graphyard.storage import threads as thread_rows
 from graphyard.storage.filters import Scope, run_where
 from graphyard.storage.jsonb import jsonb
 from graphyard.storage.runs import Conn, Row
+from graphyard.storage.statuses import LIVE_SQL
 
 
 async def listed(
@@ -56,9 +57,9 @@ async def reopen(conn: Conn, channel: str, run_id: str) -> tuple[Row, Row]:
     cur = await conn.execute("SELECT * FROM runs WHERE run_id = %s FOR UPDATE", (run_id,))
     ensure_dead(await cur.fetchone(), run_id)
     cur = await conn.execute(
-        """
+        f"""
         SELECT run_id, status FROM runs WHERE thread_id = %s AND run_id <> %s
-          AND (created_at > %s OR status IN ('pending', 'running') OR waiting)
+          AND (created_at > %s OR {LIVE_SQL})
         LIMIT 1
         """,
         (before["thread_id"], run_id, before["created_at"]),

@@ -1,7 +1,7 @@
 """The stream event log: what every run streamed, in order, for live followers and replays.
 
-Writers notify ``ev:<run_id>`` and ``th:<thread_id>`` on the runs channel after each batch, so
-followers in any API process wake without polling.
+Writers notify the run's and the thread's event keys (``storage/wake.py``) on the runs channel
+after each batch, so followers in any API process wake without polling.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from graphyard.serde import dumps_str
+from graphyard.storage import wake
+from graphyard.storage.statuses import LIVE_SQL
 
 Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
@@ -25,16 +27,6 @@ RUN_DONE = "run_done"
 RUN_PAUSED = "run_paused"
 # A ``POST /threads/{t}/state``: only thread streams asked for ``state_update`` show it.
 STATE_UPDATE = "state_update"
-
-
-def wake_keys(run_id: str | None, thread_id: str | None) -> str:
-    """The notification payload that wakes followers of this run and of its thread."""
-    keys = []
-    if run_id:
-        keys.append(f"ev:{run_id}")
-    if thread_id:
-        keys.append(f"th:{thread_id}")
-    return " ".join(keys)
 
 
 @dataclass(frozen=True)
@@ -71,7 +63,7 @@ async def append(
         (
             *(run_id, thread_id, step, attempt),
             *([e.event for e in events], [e.data for e in events]),
-            *(channel, wake_keys(run_id, thread_id)),
+            *(channel, wake.events_of(run_id, thread_id)),
         ),
     )
 
@@ -125,7 +117,7 @@ async def append_first(
             "events": [e.event for e in events],
             "datas": [e.data for e in events],
             "channel": channel,
-            "wake": wake_keys(run_id, thread_id),
+            "wake": wake.events_of(run_id, thread_id),
         },
     )
     row = await cur.fetchone()
@@ -150,7 +142,7 @@ async def mark_retry(conn: Conn, channel: str, *, run_id: str, thread_id: str, s
             "thread": thread_id,
             "step": step,
             "channel": channel,
-            "wake": wake_keys(run_id, thread_id),
+            "wake": wake.events_of(run_id, thread_id),
         },
     )
 
@@ -189,13 +181,12 @@ async def run_start(conn: Conn, thread_id: str, *, run_id: str | None, seq: int 
                     (SELECT run_id FROM run_events WHERE seq = %(seq)s AND thread_id = %(thread)s)),
                 %(seq)s - 1) AS seq"""
     else:
-        query = """
+        query = f"""
             SELECT coalesce(
                 (SELECT min(seq) - 1 FROM run_events WHERE run_id = coalesce(%(run)s::uuid, (
                     SELECT run_id FROM runs WHERE thread_id = %(thread)s
-                    ORDER BY (status IN ('pending', 'running') OR waiting) DESC,
-                        CASE WHEN status IN ('pending', 'running') OR waiting
-                            THEN created_at END ASC,
+                    ORDER BY {LIVE_SQL} DESC,
+                        CASE WHEN {LIVE_SQL} THEN created_at END ASC,
                         created_at DESC
                     LIMIT 1))),
                 (SELECT max(seq) FROM run_events), 0) AS seq"""

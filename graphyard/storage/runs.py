@@ -7,14 +7,15 @@ from typing import Any
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow
 
+from graphyard.storage import wake
 from graphyard.storage.events import Event
 from graphyard.storage.filters import Scope, run_where
 from graphyard.storage.jsonb import jsonb
+from graphyard.storage.statuses import ACTIVE_SQL, LIVE_SQL
+from graphyard.types import ACTIVE_STATUSES
 
 Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
-
-TERMINAL = ("success", "error", "timeout", "interrupted")
 
 
 async def insert(
@@ -112,14 +113,14 @@ async def finish(
     deliver, with the ``values`` it ended with. The cursor's row (once the statement ran)
     holds the run's age in ``seconds``, and there is none if it had ended."""
     return await conn.execute(
-        """
+        f"""
         WITH ended AS (
             UPDATE runs SET status = %(status)s, output = %(output)s, error = %(error)s,
                 waiting = false, ended_at = now(), updated_at = now(),
                 webhook_delivery = CASE WHEN %(webhook)s
-                    THEN '{"status": "pending", "attempts": 0}'::jsonb END,
+                    THEN '{{"status": "pending", "attempts": 0}}'::jsonb END,
                 end_values = CASE WHEN %(webhook)s THEN %(values)s::jsonb END
-            WHERE run_id = %(run)s AND (status IN ('pending', 'running') OR waiting)
+            WHERE run_id = %(run)s AND {LIVE_SQL}
             RETURNING run_id, thread_id, created_at
         ), streamed AS (
             INSERT INTO run_events (run_id, thread_id, event, data)
@@ -184,11 +185,11 @@ async def pause(
     the run ``running`` after a later step paused it; ``mark_running`` moves only ``pending``
     rows, so the pause stands either way."""
     return await conn.execute(
-        """
+        f"""
         WITH paused AS (
             UPDATE runs SET status = 'interrupted', waiting = true, output = %(output)s,
                 started_at = coalesce(started_at, now()), updated_at = now()
-            WHERE run_id = %(run)s AND status IN ('pending', 'running')
+            WHERE run_id = %(run)s AND {ACTIVE_SQL}
             RETURNING run_id, thread_id
         )
         INSERT INTO run_events (run_id, thread_id, event, data)
@@ -284,7 +285,7 @@ async def select_live(
 ) -> list[Row]:
     """Runs that can still be cancelled (pending, running, or waiting at an interrupt),
     narrowed by the given filters (and ``scope``)."""
-    statuses = ["pending", "running"] if status in (None, "all") else [status]
+    statuses = list(ACTIVE_STATUSES) if status in (None, "all") else [status]
     clause, params = run_where(scope)
     cur = await conn.execute(
         f"""
@@ -302,8 +303,8 @@ async def count_live(conn: Conn) -> dict[str, int]:
     """How many runs are pending, running, and interrupted waiting for an answer (each count
     served by a partial index)."""
     cur = await conn.execute(
-        """
-        SELECT status, count(*) AS n FROM runs WHERE status IN ('pending', 'running')
+        f"""
+        SELECT status, count(*) AS n FROM runs WHERE {ACTIVE_SQL}
         GROUP BY status
         UNION ALL SELECT 'interrupted', count(*) FROM runs WHERE waiting
         """
@@ -321,9 +322,7 @@ async def request_cancel(conn: Conn, run_ids: list[str], channel: str) -> None:
         " AND cancel_requested_at IS NULL",
         (run_ids,),
     )
-    for start in range(0, len(run_ids), 100):  # a payload holds at most 8000 bytes
-        keys = " ".join(f"cancel:{run_id}" for run_id in run_ids[start : start + 100])
-        await conn.execute("SELECT pg_notify(%s, %s)", (channel, keys))
+    await wake.notify(conn, channel, [wake.cancel(run_id) for run_id in run_ids])
 
 
 async def cancel_requested(conn: Conn, run_id: str) -> bool:

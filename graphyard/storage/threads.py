@@ -10,6 +10,7 @@ from psycopg.rows import DictRow
 from graphyard.storage import paging
 from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
+from graphyard.storage.statuses import ACTIVE_SQL, LIVE_SQL
 
 Conn = AsyncConnection[DictRow]
 Row = dict[str, Any]
@@ -69,10 +70,10 @@ async def record_run_end(
     """Refresh the thread from the run's final checkpoint. Stays ``busy`` while other runs of
     the thread are still pending or running."""
     await conn.execute(
-        """
+        f"""
         UPDATE threads SET
             status = CASE WHEN EXISTS (
-                SELECT 1 FROM runs WHERE thread_id = %(t)s AND status IN ('pending', 'running')
+                SELECT 1 FROM runs WHERE thread_id = %(t)s AND {ACTIVE_SQL}
             ) THEN 'busy' ELSE %(status)s END,
             "values" = %(values)s, interrupts = %(interrupts)s, error = %(error)s,
             config = %(config)s, updated_at = now(), state_updated_at = now()
@@ -109,11 +110,11 @@ async def delete_row(conn: Conn, thread_id: str) -> None:
 async def release_busy(conn: Conn, thread_id: str) -> None:
     """Undo ``mark_busy`` when a run could not be started and no other run is live."""
     await conn.execute(
-        """
+        f"""
         UPDATE threads SET status = 'idle', updated_at = now()
         WHERE thread_id = %s AND status = 'busy' AND NOT EXISTS (
             SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id
-              AND status IN ('pending', 'running'))
+              AND {ACTIVE_SQL})
         """,
         (thread_id,),
     )
@@ -197,7 +198,7 @@ async def live_run_ids(conn: Conn, thread_id: str, *, waiting: bool = False) -> 
     interrupt)."""
     cur = await conn.execute(
         "SELECT run_id FROM runs WHERE thread_id = %s"
-        " AND (status IN ('pending', 'running') OR (waiting AND %s))"
+        f" AND ({ACTIVE_SQL} OR (waiting AND %s))"
         " ORDER BY created_at, run_id",
         (thread_id, waiting),
     )
@@ -208,12 +209,25 @@ async def runs_in_flight(conn: Conn, thread_id: str) -> tuple[list[str], list[st
     """The thread's pending or running runs, and its runs waiting at an interrupt."""
     cur = await conn.execute(
         "SELECT run_id, waiting FROM runs WHERE thread_id = %s"
-        " AND (status IN ('pending', 'running') OR waiting) ORDER BY created_at, run_id",
+        f" AND {LIVE_SQL} ORDER BY created_at, run_id",
         (thread_id,),
     )
     rows = await cur.fetchall()
     live = [str(r["run_id"]) for r in rows if not r["waiting"]]
     return live, [str(r["run_id"]) for r in rows if r["waiting"]]
+
+
+async def runs_in_flight_before(conn: Conn, thread_id: str, run_id: str) -> list[str]:
+    """The thread's live runs (waiting ones included) created before ``run_id``."""
+    cur = await conn.execute(
+        f"""
+        SELECT run_id FROM runs WHERE thread_id = %(t)s AND {LIVE_SQL}
+          AND (created_at, run_id) < (SELECT created_at, run_id FROM runs WHERE run_id = %(r)s)
+        ORDER BY created_at, run_id
+        """,
+        {"t": thread_id, "r": run_id},
+    )
+    return [str(r["run_id"]) for r in await cur.fetchall()]
 
 
 async def copy(conn: Conn, source_id: str, new_id: str, *, scope: Scope = None) -> Row | None:

@@ -68,7 +68,7 @@ async def retry(run_id: RunId, services: Deps, auth: AuthDep) -> dict[str, Any]:
         # Failed IDs only: Temporal itself refuses to run a completed run again.
         await start_run_workflow(
             services,
-            run_input(services, {**after, "kwargs": {**after["kwargs"], "after_run_id": None}}),
+            run_input(services, after),
             reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except (RPCError, WorkflowAlreadyStartedError) as exc:

@@ -18,6 +18,7 @@ from typing import Any
 from graphyard.api.protocol.v2.channels import Projector
 from graphyard.runs.backends import Services
 from graphyard.storage import events as event_log
+from graphyard.storage import wake as wake_keys
 from graphyard.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ async def follow(
     streams = metrics.ACTIVE_STREAMS.labels("protocol")
     streams.inc()
     try:
-        with services.waiter.subscribe(f"th:{thread_id}") as wake:
+        with services.waiter.subscribe(wake_keys.thread_events(thread_id)) as wake:
             while True:
                 wake.clear()
                 async with services.pool.connection() as conn:
