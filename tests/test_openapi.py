@@ -9,8 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from graphyard.api.app import create_app
+from graphyard.codec import new_key_line
 from graphyard.config import Settings
-from tests.conftest import Stack
+from graphyard.graphs import GraphRegistry
+from tests.conftest import TEST_CONFIG, Stack
 
 
 @pytest.fixture
@@ -79,6 +82,21 @@ async def test_every_route_documents_its_response(stack: Stack) -> None:
         "POST /a2a/{assistant_id}",
         "GET /a2a/{assistant_id}/.well-known/agent-card.json",
     }
+
+
+def test_every_operation_has_a_description(graphs: GraphRegistry) -> None:
+    # FastAPI takes an operation's description from its handler's docstring: /docs shows it.
+    # Every optional route is on (the codec endpoint needs keys), so none goes unchecked.
+    settings = Settings(config_path=TEST_CONFIG, codec_endpoint=True, codec_keys=new_key_line("k1"))
+    spec = create_app(settings, graphs).openapi()
+    operations = {
+        f"{method.upper()} {path}": operation.get("description", "").strip()
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert {"POST /codec/decode", "GET /ok", "POST /threads/{thread_id}/runs"} <= set(operations)
+    undocumented = sorted(name for name, description in operations.items() if not description)
+    assert undocumented == []
 
 
 async def test_what_the_fuzzer_found_stays_fixed(stack: Stack) -> None:

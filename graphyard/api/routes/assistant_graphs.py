@@ -87,6 +87,8 @@ async def get_graph(
 
 @router.get("/{assistant_id}/schemas", **returns(GraphSchemas))
 async def get_schemas(assistant_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    """The JSON schemas of the assistant's graph (input, output, state, config and context),
+    built with the assistant's config. A schema that cannot be built is ``null``."""
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
     async with compiled_graph(services, row) as graph:
         return {"graph_id": row["graph_id"], **graph_schemas(graph)}
@@ -101,6 +103,8 @@ async def get_subgraphs(
     namespace: str | None = None,
     recurse: bool = False,
 ) -> dict[str, Any]:
+    """The JSON schemas of the graph's subgraphs, keyed by namespace. ``recurse=true`` includes
+    subgraphs of subgraphs; the ``namespace`` path segment keeps only that one."""
     row = await readable(services, auth, check_uuid(assistant_id, "assistant"))
     async with compiled_graph(services, row) as graph:
         try:

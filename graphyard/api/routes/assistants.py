@@ -76,6 +76,9 @@ async def readable(services: Services, auth: RequestAuth, assistant_id: str) -> 
 
 @router.post("", **returns(Assistant))
 async def create(body: AssistantCreate, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    """Create an assistant for a graph of ``langgraph.json`` (a new UUID unless ``assistant_id``
+    is given). An unknown ``graph_id`` is a 404; an id already taken is a 409 unless
+    ``if_exists: "do_nothing"``, which answers the existing assistant."""
     if body.assistant_id:
         assistant_id = check_uuid(body.assistant_id, "assistant")
     else:
@@ -116,6 +119,9 @@ async def create(body: AssistantCreate, services: Deps, auth: AuthDep) -> dict[s
 async def search(
     body: AssistantSearch, services: Deps, auth: AuthDep, response: Response
 ) -> list[dict[str, Any]]:
+    """Assistants matching ``graph_id``, ``metadata`` and ``name``, sorted and paged by ``limit``
+    and ``offset``; ``select`` keeps only the fields it names. The ``X-Pagination-Total`` and
+    ``X-Pagination-Next`` headers give the total and the next offset."""
     check_select(body.select, ASSISTANT_FIELDS)
     value = {
         "graph_id": body.graph_id,
@@ -142,6 +148,7 @@ async def search(
 
 @router.post("/count")
 async def count(body: AssistantCount, services: Deps, auth: AuthDep) -> int:
+    """How many assistants match ``graph_id``, ``metadata`` and ``name``, as a bare integer."""
     value = {"graph_id": body.graph_id, "metadata": body.metadata, "limit": 0, "offset": 0}
     scope = await auth.authorize("assistants", "search", value)
     async with services.pool.connection() as conn:
@@ -152,6 +159,8 @@ async def count(body: AssistantCount, services: Deps, auth: AuthDep) -> int:
 
 @router.get("/{assistant_id}", **returns(Assistant))
 async def get(assistant_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    """The assistant by its UUID (a graph name is a 422 here). 404 when it does not exist or the
+    caller may not read it."""
     return assistant_json(await readable(services, auth, check_uuid(assistant_id, "assistant")))
 
 
@@ -159,6 +168,9 @@ async def get(assistant_id: str, services: Deps, auth: AuthDep) -> dict[str, Any
 async def patch(
     assistant_id: str, body: AssistantPatch, services: Deps, auth: AuthDep
 ) -> dict[str, Any]:
+    """Change an assistant: the result is a new version, made the latest. ``metadata`` merges
+    into the current metadata, other fields replace theirs; a ``graph_id`` not in
+    ``langgraph.json`` is a 404."""
     assistant_id = check_uuid(assistant_id, "assistant")
     if body.graph_id is not None:
         check_graph(services, body.graph_id)
@@ -179,6 +191,9 @@ async def patch(
 async def delete(
     assistant_id: str, services: Deps, auth: AuthDep, delete_threads: bool = False
 ) -> Response:
+    """Delete an assistant with its versions, runs and crons (its runs in flight stop); 204, or
+    404 when it does not exist. With ``delete_threads=true``, the threads whose
+    ``metadata.assistant_id`` it is go too (those the caller may delete)."""
     assistant_id = check_uuid(assistant_id, "assistant")
     scope = await auth.authorize("assistants", "delete", {"assistant_id": assistant_id})
     # Its threads go only where the caller could delete them one by one.
@@ -213,6 +228,8 @@ async def delete(
 async def versions(
     assistant_id: str, services: Deps, auth: AuthDep, body: AssistantVersionsSearch | None = None
 ) -> list[dict[str, Any]]:
+    """The assistant's versions, newest first, filtered by ``metadata`` and paged by ``limit``
+    and ``offset``; 404 when there are none."""
     assistant_id = check_uuid(assistant_id, "assistant")
     body = body or AssistantVersionsSearch()
     value = {"assistant_id": assistant_id, "metadata": body.metadata}

@@ -91,4 +91,6 @@ async def encode(services: Deps, auth: AuthDep, request: Request) -> Response:
 @preflight.options("/decode")
 @preflight.options("/encode")
 async def cors_preflight(services: Deps, request: Request) -> Response:
+    """Answer a browser's CORS preflight for the codec endpoint (sent without credentials, so it
+    needs none)."""
     return _cors(services.settings, request, Response(status_code=204))

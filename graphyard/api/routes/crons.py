@@ -152,6 +152,9 @@ def _search_value(body: CronSearch | CronCount) -> dict[str, Any]:
 async def search(
     body: CronSearch, services: Deps, auth: AuthDep, response: Response
 ) -> list[dict[str, Any]]:
+    """Crons matching ``assistant_id``, ``thread_id``, ``enabled`` and ``metadata``, sorted and
+    paged by ``limit`` and ``offset``; ``select`` keeps only the fields it names. The
+    ``X-Pagination-Total`` and ``X-Pagination-Next`` headers give the total and the next offset."""
     check_select(body.select, CRON_FIELDS)
     scope = await auth.authorize("crons", "search", _search_value(body))
     async with services.pool.connection() as conn:
@@ -173,6 +176,7 @@ async def search(
 
 @router.post("/runs/crons/count", response_model=int)
 async def count(body: CronCount, services: Deps, auth: AuthDep) -> int:
+    """How many crons match ``assistant_id``, ``thread_id`` and ``metadata``, as a bare integer."""
     scope = await auth.authorize("crons", "search", _search_value(body))
     async with services.pool.connection() as conn:
         _, total = await cron_rows.search(
@@ -192,6 +196,8 @@ async def count(body: CronCount, services: Deps, auth: AuthDep) -> int:
 
 @router.get("/runs/crons/{cron_id}", **returns(Cron))
 async def get(cron_id: str, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    """The cron, with its next run date; 404 when it does not exist or the caller may not read
+    it."""
     cron_id = check_uuid(cron_id, "cron")
     scope = await auth.authorize("crons", "read", {"cron_id": cron_id})
     async with services.pool.connection() as conn:
@@ -257,6 +263,8 @@ async def update(
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)
 async def delete(cron_id: str, services: Deps, auth: AuthDep) -> Response:
+    """Delete the cron and its Temporal Schedule, so it starts no more runs. 204, or 404 when it
+    does not exist."""
     cron_id = check_uuid(cron_id, "cron")
     scope = await auth.authorize("crons", "delete", {"cron_id": cron_id})
     async with services.pool.connection() as conn, conn.transaction():

@@ -69,6 +69,8 @@ async def ok(services: Deps) -> JSON:
 
 @router.get("/info", **returns(Info))
 async def info() -> dict[str, Any]:
+    """The server's version, the langgraph version it runs, and the feature flags and host fields
+    clients read, in the reference server's shape."""
     return {
         "version": __version__,
         "langgraph_py_version": version("langgraph"),

@@ -86,6 +86,11 @@ async def create(
     response: Response,
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """Create a background run on the thread and answer it at once (``pending``), with
+    ``Content-Location`` pointing at it. ``multitask_strategy`` decides how it meets runs in
+    flight (409 with ``reject``) and ``if_not_exists: "create"`` makes a missing thread; a body
+    that answers a run waiting at an interrupt resumes that run, and a repeated
+    ``Idempotency-Key`` finds the same run."""
     thread_id = check_uuid(thread_id, "thread")
     body, caller = await admit_run(auth, body, thread_id)
     row = (
@@ -106,6 +111,10 @@ async def create_and_wait(
     headers: RunHeaders,
     key: IdempotencyKey = None,
 ) -> StreamingResponse:
+    """Create a run on the thread, hold the request until it ends, and answer its final values
+    (with ``__interrupt__`` when it stopped at an interrupt, ``__error__`` when it failed).
+    Newlines are sent as keep-alives meanwhile; with ``on_disconnect: "cancel"`` the run is
+    cancelled if the client leaves."""
     thread_id = check_uuid(thread_id, "thread")
     body, caller = await admit_run(auth, body, thread_id)
     row = (
@@ -126,6 +135,8 @@ async def create_stateless(
     response: Response,
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """Create a background run on a new thread of its own, deleted after the run unless
+    ``on_completion: "keep"``, and answer the run at once."""
     body, caller = await admit_run(auth, body, None)
     row = (
         await create_run(
@@ -140,6 +151,8 @@ async def create_stateless(
 async def create_stateless_and_wait(
     body: RunCreate, services: Deps, auth: AuthDep, headers: RunHeaders, key: IdempotencyKey = None
 ) -> StreamingResponse:
+    """As ``POST /runs``, but hold the request until the run ends and answer its final values, as
+    ``POST /threads/{thread_id}/runs/wait`` does."""
     body, caller = await admit_run(auth, body, None)
     row = (
         await create_run(
@@ -193,6 +206,8 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: RunStatusFilter | None = None,
 ) -> list[dict[str, Any]]:
+    """The thread's runs, newest first, paged by ``limit`` and ``offset`` and filtered by
+    ``status``; 404 when the thread does not exist."""
     value = {"thread_id": thread_id, "status": status, "limit": limit, "offset": offset}
     scope = await auth.authorize("threads", "search", {**value, "metadata": None})
     thread = await load_thread(services, thread_id, scope)
@@ -205,6 +220,7 @@ async def list_runs(
 
 @router.get("/threads/{thread_id}/runs/{run_id}", **returns(Run))
 async def get(thread_id: ThreadId, run_id: RunId, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    """The run; 404 when the thread or the run does not exist or the caller may not read it."""
     scope = await auth.authorize("threads", "read", {"thread_id": thread_id, "run_id": run_id})
     await load_thread(services, thread_id, scope)
     row = await _load_run(services, thread_id, run_id, scope)
@@ -219,6 +235,9 @@ async def join(
     auth: AuthDep,
     cancel_on_disconnect: bool = False,
 ) -> StreamingResponse:
+    """Wait for the run to end and answer its final values, as ``POST .../runs/wait`` does
+    (keep-alive newlines meanwhile). With ``cancel_on_disconnect=true`` the run is cancelled if
+    the client leaves before it ends."""
     scope = await auth.authorize("threads", "read", {"thread_id": thread_id, "run_id": run_id})
     row = await _load_run(services, thread_id, run_id, scope)
     location = f"/threads/{row['thread_id']}/runs/{row['run_id']}/join"
@@ -260,6 +279,10 @@ async def cancel(
     wait: bool = False,
     action: CancelActionQuery = "interrupt",
 ) -> Response | StreamingResponse:
+    """Cancel a pending or running run, or one waiting at an interrupt: ``action=interrupt``
+    keeps its completed steps, ``rollback`` deletes the run and its checkpoints. Answers 202 at
+    once, or with ``wait=true`` the run's final values once it has stopped; 404 when the run is
+    not live."""
     value = {"thread_id": thread_id, "run_id": run_id, "action": action}
     scope = await auth.authorize("threads", "update", value)
     row = await _load_run(services, thread_id, run_id, scope)
@@ -279,6 +302,9 @@ async def cancel(
 async def cancel_many(
     body: RunsCancel, services: Deps, auth: AuthDep, action: CancelActionQuery = "interrupt"
 ) -> Response:
+    """Cancel the runs ``run_ids`` of ``thread_id``, or every live run with ``status``
+    (``pending``, ``running`` or ``all``), with ``action`` as for one run. 204; 404 when no run
+    matched, 422 when both forms are given."""
     if body.status is not None and (body.thread_id or body.run_ids):
         raise Unprocessable("Cannot combine status with thread_id or run_ids")
     if body.status is None and not (body.thread_id and body.run_ids):
@@ -300,6 +326,8 @@ async def cancel_many(
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
 async def delete(thread_id: ThreadId, run_id: RunId, services: Deps, auth: AuthDep) -> Response:
+    """Delete a run and its checkpoints; a run in flight is rolled back (stopped, then deleted).
+    204, or 404 when it does not exist."""
     scope = await auth.authorize("threads", "delete", {"thread_id": thread_id, "run_id": run_id})
     try:
         row = await _load_run(services, thread_id, run_id, scope)

@@ -57,6 +57,9 @@ async def _state(
 async def get_state(
     thread_id: ThreadId, services: Deps, auth: AuthDep, subgraphs: bool = False
 ) -> dict[str, Any]:
+    """The thread's current state: values, next nodes, tasks, interrupts and checkpoint.
+    ``subgraphs=true`` nests the subgraphs' states in ``tasks[].state``; a thread no graph has
+    run on yet has an empty state."""
     return await _state(services, auth, thread_id, None, subgraphs)
 
 
@@ -64,6 +67,8 @@ async def get_state(
 async def get_state_at(
     thread_id: ThreadId, checkpoint_id: str, services: Deps, auth: AuthDep, subgraphs: bool = False
 ) -> dict[str, Any]:
+    """The thread's state at checkpoint ``checkpoint_id`` (root namespace); 404 when the thread
+    has no such checkpoint."""
     return await _state(services, auth, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
 
 
@@ -71,6 +76,9 @@ async def get_state_at(
 async def get_state_at_checkpoint(
     thread_id: ThreadId, body: CheckpointBody, services: Deps, auth: AuthDep
 ) -> dict[str, Any]:
+    """The thread's state at the body's ``checkpoint`` (``checkpoint_id`` and ``checkpoint_ns``,
+    so a subgraph's checkpoint too), with ``subgraphs`` as for ``GET .../state``. 404 when the
+    thread has no such checkpoint."""
     return await _state(services, auth, thread_id, body.checkpoint, body.subgraphs)
 
 
@@ -78,6 +86,9 @@ async def get_state_at_checkpoint(
 async def update_state(
     thread_id: ThreadId, body: StateUpdateBody, services: Deps, auth: AuthDep
 ) -> dict[str, Any]:
+    """Write ``values`` into the thread's state as if node ``as_node`` had returned them (from
+    ``checkpoint`` or ``checkpoint_id`` when given) and answer the new checkpoint. 409 while the
+    thread has runs in flight; 400 when it has no graph yet or the graph refuses the update."""
     scope = await auth.authorize("threads", "update", {"thread_id": thread_id, "metadata": {}})
     thread = await load_thread(services, thread_id, scope)
     tid = str(thread["thread_id"])
@@ -158,6 +169,8 @@ async def get_history(
     limit: Annotated[int, Query(ge=1, le=1000)] = 1,
     before: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The thread's past states, newest first: ``limit`` of them (default 1), before the
+    checkpoint whose id is ``before`` when given."""
     before_cp = {"checkpoint_id": before} if before else None
     return await _history(
         services, auth, thread_id, limit=limit, before=before_cp, metadata=None, checkpoint=None
@@ -168,6 +181,9 @@ async def get_history(
 async def post_history(
     thread_id: ThreadId, body: HistoryBody, services: Deps, auth: AuthDep
 ) -> list[dict[str, Any]]:
+    """The thread's past states, newest first, as ``GET`` gives them: ``limit``, ``before`` (a
+    checkpoint or its id), a ``metadata`` filter, and ``checkpoint`` to read from (a subgraph's
+    namespace, say)."""
     before = {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before
     if before is not None and isinstance(inner := before.get("configurable"), dict):
         # A config (what the JS SDK sends and the reference reads), or the checkpoint itself.

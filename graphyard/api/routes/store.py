@@ -97,6 +97,9 @@ async def get_item(
     key: str | None = None,
     refresh_ttl: bool | None = None,
 ) -> dict[str, Any] | None:
+    """The item at ``namespace`` (labels joined with ``.``) and ``key``, or ``null`` when there
+    is none; no ``key`` is a 400. ``refresh_ttl`` extends the item's TTL (by default as
+    ``store.ttl.refresh_on_read`` says)."""
     value: dict[str, Any] = {"namespace": query_namespace(namespace), "key": check_key(key)}
     op = GetOp(await _authorized(auth, "get", value), value["key"], _refresh(services, refresh_ttl))
     item = cast(Item | None, await _run(services, op))

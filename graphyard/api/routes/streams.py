@@ -61,6 +61,9 @@ async def create_and_stream(
     headers: RunHeaders,
     key: IdempotencyKey = None,
 ) -> EventSourceResponse:
+    """Create a run on the thread and stream its events as SSE (those of its ``stream_mode``)
+    until it ends. ``Location`` points at the run's stream, to rejoin with ``Last-Event-ID``;
+    with ``on_disconnect: "cancel"`` the run is cancelled if the client leaves."""
     thread_id = check_uuid(thread_id, "thread")
     body, caller = await admit_run(auth, body, thread_id)
     submitted = await create_run(
@@ -77,6 +80,8 @@ async def create_and_stream(
 async def create_stateless_and_stream(
     body: RunCreate, services: Deps, auth: AuthDep, headers: RunHeaders, key: IdempotencyKey = None
 ) -> EventSourceResponse:
+    """As ``POST /threads/{thread_id}/runs/stream``, on a new thread of the run's own (deleted
+    after it unless ``on_completion: "keep"``); ``Location`` points at ``/runs/{run_id}/stream``."""
     body, caller = await admit_run(auth, body, None)
     submitted = await create_run(
         services, body, thread_id=None, idempotency_key=key, caller=caller, headers=headers

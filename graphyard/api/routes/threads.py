@@ -62,6 +62,9 @@ async def load_thread(services: Services, thread_id: str, scope: Scope = None) -
 
 @router.post("", **returns(Thread))
 async def create(body: ThreadCreate, services: Deps, auth: AuthDep) -> dict[str, Any]:
+    """Create a thread (a new id unless ``thread_id`` is given) with ``metadata``, an optional
+    ``ttl`` and optional ``supersteps`` that seed its state. An id already taken is a 409 unless
+    ``if_exists: "do_nothing"``, which answers the existing thread."""
     secret_check.check(services.settings, "thread", metadata=body.metadata)
     thread_id = check_uuid(body.thread_id, "thread") if body.thread_id else str(uuid_utils.uuid7())
     value: dict[str, Any] = {
@@ -116,6 +119,9 @@ async def _apply_supersteps(
 async def search(
     body: ThreadSearch, services: Deps, auth: AuthDep, response: Response
 ) -> list[dict[str, Any]]:
+    """Threads matching ``ids``, ``metadata``, ``values`` and ``status``, sorted and paged by
+    ``limit`` and ``offset``; ``select`` keeps only the fields it names. The
+    ``X-Pagination-Total`` and ``X-Pagination-Next`` headers give the total and the next offset."""
     check_select(body.select, THREAD_FIELDS)
     ids = [check_uuid(i, "thread") for i in body.ids or []] or None
     scope = await auth.authorize("threads", "search", _search_value(body, ids))
@@ -150,6 +156,7 @@ def _search_value(body: ThreadSearch | ThreadCount, ids: list[str] | None) -> di
 
 @router.post("/count")
 async def count(body: ThreadCount, services: Deps, auth: AuthDep) -> int:
+    """How many threads match ``metadata``, ``values`` and ``status``, as a bare integer."""
     scope = await auth.authorize("threads", "search", _search_value(body, None))
     async with services.pool.connection() as conn:
         _, total = await rows.search(
@@ -169,6 +176,9 @@ async def count(body: ThreadCount, services: Deps, auth: AuthDep) -> int:
 
 @router.post("/prune", **returns(Pruned))
 async def prune(body: ThreadPrune, services: Deps, auth: AuthDep) -> dict[str, int]:
+    """Delete the listed threads (``strategy: "delete"``) or keep only their latest checkpoint
+    (``"keep_latest"``), answering ``{"pruned_count": n}``. Threads that do not exist or the
+    caller may not delete are skipped."""
     ids = [check_uuid(i, "thread") for i in body.thread_ids]
     pruned = 0
     for thread_id in ids:
@@ -220,6 +230,8 @@ async def patch(
     auth: AuthDep,
     prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any] | Response:
+    """Merge ``metadata`` into the thread's and set its ``ttl``. With the header
+    ``Prefer: return=minimal`` the answer is 204 with no body."""
     secret_check.check(services.settings, "thread", metadata=body.metadata)
     value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(body.metadata or {})}
     scope = await auth.authorize("threads", "update", value)
@@ -256,6 +268,8 @@ async def _delete(services: Services, thread_id: str, scope: Scope) -> None:
 
 @router.delete("/{thread_id}", status_code=204)
 async def delete(thread_id: ThreadId, services: Deps, auth: AuthDep) -> Response:
+    """Delete the thread with its runs, checkpoints and crons; its runs in flight are cancelled
+    first. 204, or 404 when it does not exist."""
     scope = await auth.authorize("threads", "delete", {"thread_id": thread_id})
     thread = await load_thread(services, thread_id, scope)
     await _delete(services, str(thread["thread_id"]), scope)
