@@ -21,7 +21,7 @@ from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.telemetry import metrics
-from graphyard.types import FINISH_ACTIVITY, FinishInput, RunRef
+from graphyard.types import ACTIVE_STATUSES, FINISH_ACTIVITY, FinishInput, RunRef
 
 
 async def end_run(
@@ -98,5 +98,5 @@ class RunActivities:
         """Delete what a cancelled run checkpointed, unless it already ended on its own."""
         async with self.ctx.pool.connection() as conn:
             row = await run_rows.get(conn, run.run_id)
-            if row is not None and row["status"] in ("pending", "running"):
+            if row is not None and row["status"] in ACTIVE_STATUSES:
                 await checkpoint_rows.delete_run_checkpoints(conn, run.thread_id, run.run_id)

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
-ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+from graphyard.types import RunStatus, ThreadStatus
 
 
 class Doc(BaseModel):

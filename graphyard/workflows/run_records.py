@@ -9,6 +9,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from graphyard.types import (
+    ACTIVE_STATUSES,
     Continuation,
     RunError,
     RunInput,
@@ -86,6 +87,6 @@ def details(
             f"answer: `temporal workflow signal --workflow-id {run_workflow_id(run.run_id)}"
             """ --name resume --input '{"resume": ...}'` (or the answer alone: `'"yes"'`)"""
         )
-    elif status in ("pending", "running") and next_nodes:
+    elif status in ACTIVE_STATUSES and next_nodes:
         lines.append(f"next: {', '.join(dict.fromkeys(next_nodes))}")
     return "\n\n".join(lines)

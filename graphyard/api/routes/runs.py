@@ -27,10 +27,11 @@ from graphyard.serde import dumps
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import runs as rows
 from graphyard.storage.filters import Scope
+from graphyard.storage.statuses import is_live
+from graphyard.types import ACTIVE_STATUSES, RunStatus
 
 router = APIRouter(tags=["runs"], route_class=BodyRoute)
 
-RunStatusFilter = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
@@ -204,7 +205,7 @@ async def list_runs(
     auth: AuthDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    status: RunStatusFilter | None = None,
+    status: RunStatus | None = None,
 ) -> list[dict[str, Any]]:
     """The thread's runs, newest first, paged by ``limit`` and ``offset`` and filtered by
     ``status``; 404 when the thread does not exist."""
@@ -286,7 +287,7 @@ async def cancel(
     value = {"thread_id": thread_id, "run_id": run_id, "action": action}
     scope = await auth.authorize("threads", "update", value)
     row = await _load_run(services, thread_id, run_id, scope)
-    if row["status"] not in ("pending", "running") and not row["waiting"]:
+    if not is_live(row):
         raise NotFound(
             f"No matching runs to cancel. Run {row['run_id']} is {row['status']}; only pending "
             "or running runs, or runs waiting at an interrupt, can be cancelled."
@@ -333,7 +334,7 @@ async def delete(thread_id: ThreadId, run_id: RunId, services: Deps, auth: AuthD
         row = await _load_run(services, thread_id, run_id, scope)
     except NotFound:
         raise NotFound("Run not found") from None
-    if row["status"] in ("pending", "running"):
+    if row["status"] in ACTIVE_STATUSES:
         # Rolling back a live run deletes its row and checkpoints once it has stopped.
         await cancel_run(services, str(row["run_id"]), "rollback", thread_id=str(row["thread_id"]))
         return Response(status_code=204)

@@ -39,6 +39,7 @@ from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
 from graphyard.storage.db import notify_channel
 from graphyard.storage.filters import Scope
+from graphyard.storage.statuses import is_live
 from graphyard.types import run_workflow_id
 
 router = APIRouter(prefix="/threads", tags=["threads"], route_class=BodyRoute)
@@ -200,7 +201,7 @@ async def _reconciled_runs(services: Services, thread_id: str) -> bool:
     async with services.pool.connection() as conn:
         live = await run_rows.select_live(conn, thread_id=thread_id)
     checked = await reconciled_all(services, live)
-    return any(r["status"] not in ("pending", "running") and not r["waiting"] for r in checked)
+    return any(not is_live(r) for r in checked)
 
 
 @router.get("/{thread_id}", **returns(Thread))
