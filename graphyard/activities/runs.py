@@ -1,8 +1,7 @@
-"""The terminal write of a run: run status and result, thread status and values, a notification.
-
-Runs that end normally are ended by their last super-step activity (one activity fewer per
-run); errors end through ``finish_run``.
-"""
+"""``finish_run``: the end of a run that failed or was cancelled (a run that ends normally is
+ended by its last super-step, one activity fewer), and ``end_run``, which both write through
+``runs/end.py`` (``write_end``) and follow with what only a worker does: metrics, a stateless
+run's checkpoints deleted, the run's kwargs dropped from the cache."""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ async def handle(
 
 
 def _task_answer(
-    sent: Sent, call: Call, is_legacy: bool
+    sent: tasks.Sent, call: Call, is_legacy: bool
 ) -> Callable[[Row | None], Awaitable[bytes]]:
     async def answer(row: Row | None) -> bytes:
         task = {
@@ -139,14 +139,14 @@ async def _dispatch(
     return dump(tasks.task_for_run(row, context_id, length))
 
 
-async def _rejoin(services: Services, auth: RequestAuth, assistant: Row, call: Call) -> Sent:
+async def _rejoin(services: Services, auth: RequestAuth, assistant: Row, call: Call) -> tasks.Sent:
     """A live task's stream again (a dropped ``SendStreamingMessage``), from the event log."""
     parsed = _parse(call.params, pb.SubscribeToTaskRequest())
     context_id, run_id = tasks.parse_task_id(parsed.id)
     row = await _task_run(services, auth, assistant, context_id, run_id, parsed.id)
     if tasks.state_of(row) in tasks.TERMINAL_STATES:
         raise RpcError(tasks.UNSUPPORTED_OPERATION, f"Task {parsed.id} is over: nothing to follow")
-    return Sent(row, context_id, None, None, None)
+    return tasks.Sent(row, context_id, None, None, None)
 
 
 def _parse(params: dict[str, Any], message: Any) -> Any:
@@ -168,28 +168,6 @@ async def _task_run(
     return await load_run(services, run_id) or row
 
 
-class Sent:
-    """A message sent: the run it started or resumed, on which context."""
-
-    def __init__(
-        self,
-        row: Row,
-        context_id: str,
-        resumed_from: int | None,
-        seen: set[str] | None,
-        history_length: int | None,
-    ) -> None:
-        self.row = row
-        self.run_id = str(row["run_id"])
-        self.context_id = context_id
-        self.task_id = tasks.task_id(context_id, self.run_id)
-        self.resumed_from = resumed_from
-        # Ids of the messages the thread had before (not news in a stream); ``None``: those of
-        # the run's first state.
-        self.seen = seen
-        self.history_length = history_length
-
-
 async def _send(
     request: Request,
     services: Services,
@@ -197,7 +175,7 @@ async def _send(
     assistant: Row,
     call: Call,
     is_legacy: bool,
-) -> Sent:
+) -> tasks.Sent:
     """Start the run a message asks for, or answer the context's run waiting at an
     interrupt with it."""
     params = call.params
@@ -254,7 +232,7 @@ async def _send(
         body = RunCreate.model_validate({**fields, "input": inp})
         # The message id makes a retried send find its run instead of starting another.
         submitted = await start_run(services, auth, request, body, context_id, message.message_id)
-    return Sent(submitted.row, context_id, submitted.resumed_from, seen, history_length)
+    return tasks.Sent(submitted.row, context_id, submitted.resumed_from, seen, history_length)
 
 
 async def agent_card(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from a2a.types import a2a_pb2 as pb
@@ -22,9 +22,6 @@ from graphyard.api.protocol.jsonrpc import RequestId
 from graphyard.api.protocol.runs import load_run, wait_run
 from graphyard.runs.backends import Services
 
-if TYPE_CHECKING:
-    from graphyard.api.protocol.a2a import Sent
-
 Row = dict[str, Any]
 
 
@@ -35,7 +32,7 @@ def _frame(data: bytes) -> tuple[str, str]:
 
 
 async def events(
-    services: Services, assistant: Row, sent: Sent
+    services: Services, assistant: Row, sent: tasks.Sent
 ) -> AsyncIterator[pb.StreamResponse]:
     """The A2A events of the run a message started (or resumed)."""
     ctx, tid = sent.context_id, sent.task_id
@@ -90,7 +87,7 @@ async def events(
 
 
 async def _body(
-    services: Services, assistant: Row, sent: Sent, id_: RequestId, is_legacy: bool
+    services: Services, assistant: Row, sent: tasks.Sent, id_: RequestId, is_legacy: bool
 ) -> AsyncIterator[ServerSentEvent]:
     async for item in events(services, assistant, sent):
         result = json_format.MessageToDict(item)
@@ -107,7 +104,7 @@ async def respond(
     services: Services,
     auth: RequestAuth,
     assistant: Row,
-    sent: Sent,
+    sent: tasks.Sent,
     id_: RequestId,
     is_legacy: bool,
 ) -> EventSourceResponse:

@@ -196,3 +196,25 @@ def run_input(message: pb.Message) -> tuple[dict[str, Any], Any]:
     if texts:
         inp["messages"] = [{"role": "user", "content": text, "id": message.message_id}]
     return inp, (data if data else text)
+
+
+class Sent:
+    """A message sent: the run it started or resumed, on which context."""
+
+    def __init__(
+        self,
+        row: Row,
+        context_id: str,
+        resumed_from: int | None,
+        seen: set[str] | None,
+        history_length: int | None,
+    ) -> None:
+        self.row = row
+        self.run_id = str(row["run_id"])
+        self.context_id = context_id
+        self.task_id = task_id(context_id, self.run_id)
+        self.resumed_from = resumed_from
+        # Ids of the messages the thread had before (not news in a stream); ``None``: those of
+        # the run's first state.
+        self.seen = seen
+        self.history_length = history_length
