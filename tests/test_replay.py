@@ -39,7 +39,7 @@ HISTORIES = Path(__file__).parent / "histories"
 # bump the tag whenever workflow code changes, and keep the older histories: runs started on
 # older code must still replay.
 RECORD = os.environ.get("GRAPHYARD_RECORD_HISTORIES") == "1"
-TAG = "v10"
+TAG = "v11"
 
 
 def replayer() -> Replayer:

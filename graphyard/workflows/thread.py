@@ -54,6 +54,9 @@ _TAG_RUNS = "tag-runs"
 # ``start`` signal (``_start_on_arrival``), and leave a run that was in flight before them to
 # the run itself (``RunRef.after_run_id``).
 _OWN_TURNS = "thread-owns-turns"
+# Thread workflows started from this build on take both changes above under this one marker (a
+# ``patched`` call records a marker and upserts ``TemporalChangeVersion``, a billable action).
+_CHANGES_2026_12 = "changes-2026-12"
 _WAIT_TIMEOUT = timedelta(days=30)
 _WAIT_HEARTBEAT = timedelta(seconds=30)
 # Waiting for a run must not give up: it retries without a cap.
@@ -85,11 +88,12 @@ class ThreadWorkflow:
         # Runs in flight this workflow did not start, and the waits for them.
         self._waits: dict[str, asyncio.Task[None]] = {}
         self._ended: set[str] = set()  # runs this history saw end
+        self._current: bool | None = None  # started with ``_CHANGES_2026_12`` (``_patched``)
 
     @workflow.signal(name=SUBMIT_SIGNAL)
     def submit(self, inp: SubmitRun) -> None:
         run_id = inp.run.run.run_id
-        owns_turns = workflow.patched(_OWN_TURNS)
+        owns_turns = self._patched(_OWN_TURNS)
         if owns_turns and (
             any(s.run.run.run_id == run_id for s in self._arrived)
             or any(c.run_id == run_id for c in self._children)
@@ -118,8 +122,8 @@ class ThreadWorkflow:
     async def run(self, inp: ThreadInput) -> None:
         # Started with graphyard's search attributes: they are registered, its runs get theirs.
         tagged = workflow.info().typed_search_attributes.get(THREAD_ID) is not None
-        self._tag_runs = tagged and workflow.patched(_TAG_RUNS)
-        owns_turns = workflow.patched(_OWN_TURNS)
+        self._tag_runs = tagged and self._patched(_TAG_RUNS)
+        owns_turns = self._patched(_OWN_TURNS)
         while True:
             if not self._children and not self._arrived:
                 with contextlib.suppress(TimeoutError):
@@ -143,6 +147,13 @@ class ThreadWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._history_full(inp) and not self._arrived:
                     workflow.continue_as_new(inp)
+
+    def _patched(self, patch_id: str) -> bool:
+        """``workflow.patched(patch_id)``, true without a marker of its own for workflows
+        started with ``_CHANGES_2026_12``."""
+        if self._current is None:
+            self._current = workflow.patched(_CHANGES_2026_12)
+        return self._current or workflow.patched(patch_id)
 
     def _can_move(self) -> bool:
         """Whether a run ended, a run was cancelled before its turn, or the next run may go
@@ -255,7 +266,7 @@ class ThreadWorkflow:
         except WorkflowAlreadyStartedError:
             # Submitted twice, or started elsewhere (a reconciled run): it runs once, and the
             # runs after it wait for it as for any run in flight.
-            if workflow.patched(_OWN_TURNS) and run_id not in self._waits:
+            if self._patched(_OWN_TURNS) and run_id not in self._waits:
                 self._waits[run_id] = asyncio.create_task(_wait_for(run_id))
             return
         self._started += 1
