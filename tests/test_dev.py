@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from graphyard.devstack.children import Child
 from graphyard.devstack.ports import free_port
-from tests.conftest import TEST_CONFIG
+from tests.stack import TEST_CONFIG
 
 
 class Dev:

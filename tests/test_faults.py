@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from tests.conftest import Stack
 from tests.processes import worker_process
+from tests.stack import Stack
 
 
 @pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)

@@ -18,8 +18,8 @@ from graphyard.devstack.temporal import temporal_binary
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import open_pool
 from graphyard.types import run_workflow_id
-from tests.conftest import Stack
 from tests.processes import api_process, worker_process
+from tests.stack import Stack
 
 PLAN = "plan for: ship"
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from graphyard.config import Settings
-from tests.conftest import Stack
+from tests.stack import Stack
 
 
 @pytest.fixture

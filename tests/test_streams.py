@@ -12,7 +12,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from graphyard.graphs import GraphRegistry
 from graphyard.serde import to_jsonable
-from tests.conftest import Stack
+from tests.stack import Stack
 
 GRAPH_MODES = ["values", "updates", "custom", "tasks", "checkpoints", "debug"]
 _VOLATILE = {

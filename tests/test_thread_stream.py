@@ -15,11 +15,11 @@ from langgraph_sdk import get_client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import ROOT, Stack
 from tests.faultkit import kill
 from tests.graphs.browser_chat import reply_text
 from tests.graphs.protocol_agent import FINDINGS
 from tests.processes import api_process
+from tests.stack import ROOT, Stack
 
 TRANSPORTS = ["sse", "websocket"]
 BROWSER = ROOT / "tests" / "browser"
