@@ -158,6 +158,8 @@ async def test_cancel_a_slow_task(stack: Stack) -> None:
     assert stack.sql("SELECT status FROM runs") == [{"status": "interrupted"}]
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 async def test_a_send_outlives_its_worker(api: Stack) -> None:
     async with a2a_client(api) as client:
         with worker_process(api.settings) as worker:

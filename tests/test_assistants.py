@@ -19,6 +19,8 @@ from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, default_assistant_id
 from tests.stack import Stack, serve_api
 
+pytestmark = pytest.mark.core
+
 ASSISTANT_KEYS = {
     "assistant_id",
     "graph_id",

@@ -16,6 +16,8 @@ from graphyard.types import run_workflow_id, thread_workflow_id
 from graphyard.worker import running_worker
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 
 async def blocked_run(stack: Stack, gate: str = "c2") -> tuple[str, dict[str, Any]]:
     thread = await stack.client.threads.create()

@@ -17,6 +17,8 @@ from graphyard.graphs import GraphRegistry, LoadedConfig
 from graphyard.http_config import CorsConfig, HttpConfig
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 PAGE = "http://localhost:5173"
 API_KEY = "gy-cors-key-5f1e9c0b7a"
 THREAD = "7b1b6d0e-8f5c-4d7e-9c55-0a4c2b1e9f10"

@@ -19,6 +19,8 @@ from graphyard.temporal import connect
 from tests import fault_scenarios, faultkit
 from tests.stack import Stack, open_stack
 
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
 # Timing bounds carry this much slack over the design's figures for a CI machine that is busy
 # with other work; each test prints what it measured.
 SLACK = 2.0

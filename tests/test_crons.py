@@ -14,6 +14,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from graphyard.schedules import schedule_id
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 
 async def cron_runs(stack: Stack, cron_id: str, n: int) -> list[dict[str, Any]]:
     """Wait (bounded) until ``n`` runs of the cron have ended; their rows."""

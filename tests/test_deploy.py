@@ -29,6 +29,8 @@ from graphyard.workflows import ALL_WORKFLOWS, versioned_workflows
 from tests.processes import worker_env, worker_process
 from tests.stack import TEST_CONFIG, Stack
 
+pytestmark = pytest.mark.slow
+
 WAITING = 49  # runs waiting at an interrupt during the switch, beside one blocked mid-graph
 
 

@@ -10,6 +10,8 @@ import pytest
 from tests.processes import worker_process
 from tests.stack import Stack
 
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
 
 @pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)
 async def test_sigkill_worker_mid_node_loses_nothing(api: Stack) -> None:

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from graphyard.config import Settings
 from tests.stack import Stack
 
+pytestmark = [pytest.mark.slow, pytest.mark.fuzz]
+
 EXAMPLES_PER_ROUTE = 25
 
 

@@ -24,6 +24,8 @@ from graphyard.errors import Unprocessable, Unserializable
 from graphyard.graphs import AuthConfig, GraphRegistry, LoadedConfig
 from tests.stack import Stack, serve_api
 
+pytestmark = pytest.mark.core
+
 MAX_DEPTH = Settings.model_fields["max_json_depth"].default
 
 

@@ -14,6 +14,8 @@ from temporalio.client import WorkflowExecutionStatus
 from graphyard.types import run_workflow_id, thread_workflow_id
 from tests.stack import Stack
 
+pytestmark = pytest.mark.slow
+
 STEPS = 5000
 PER_HISTORY = 1000
 

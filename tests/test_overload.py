@@ -17,6 +17,8 @@ from tests.graphs.counted import NODES
 from tests.processes import worker_process
 from tests.stack import Stack
 
+pytestmark = pytest.mark.slow
+
 RUNS = 300
 CONCURRENCY = 50
 

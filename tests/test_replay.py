@@ -38,6 +38,8 @@ from tests.receiver import receiving
 from tests.stack import Stack
 from tests.unsandboxed_clock import RunWorkflowReadingTheClock
 
+pytestmark = [pytest.mark.core, pytest.mark.replay]
+
 HISTORIES = Path(__file__).parent / "histories"
 # Set to record histories of the current code under the tag below (then review and commit them);
 # bump the tag whenever workflow code changes, and keep the older histories: runs started on
@@ -175,6 +177,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "settings",
     # Few steps per history: the chain's run continues as new, its last history is recorded.

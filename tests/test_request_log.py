@@ -18,6 +18,8 @@ from graphyard.http_config import HttpConfig
 from graphyard.telemetry.logs import make_handler
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 SECRET_QUERY = "query-value-7f3e91"
 
 

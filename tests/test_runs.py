@@ -14,6 +14,8 @@ from temporalio.api.enums.v1 import EventType
 from graphyard.types import STEP_ACTIVITY, run_workflow_id
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 CHAIN = [f"node_{i}" for i in range(10)]
 
 EXAMPLES: list[tuple[str, dict[str, Any], dict[str, Any], int]] = [

@@ -19,6 +19,8 @@ from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 # Shapes of real credentials, assembled so that no scanner mistakes this file for a leak.
 OPENAI = "sk-" + "proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2"
 GITHUB = "ghp" + "_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"

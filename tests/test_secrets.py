@@ -26,6 +26,8 @@ from tests.canary_stack import CanaryStack, canary_stack
 from tests.sinks import occurrences
 from tests.stack import graphyard_client
 
+pytestmark = pytest.mark.slow
+
 STREAM_MODES = ["values", "updates", "messages-tuple", "debug", "tasks", "events", "checkpoints"]
 
 

@@ -12,6 +12,8 @@ from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry
 from tests.stack import graphyard_client, open_stack
 
+pytestmark = pytest.mark.core
+
 
 @pytest.mark.parametrize("fails", [False, True], ids=["passes", "fails"])
 async def test_open_stack_restores_the_environment(

@@ -19,6 +19,8 @@ from graphyard.store import StoreConfig, load_embeddings
 from graphyard.worker import running_worker
 from tests.stack import Stack, serve_api
 
+pytestmark = pytest.mark.core
+
 
 def _with_store(graphs: GraphRegistry, store: dict[str, Any]) -> GraphRegistry:
     """The test graphs with langgraph.json's ``store`` set to ``store``."""

@@ -16,6 +16,8 @@ from graphyard.worker import running_worker
 from tests.processes import api_process, worker_process
 from tests.stack import Stack, serve_api
 
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
 HI = {"type": "human", "content": "hi"}
 
 

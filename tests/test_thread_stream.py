@@ -215,6 +215,8 @@ async def _read_and_kill(stream: Any, seen: list[dict[str, Any]], api: Any) -> N
                 kill(api)
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 async def test_kill_mid_stream_and_resume_on_another_api_process(stack: Stack) -> None:
     """SIGKILL the API process serving a stream mid-message; another API process resumes it
     from the last ``seq`` the client got: nothing lost, nothing repeated."""

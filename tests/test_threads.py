@@ -12,6 +12,8 @@ from graphyard.graphs import CheckpointerConfig, GraphRegistry, LoadedConfig
 from graphyard.worker import running_worker
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 CHAIN = [f"node_{i}" for i in range(10)]
 
 
