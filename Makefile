@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/langgraph.json
 
-.PHONY: install dev test lint bench bench-lock bench-faults clean
+.PHONY: install dev test test-fast lint bench bench-lock bench-faults clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ lint: $(STAMP)
 # pytest exits 5 when it collected no test: that is a failure too.
 test: lint
 	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
+
+# The default while developing (under 2 minutes): the tests marked `core` and not `slow`, without
+# lint. `make test` (the whole suite, lint first) before pushing; markers in pyproject.toml.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "core and not slow"; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
 # graphyard beside the reference (`langgraph dev`, in its own venv) and the bare floor; see
 # docs/benchmarks.md. Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS=--quick.

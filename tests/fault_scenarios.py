@@ -18,7 +18,6 @@ from temporalio.client import WorkflowExecutionStatus
 from graphyard.devstack.ports import free_port
 from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import TemporalDevServer
-from tests.conftest import Stack
 from tests.faultkit import (
     TERMINAL,
     Outcome,
@@ -39,6 +38,7 @@ from tests.faultkit import (
 )
 from tests.graphs.paced import NODES
 from tests.processes import api_process, worker_process
+from tests.stack import Stack
 
 OUTAGE = 3.0  # how long a killed Temporal or Postgres stays down
 

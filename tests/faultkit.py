@@ -32,8 +32,8 @@ from graphyard.devstack.ports import free_port
 from graphyard.devstack.postgres import EmbeddedPostgres
 from graphyard.devstack.temporal import TemporalDevServer
 from graphyard.types import SEARCH_ATTRIBUTES, run_workflow_id
-from tests.conftest import Stack
 from tests.graphs.paced import NODES
+from tests.stack import Stack
 
 TERMINAL = ("success", "error", "timeout", "interrupted")
 DEADLINE = 120.0

@@ -19,8 +19,8 @@ from a2a.client.client import Client
 from a2a.types import a2a_pb2 as pb
 
 from graphyard.graphs import default_assistant_id
-from tests.conftest import Stack
 from tests.processes import worker_process
+from tests.stack import Stack
 from tests.test_auth import AUTH_SETTINGS, TOKENS, Users, users  # noqa: F401
 
 AGENT = default_assistant_id("agent")
@@ -158,6 +158,8 @@ async def test_cancel_a_slow_task(stack: Stack) -> None:
     assert stack.sql("SELECT status FROM runs") == [{"status": "interrupted"}]
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 async def test_a_send_outlives_its_worker(api: Stack) -> None:
     async with a2a_client(api) as client:
         with worker_process(api.settings) as worker:

@@ -17,7 +17,9 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, default_assistant_id
-from tests.conftest import Stack, serve_api
+from tests.stack import Stack, serve_api
+
+pytestmark = pytest.mark.core
 
 ASSISTANT_KEYS = {
     "assistant_id",

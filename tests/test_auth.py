@@ -30,7 +30,7 @@ from graphyard.errors import ConfigError
 from graphyard.graphs import AuthConfig, GraphRegistry, LoadedConfig
 from graphyard.types import run_workflow_id
 from graphyard.worker import running_worker
-from tests.conftest import ROOT, Stack, open_stack
+from tests.stack import ROOT, Stack, open_stack
 
 AUTH_CONFIG = ROOT / "tests" / "graphs" / "langgraph.auth.json"
 TOKENS = {

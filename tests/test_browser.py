@@ -21,8 +21,10 @@ from urllib.parse import urlencode
 import pytest
 
 from graphyard.devstack.ports import free_port
-from tests.conftest import ROOT, Stack
 from tests.graphs.browser_chat import reply_text
+from tests.stack import ROOT, Stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 APP = ROOT / "tests" / "browser"
 RESUMED = "Resumed with yes: all done."

@@ -14,7 +14,9 @@ from temporalio.api.enums.v1 import EventType
 from graphyard.graphs import GraphRegistry
 from graphyard.types import run_workflow_id, thread_workflow_id
 from graphyard.worker import running_worker
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 
 async def blocked_run(stack: Stack, gate: str = "c2") -> tuple[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from graphyard.codec import CodecError, EncryptionCodec, new_key_line, parse_key
 from graphyard.config import Settings
 from graphyard.errors import ConfigError
 from tests.canary_stack import canary_stack
-from tests.conftest import Stack, graphyard_client
+from tests.stack import Stack, graphyard_client
 
 K1, K2 = new_key_line("k1"), new_key_line("k2")
 
@@ -73,7 +73,7 @@ async def test_the_codec_endpoint_is_off_by_default(api: Stack) -> None:
 
 def test_the_codec_endpoint_needs_keys() -> None:
     from graphyard.api.app import create_app
-    from tests.conftest import TEST_CONFIG
+    from tests.stack import TEST_CONFIG
 
     with pytest.raises(ConfigError, match="GRAPHYARD_CODEC_KEYS"):
         create_app(Settings(config_path=TEST_CONFIG, codec_endpoint=True))

@@ -15,7 +15,9 @@ from graphyard.api.app import create_app
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, LoadedConfig
 from graphyard.http_config import CorsConfig, HttpConfig
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 PAGE = "http://localhost:5173"
 API_KEY = "gy-cors-key-5f1e9c0b7a"

@@ -17,7 +17,9 @@ from graphyard.devstack.temporal import TemporalDevServer
 from graphyard.graphs import GraphRegistry
 from graphyard.temporal import connect
 from tests import fault_scenarios, faultkit
-from tests.conftest import Stack, open_stack
+from tests.stack import Stack, open_stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 # Timing bounds carry this much slack over the design's figures for a CI machine that is busy
 # with other work; each test prints what it measured.

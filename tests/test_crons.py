@@ -12,7 +12,9 @@ from langgraph_sdk.errors import NotFoundError
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.schedules import schedule_id
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 
 async def cron_runs(stack: Stack, cron_id: str, n: int) -> list[dict[str, Any]]:

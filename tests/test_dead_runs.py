@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from graphyard.types import run_workflow_id
-from tests.conftest import Stack
+from tests.stack import Stack
 
 
 async def cli(stack: Stack, *args: str) -> tuple[int, str]:

@@ -26,8 +26,10 @@ from graphyard.graphs import load_config
 from graphyard.types import run_workflow_id
 from graphyard.versioning import default_build_id
 from graphyard.workflows import ALL_WORKFLOWS, versioned_workflows
-from tests.conftest import TEST_CONFIG, Stack
 from tests.processes import worker_env, worker_process
+from tests.stack import TEST_CONFIG, Stack
+
+pytestmark = pytest.mark.slow
 
 WAITING = 49  # runs waiting at an interrupt during the switch, beside one blocked mid-graph
 

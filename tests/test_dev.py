@@ -17,12 +17,15 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
+import pytest
 from langgraph_sdk import get_client
 from temporalio.client import Client
 
 from graphyard.devstack.children import Child
 from graphyard.devstack.ports import free_port
-from tests.conftest import TEST_CONFIG
+from tests.stack import TEST_CONFIG
+
+pytestmark = pytest.mark.slow
 
 
 class Dev:

@@ -7,8 +7,10 @@ import signal
 
 import pytest
 
-from tests.conftest import Stack
 from tests.processes import worker_process
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 
 @pytest.mark.parametrize("settings", ["local", "regular"], indirect=True)

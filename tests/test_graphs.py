@@ -13,6 +13,8 @@ from langchain_core.runnables import RunnableConfig
 from graphyard.errors import ConfigError
 from graphyard.graphs import GraphRegistry, apply_env, default_assistant_id, load_config
 
+pytestmark = pytest.mark.core
+
 GRAPH_MODULE = """
 from typing import TypedDict
 from langgraph.graph import StateGraph, START

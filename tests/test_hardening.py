@@ -20,7 +20,7 @@ from graphyard import redaction
 from graphyard.config import Settings
 from graphyard.runs import secret_check
 from graphyard.telemetry import logs
-from tests.conftest import Stack
+from tests.stack import Stack
 
 ADVERSARIAL = {
     "dots": "GET /store/items?key=k&namespace=" + "a." * 40_000,

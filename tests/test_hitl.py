@@ -18,8 +18,10 @@ from graphyard.devstack.temporal import temporal_binary
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import open_pool
 from graphyard.types import run_workflow_id
-from tests.conftest import Stack
 from tests.processes import api_process, worker_process
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 PLAN = "plan for: ship"
 
@@ -227,6 +229,8 @@ async def test_idempotency_key_executes_once_and_refuses_another_body(stack: Sta
         await stack.client.runs.create(tid, "counted", input={"steps": ["x"]}, headers=key)
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 async def test_resume_after_the_worker_and_the_api_restarted(api: Stack) -> None:
     async with api_process(api.settings) as (server, url):
         with worker_process(api.settings):

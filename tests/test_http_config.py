@@ -22,7 +22,7 @@ from graphyard.errors import ConfigError
 from graphyard.graphs import GraphRegistry, LoadedConfig
 from graphyard.http_config import HttpConfig
 from graphyard.worker import running_worker
-from tests.conftest import graphyard_client, open_stack
+from tests.stack import graphyard_client, open_stack
 
 API_KEY = "gy-http-key-5f1e9c0b7a"
 THREAD = "7b1b6d0e-8f5c-4d7e-9c55-0a4c2b1e9f10"

@@ -16,7 +16,9 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from graphyard.config import Settings
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.fuzz]
 
 EXAMPLES_PER_ROUTE = 25
 

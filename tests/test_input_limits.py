@@ -22,7 +22,9 @@ from graphyard.api.routing import BodyRoute
 from graphyard.config import Settings
 from graphyard.errors import Unprocessable, Unserializable
 from graphyard.graphs import AuthConfig, GraphRegistry, LoadedConfig
-from tests.conftest import Stack, serve_api
+from tests.stack import Stack, serve_api
+
+pytestmark = pytest.mark.core
 
 MAX_DEPTH = Settings.model_fields["max_json_depth"].default
 

@@ -12,7 +12,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from graphyard.types import run_workflow_id, thread_workflow_id
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.slow
 
 STEPS = 5000
 PER_HISTORY = 1000

@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 from graphyard.api.app import create_app
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry
-from tests.conftest import Stack
+from tests.stack import Stack
 from tests.test_auth import AUTH_SETTINGS, TOKENS, Users, users  # noqa: F401
 from tests.test_http_config import _registry
 

@@ -24,7 +24,7 @@ from graphyard.config import Settings
 from graphyard.errors import ConfigError
 from graphyard.temporal import check_search_attributes, setup_search_attributes
 from graphyard.types import RUN_STATUS, STEP_ACTIVITY, run_workflow_id
-from tests.conftest import Stack
+from tests.stack import Stack
 
 
 async def runs_where(client: Client, query: str, expected: int, timeout: float = 10) -> list[str]:

@@ -13,7 +13,7 @@ from graphyard.api.app import create_app
 from graphyard.codec import new_key_line
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry
-from tests.conftest import TEST_CONFIG, Stack
+from tests.stack import TEST_CONFIG, Stack
 
 
 @pytest.fixture
@@ -22,6 +22,8 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"step_max_attempts": 1})
 
 
+@pytest.mark.slow
+@pytest.mark.fuzz
 async def test_schemathesis_finds_no_server_error(stack: Stack, tmp_path: Path) -> None:
     # In a subprocess: the API under test runs in this event loop; loopback only. Routes that
     # hold the request until a run ends (wait, join, streams) are left out: a fuzzed run may

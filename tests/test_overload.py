@@ -13,9 +13,11 @@ from datetime import timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from tests.conftest import Stack
 from tests.graphs.counted import NODES
 from tests.processes import worker_process
+from tests.stack import Stack
+
+pytestmark = pytest.mark.slow
 
 RUNS = 300
 CONCURRENCY = 50

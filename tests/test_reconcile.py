@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from graphyard.graphs import GraphRegistry
 from graphyard.types import run_workflow_id, thread_workflow_id
 from graphyard.worker import running_worker
-from tests.conftest import Stack
+from tests.stack import Stack
 from tests.test_cancel import blocked_run
 
 # Rows are checked against their workflow on every read; waits re-check every 0.2 s.

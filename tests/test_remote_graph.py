@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client, get_sync_client
 
-from tests.conftest import Stack
+from tests.stack import Stack
 
 CHAIN = [f"node_{i}" for i in range(10)]
 

@@ -1,6 +1,7 @@
 """Replay: committed histories of ``RunWorkflow`` must replay on today's workflow code, so a change
 that would break runs in flight fails the build. Also one run with no workflow cache, where
-every workflow task replays the history so far."""
+every workflow task replays the history so far, and one replay in the workflow sandbox (the
+workers run unsandboxed), so the sandbox's determinism checks run somewhere."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from graphyard.converter import DATA_CONVERTER
@@ -31,8 +34,11 @@ from graphyard.types import (
 )
 from graphyard.worker import running_worker
 from graphyard.workflows import ALL_WORKFLOWS, RunWorkflow, versioned_workflows
-from tests.conftest import Stack
 from tests.receiver import receiving
+from tests.stack import Stack
+from tests.unsandboxed_clock import RunWorkflowReadingTheClock
+
+pytestmark = [pytest.mark.core, pytest.mark.replay]
 
 HISTORIES = Path(__file__).parent / "histories"
 # Set to record histories of the current code under the tag below (then review and commit them);
@@ -84,6 +90,34 @@ async def test_the_versioned_workers_workflows_replay_the_same_histories() -> No
     for path in committed():
         result = await versioned.replay_workflow(history(path), raise_on_replay_failure=False)
         assert result.replay_failure is None, path.stem
+
+
+async def _replay_all(workflows: list[type], runner: Any) -> dict[str, Exception]:
+    """The failures of replaying every committed history on ``workflows`` under ``runner``."""
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for path in committed():
+            yield history(path)
+
+    results = await Replayer(
+        workflows=workflows, workflow_runner=runner, data_converter=DATA_CONVERTER
+    ).replay_workflows(histories(), raise_on_replay_failure=False)
+    return results.replay_failures
+
+
+async def test_committed_histories_replay_in_the_workflow_sandbox() -> None:
+    # The sandbox re-imports the workflows' modules with restrictions (no I/O, no wall clock,
+    # no randomness outside the workflow API): code the unsandboxed workers would run quietly.
+    assert await _replay_all(ALL_WORKFLOWS, SandboxedWorkflowRunner()) == {}
+
+
+async def test_the_sandbox_refuses_what_an_unsandboxed_replay_lets_through() -> None:
+    workflows = [RunWorkflowReadingTheClock, *(w for w in ALL_WORKFLOWS if w is not RunWorkflow)]
+    assert await _replay_all(workflows, UnsandboxedWorkflowRunner()) == {}
+    failures = await _replay_all(workflows, SandboxedWorkflowRunner())
+    run_ids = {history(path).run_id for path in run_histories()}
+    assert set(failures) == run_ids
+    assert all("datetime.datetime.now" in str(f) for f in failures.values())
 
 
 # Deliberately incompatible changes to RunWorkflow, registered under its name: runs in flight
@@ -143,6 +177,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "settings",
     # Few steps per history: the chain's run continues as new, its last history is recorded.

@@ -16,7 +16,9 @@ from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, LoadedConfig
 from graphyard.http_config import HttpConfig
 from graphyard.telemetry.logs import make_handler
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 SECRET_QUERY = "query-value-7f3e91"
 

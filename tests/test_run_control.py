@@ -23,7 +23,7 @@ from graphyard.devstack.temporal import temporal_binary
 from graphyard.graphs import default_assistant_id
 from graphyard.schedules import schedule_id
 from graphyard.types import run_workflow_id
-from tests.conftest import Stack
+from tests.stack import Stack
 
 
 async def _cancel_latency(stack: Stack) -> float:

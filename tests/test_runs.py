@@ -12,7 +12,9 @@ from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 from temporalio.api.enums.v1 import EventType
 
 from graphyard.types import STEP_ACTIVITY, run_workflow_id
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 CHAIN = [f"node_{i}" for i in range(10)]
 

@@ -17,7 +17,9 @@ from graphyard.api.app import create_app
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry, apply_env, load_config
 from graphyard.runs.secret_check import find_secrets
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 # Shapes of real credentials, assembled so that no scanner mistakes this file for a leak.
 OPENAI = "sk-" + "proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2"

@@ -23,8 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 from graphyard.codec import new_key_line
 from graphyard.config import Settings
 from tests.canary_stack import CanaryStack, canary_stack
-from tests.conftest import graphyard_client
 from tests.sinks import occurrences
+from tests.stack import graphyard_client
+
+pytestmark = pytest.mark.slow
 
 STREAM_MODES = ["values", "updates", "messages-tuple", "debug", "tasks", "events", "checkpoints"]
 

@@ -17,7 +17,9 @@ from graphyard.errors import ConfigError
 from graphyard.graphs import GraphRegistry, LoadedConfig
 from graphyard.store import StoreConfig, load_embeddings
 from graphyard.worker import running_worker
-from tests.conftest import Stack, serve_api
+from tests.stack import Stack, serve_api
+
+pytestmark = pytest.mark.core
 
 
 def _with_store(graphs: GraphRegistry, store: dict[str, Any]) -> GraphRegistry:

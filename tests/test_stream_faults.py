@@ -13,8 +13,10 @@ from langgraph_sdk import get_client
 from graphyard.config import Settings
 from graphyard.graphs import GraphRegistry
 from graphyard.worker import running_worker
-from tests.conftest import Stack, serve_api
 from tests.processes import api_process, worker_process
+from tests.stack import Stack, serve_api
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 HI = {"type": "human", "content": "hi"}
 

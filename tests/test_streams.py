@@ -7,12 +7,15 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphyard.graphs import GraphRegistry
 from graphyard.serde import to_jsonable
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 GRAPH_MODES = ["values", "updates", "custom", "tasks", "checkpoints", "debug"]
 _VOLATILE = {

@@ -25,7 +25,7 @@ from graphyard.graphs import GraphRegistry
 from graphyard.telemetry import logs, tracing
 from graphyard.temporal import connect
 from graphyard.worker import running_worker
-from tests.conftest import Stack, serve_api
+from tests.stack import Stack, serve_api
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10) -> Any:

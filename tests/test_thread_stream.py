@@ -15,11 +15,11 @@ from langgraph_sdk import get_client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import ROOT, Stack
 from tests.faultkit import kill
 from tests.graphs.browser_chat import reply_text
 from tests.graphs.protocol_agent import FINDINGS
 from tests.processes import api_process
+from tests.stack import ROOT, Stack
 
 TRANSPORTS = ["sse", "websocket"]
 BROWSER = ROOT / "tests" / "browser"
@@ -215,6 +215,8 @@ async def _read_and_kill(stream: Any, seen: list[dict[str, Any]], api: Any) -> N
                 kill(api)
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 async def test_kill_mid_stream_and_resume_on_another_api_process(stack: Stack) -> None:
     """SIGKILL the API process serving a stream mid-message; another API process resumes it
     from the last ``seq`` the client got: nothing lost, nothing repeated."""

@@ -10,7 +10,9 @@ from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from graphyard.graphs import CheckpointerConfig, GraphRegistry, LoadedConfig
 from graphyard.worker import running_worker
-from tests.conftest import Stack
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
 
 CHAIN = [f"node_{i}" for i in range(10)]
 

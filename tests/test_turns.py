@@ -19,8 +19,10 @@ from graphyard.runs.request import RunCreate
 from graphyard.runs.submit import _insert, run_id_for
 from graphyard.storage.db import open_pool
 from graphyard.types import WAIT_ACTIVITY, thread_workflow_id
-from tests.conftest import Stack
+from tests.stack import Stack
 from tests.test_cancel import blocked_run
+
+pytestmark = pytest.mark.core
 
 
 @pytest.fixture

@@ -35,8 +35,8 @@ from graphyard.webhooks import (
     domain_matches,
 )
 from graphyard.worker import running_worker
-from tests.conftest import Stack
 from tests.receiver import Received, receiving
+from tests.stack import Stack
 
 SECRET = "whsec-test"
 HEADERS = {"Authorization": "Bearer ${{ env.LG_WEBHOOK_TOKEN }}", "X-Team": "graphs"}
