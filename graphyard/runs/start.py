@@ -38,9 +38,10 @@ from graphyard.types import (
 Row = dict[str, Any]
 
 
-def run_input(services: Backends, row: Row) -> RunInput:
-    """The workflow input of the run in ``row`` (its ids and the graph's step policy)."""
-    kwargs = RunKwargs.of(row)
+def run_input(services: Backends, row: Row, kwargs: RunKwargs | None = None) -> RunInput:
+    """The workflow input of the run in ``row`` (its ids and the graph's step policy);
+    ``kwargs``: the row's, if read already."""
+    kwargs = kwargs or RunKwargs.of(row)
     graph_id = kwargs.graph_id
     deadline = kwargs.configurable.get(rules.INTERRUPT_TIMEOUT_KEY)
     return RunInput(
@@ -90,13 +91,14 @@ async def start(services: Backends, row: Row, *, created: bool) -> None:
     path). One that found runs in flight goes to its thread's workflow, which starts a busy
     thread's runs one at a time, in order, after applying the run's multitask strategy to those
     in flight. ``created``: this request wrote the row (a failed start then removes it)."""
-    run = run_input(services, row)
-    in_flight = RunKwargs.of(row).in_flight
+    kwargs = RunKwargs.of(row)
+    run = run_input(services, row, kwargs)
     try:
-        if row["multitask_strategy"] is None or not in_flight:
-            await start_run_workflow(services, run, delay=run_delay(row))
+        if row["multitask_strategy"] is None or not kwargs.in_flight:
+            await start_run_workflow(services, run, delay=_delay(kwargs))
         else:
-            await _submit(services, row, run, row["multitask_strategy"], in_flight)
+            strategy = row["multitask_strategy"]
+            await _submit(services, run, strategy, kwargs.in_flight, _delay(kwargs))
     except WorkflowAlreadyStartedError:
         pass  # it ran (and closed) already
     except RPCError as exc:
@@ -115,29 +117,29 @@ async def restart(services: Backends, row: Row) -> None:
     if row["multitask_strategy"] is None:
         await start(services, row, created=False)
         return
-    run = run_input(services, row)
+    kwargs = RunKwargs.of(row)
+    run = run_input(services, row, kwargs)
     run_id, thread_id = run.run.run_id, run.run.thread_id
     async with services.pool.connection() as conn:
         before = await thread_rows.runs_in_flight_before(conn, thread_id, run_id)
-    await _submit(services, row, run, "enqueue", before)
+    await _submit(services, run, "enqueue", before, _delay(kwargs))
     if row.get("cancel_requested_at") is not None:
         await services.temporal.get_workflow_handle(thread_workflow_id(thread_id)).signal(
             CANCEL_SIGNAL, CancelInput(action="interrupt", run_id=run_id)
         )
 
 
-def run_delay(row: Row) -> timedelta | None:
+def _delay(kwargs: RunKwargs) -> timedelta | None:
     """The run's ``after_seconds``."""
-    seconds = RunKwargs.of(row).after_seconds
-    return timedelta(seconds=seconds) if seconds else None
+    return timedelta(seconds=kwargs.after_seconds) if kwargs.after_seconds else None
 
 
 async def _submit(
     services: Backends,
-    row: Row,
     run: RunInput,
     strategy: MultitaskStrategy,
     in_flight: list[str],
+    delay: timedelta | None,
 ) -> None:
     """Hand the run to its thread's workflow, starting that if need be (signal-with-start:
     creating a run never waits for a worker)."""
@@ -150,7 +152,7 @@ async def _submit(
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal=SUBMIT_SIGNAL,
-        start_signal_args=[SubmitRun(replace(run, delay=run_delay(row)), strategy, in_flight)],
+        start_signal_args=[SubmitRun(replace(run, delay=delay), strategy, in_flight)],
         task_timeout=settings.workflow_task_timeout,
         static_summary=f"thread {thread_id}",
         search_attributes=thread_search_attributes(thread_id)

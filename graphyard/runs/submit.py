@@ -112,13 +112,14 @@ async def create_run(
             conn, services, body, run_id, thread_id, fingerprint, caller, headers or {}
         )
     row = created.row
-    if fingerprint is not None and RunKwargs.of(row).request_hash != fingerprint:
+    kwargs = RunKwargs.of(row)
+    if fingerprint is not None and kwargs.request_hash != fingerprint:
         raise Conflict("Idempotency-Key was already used for a different request")
     for previous in created.superseded:
         await cancel_run(services, previous, "interrupt", thread_id=str(row["thread_id"]))
     await start(services, row, created=created.created)
     if created.created:
-        metrics.RUNS_CREATED.labels(RunKwargs.of(row).graph_id).inc()
+        metrics.RUNS_CREATED.labels(kwargs.graph_id).inc()
     return Submitted(row)
 
 
