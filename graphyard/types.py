@@ -36,6 +36,8 @@ CANCEL_SIGNAL = "cancel"
 RESUME_SIGNAL = "resume"
 START_SIGNAL = "start"
 SUBMIT_SIGNAL = "submit"
+# ``ThreadWorkflow``'s query: whether it holds a run (waiting for its turn, or started).
+HOLDS_QUERY = "holds"
 # The failure type of a step stopped because a client cancelled its run.
 RUN_CANCELLED = "RunCancelled"
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]

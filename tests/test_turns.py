@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -107,3 +108,21 @@ async def _until_waiting(handle: Any) -> None:
                 return
         await asyncio.sleep(0.05)
     raise AssertionError("the thread's workflow never waited")
+
+
+@pytest.mark.parametrize("settings", [{"reconcile_after": timedelta(0)}], indirect=True)
+async def test_reading_a_queued_run_adds_nothing_to_its_threads_history(stack: Stack) -> None:
+    tid, _ = await blocked_run(stack, gate="c1")
+    queued = await stack.client.runs.create(tid, "chain", input={})
+    handle = stack.temporal.get_workflow_handle(thread_workflow_id(tid))
+    before = await _signals(handle)
+    for _ in range(5):  # each read checks the run against Temporal
+        assert (await stack.client.runs.get(tid, queued["run_id"]))["status"] == "pending"
+    assert await _signals(handle) == before == 1
+    stack.sql("INSERT INTO gates VALUES (%s)", (tid,))
+    assert (await stack.client.runs.join(tid, queued["run_id"]))["steps"][-1] == "node_9"
+
+
+async def _signals(handle: Any) -> int:
+    kinds = [e.event_type async for e in handle.fetch_history_events()]
+    return kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)

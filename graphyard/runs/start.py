@@ -7,7 +7,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.common import (
+    QueryRejectCondition,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -20,6 +25,7 @@ from graphyard.storage import threads as thread_rows
 from graphyard.temporal import step_policy, webhook_policy
 from graphyard.types import (
     CANCEL_SIGNAL,
+    HOLDS_QUERY,
     RUN_WORKFLOW,
     SUBMIT_SIGNAL,
     THREAD_WORKFLOW,
@@ -120,6 +126,8 @@ async def restart(services: Backends, row: Row) -> None:
     kwargs = RunKwargs.of(row)
     run = run_input(services, row, kwargs)
     run_id, thread_id = run.run.run_id, run.run.thread_id
+    if await _held(services, thread_id, run_id):
+        return  # waiting for its turn in its thread's workflow: nothing is lost
     async with services.pool.connection() as conn:
         before = await thread_rows.runs_in_flight_before(conn, thread_id, run_id)
     await _submit(services, run, "enqueue", before, _delay(kwargs))
@@ -127,6 +135,23 @@ async def restart(services: Backends, row: Row) -> None:
         await services.temporal.get_workflow_handle(thread_workflow_id(thread_id)).signal(
             CANCEL_SIGNAL, CancelInput(action="interrupt", run_id=run_id)
         )
+
+
+async def _held(services: Backends, thread_id: str, run_id: str) -> bool:
+    """Whether the thread's workflow holds the run (asked without adding to its history: a
+    client polling a queued run must not grow it)."""
+    handle = services.temporal.get_workflow_handle(thread_workflow_id(thread_id))
+    try:
+        held: bool = await handle.query(
+            HOLDS_QUERY,
+            run_id,
+            result_type=bool,
+            # A closed (terminated) one answers from its last state: it holds nothing now.
+            reject_condition=QueryRejectCondition.NOT_OPEN,
+        )
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        return False  # gone, closed, or an older build: hand the run over (idempotent)
+    return held
 
 
 def _delay(kwargs: RunKwargs) -> timedelta | None:

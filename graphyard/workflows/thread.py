@@ -30,6 +30,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from graphyard.types import (
         CANCEL_SIGNAL,
+        HOLDS_QUERY,
         RUN_WORKFLOW,
         START_SIGNAL,
         SUBMIT_SIGNAL,
@@ -117,6 +118,13 @@ class ThreadWorkflow:
             self._fire(_signal_cancel(inp.run_id, inp.action))
         else:
             self._cancels.setdefault(inp.run_id, inp.action)
+
+    @workflow.query(name=HOLDS_QUERY)
+    def holds(self, run_id: str) -> bool:
+        """Whether this workflow has the run: waiting for its turn, or started and running."""
+        return any(s.run.run.run_id == run_id for s in self._arrived) or any(
+            c.run_id == run_id for c in self._children
+        )
 
     @workflow.run
     async def run(self, inp: ThreadInput) -> None:
