@@ -102,6 +102,14 @@ async def _raw_get(base_url: str, target: str) -> tuple[float, int]:
     return time.perf_counter() - started, int(status_line.split()[1])
 
 
+async def _until_healthy(client: httpx.AsyncClient) -> None:
+    """Returns once ``/ok`` answers 200: a worker that just started is not a poller of its
+    task queue until its first poll reaches Temporal, and ``/ok`` says 503 until then."""
+    deadline = time.monotonic() + 30
+    while (await client.get("/ok")).status_code != 200:
+        assert time.monotonic() < deadline, "/ok never became healthy"
+
+
 async def _while_pinging(
     client: httpx.AsyncClient, slow: asyncio.Task[Any], path: str = "/ok"
 ) -> list[float]:
@@ -119,7 +127,7 @@ async def test_a_huge_dotted_url_does_not_stall_the_api(
 ) -> None:
     url = "/store/items?key=k&namespace=" + "a." * 40_000
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-        await _timed_get(client, "/ok")  # connections warm
+        await _until_healthy(client)  # connections warm, the worker's first poll seen
         slow = asyncio.create_task(_raw_get(stack.url, url))
         pings = await _while_pinging(client, slow)
         seconds, status = await slow
