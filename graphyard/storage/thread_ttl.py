@@ -25,12 +25,13 @@ async def set_ttl(conn: Conn, thread_id: str, strategy: str | None, minutes: flo
 
 def ttl_json(row: ThreadRow) -> dict[str, Any] | None:
     """``ttl`` as ``threads.get(include=["ttl"])`` shows it."""
-    if row.get("ttl_minutes") is None:
+    minutes = row.get("ttl_minutes")
+    if minutes is None:
         return None
     return {
         "strategy": row["ttl_strategy"],
-        "ttl_minutes": row["ttl_minutes"],
-        "expires_at": row["updated_at"] + timedelta(minutes=row["ttl_minutes"]),
+        "ttl_minutes": minutes,
+        "expires_at": row["updated_at"] + timedelta(minutes=minutes),
     }
 
 
