@@ -11,24 +11,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from graphyard.config import Settings
 from graphyard.storage import wake
 from graphyard.storage.listener import Listener, woken
+from graphyard.storage.rows import RunRow
 from graphyard.types import TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
-Row = dict[str, Any]
-RowFetcher = Callable[[], Awaitable[Row | None]]
+RowFetcher = Callable[[], Awaitable[RunRow | None]]
 
 
 @dataclass(frozen=True)
 class Done:
     """The run ended (``row``) or vanished (``None``)."""
 
-    row: Row | None
+    row: RunRow | None
 
 
 class RunWaiter(Listener):

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
+from graphyard.storage.rows import Conn
 
 
 async def page(
@@ -21,7 +19,7 @@ async def page(
     order_by: str,
     limit: int,
     offset: int,
-) -> tuple[list[Row], int]:
+) -> tuple[list[DictRow], int]:
     """Rows of ``table`` matching ``where`` (trusted SQL, values in ``params``), ordered by
     ``order_by`` (trusted SQL), and how many match in all."""
     cur = await conn.execute(
