@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/langgraph.json
 
-.PHONY: install dev test test-fast lint bench bench-lock bench-faults clean
+.PHONY: install dev test test-fast lint bench bench-lock bench-faults bench-park bench-soak clean
 
 install: $(STAMP)
 
@@ -49,6 +49,16 @@ bench: $(STAMP) $(REF_STAMP)
 # Each fault scenario of tests/fault_scenarios.py 5 times against real processes (about 10 minutes).
 bench-faults: $(STAMP)
 	$(BIN)/python -m benchmarks.faults
+
+# Park COUNT runs at an interrupt, watch them wait, resume them all at once (docs/performance.md).
+COUNT ?= 1000
+bench-park: $(STAMP)
+	$(BIN)/python -m benchmarks.park --count $(COUNT) $(PARK_ARGS)
+
+# Steady chain runs for MINUTES with short retention; Postgres table sizes every minute.
+MINUTES ?= 20
+bench-soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 # Re-pin after editing requirements/*.in (versions and hashes only, no index URLs).
 lock: $(STAMP)

@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     # before any worker may take them (the SDK default is 10 s).
     sticky_schedule_to_start_timeout: timedelta = timedelta(seconds=3)
 
+    max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflow instances a worker keeps in memory (Temporal's sticky cache; the "
+        "SDK default is 1000). A run waiting at an interrupt stays cached until evicted; an "
+        "evicted run replays its history when it is resumed (docs/performance.md).",
+    )
+
     # Webhooks: how runs started now deliver theirs (recorded in each run's history); the
     # secret is the workers' (they sign), the rest the API's (it starts the runs).
     webhook_secret: SecretStr | None = Field(

@@ -79,6 +79,7 @@ async def running_worker(
             trace_nodes=tracing.enabled(settings),
         )
         interceptors = [logs.RunContextInterceptor(), *options.pop("interceptors", [])]
+        options.setdefault("max_cached_workflows", settings.max_cached_workflows)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
