@@ -41,7 +41,7 @@ from benchmarks.scenarios import sdk_client
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARK_INPUT = {"request": "x"}
-STEP_TIMEOUT_S = 1800.0
+STEP_TIMEOUT_S = 3600.0
 
 
 class LoadMeter:
@@ -145,12 +145,17 @@ async def resume_all(
     sender = asyncio.gather(*(one(t) for t in threads))
     sent_s: float | None = None
     deadline = t0 + STEP_TIMEOUT_S
+    reported = 0
     while True:
         if sent_s is None and sender.done():
             await sender  # raises a failed create
             sent_s = time.perf_counter() - t0
         now = await statuses(database_uri)
-        if now.get("success", 0) - done_before >= len(threads):
+        ended = now.get("success", 0) - done_before
+        if int(ended * 10 / len(threads)) > int(reported * 10 / len(threads)):
+            print(f"    resumed {ended} in {time.perf_counter() - t0:.0f} s", flush=True)
+            reported = ended
+        if ended >= len(threads):
             drained = time.perf_counter() - t0
             break
         if time.perf_counter() > deadline:
@@ -204,12 +209,16 @@ async def measure(server: servers.Server, args: argparse.Namespace, log: Path) -
     out["park_cpu_ms_per_run"] = {k: v * 1000 / args.count for k, v in meter.stop().items()}
     await asyncio.sleep(2)  # let the last acknowledgements settle
     out["rss_mb_parked"] = rss_mb(server)
+    print(f"parked {len(threads)} in {out['park_s']:.1f} s; {_fmt(out, 'park_cpu_ms_per_run')}")
+    print(f"rss_mb_parked: {_fmt(out, 'rss_mb_parked')}", flush=True)
     idle = servers.CpuMeter(per_process_parts(server))
     with load.phase("idle"):
         idle.start()
         await asyncio.sleep(args.idle_seconds)
         out["idle_cpu_pct"] = {k: v / args.idle_seconds * 100 for k, v in idle.stop().items()}
     out["rss_mb_idle_end"] = rss_mb(server)
+    print(f"idle CPU %: {_fmt(out, 'idle_cpu_pct', 2)}", flush=True)
+    save(out, args, "partial")
     meter.start()
     with load.phase("resume"):
         out.update(await resume_all(client, server.database_uri, threads, args.resume_concurrency))
@@ -221,6 +230,16 @@ async def measure(server: servers.Server, args: argparse.Namespace, log: Path) -
     for line in load.lines():
         print(line)
     return out
+
+
+def _fmt(out: dict[str, Any], key: str, digits: int = 1) -> str:
+    return ", ".join(f"{k} {v:.{digits}f}" for k, v in out[key].items())
+
+
+def save(out: dict[str, Any], args: argparse.Namespace, suffix: str = "") -> None:
+    RESULTS.mkdir(exist_ok=True)
+    parts = [f"park-{args.count}", args.label, suffix]
+    (RESULTS / ("-".join(p for p in parts if p) + ".json")).write_text(json.dumps(out, indent=2))
 
 
 def report(out: dict[str, Any]) -> str:
@@ -275,9 +294,7 @@ def main() -> None:
             out = asyncio.run(measure(server, args, log))
     out["env"] = args.env
     print(report(out))
-    RESULTS.mkdir(exist_ok=True)
-    name = f"park-{args.count}{'-' + args.label if args.label else ''}.json"
-    (RESULTS / name).write_text(json.dumps(out, indent=2))
+    save(out, args)
     c = out["check"]
     bad = c["act_missing"] + c["act_twice"] + c["act_stray"] + c["state_wrong"]
     if bad or out["park_stuck"] or set(c["statuses"]) != {"success"}:

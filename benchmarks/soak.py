@@ -152,7 +152,9 @@ async def soak(server: servers.Server, args: argparse.Namespace) -> dict[str, An
     rows: list[dict[str, Any]] = []
     minute = 0
     while not driver.done():
-        await asyncio.wait({driver}, timeout=max(0.0, t_start + (minute + 1) * 60 - time.perf_counter()))
+        await asyncio.wait(
+            {driver}, timeout=max(0.0, t_start + (minute + 1) * 60 - time.perf_counter())
+        )
         minute += 1
         now = await sizes(server.database_uri)
         t1 = time.perf_counter()
