@@ -199,8 +199,8 @@ def main() -> None:
     parser.add_argument("--store-ttl", type=float, default=2.0, help="minutes")
     parser.add_argument("--sweep-every", type=float, default=0.5, help="minutes")
     args = parser.parse_args()
-    os.environ["GRAPHYARD_STREAM_RETENTION"] = str(args.retention)
-    os.environ["GRAPHYARD_STREAM_PRUNE_INTERVAL"] = str(args.prune_every)
+    os.environ["GRAPHYARD_STREAM_RETENTION"] = f"PT{args.retention}S"
+    os.environ["GRAPHYARD_STREAM_PRUNE_INTERVAL"] = f"PT{args.prune_every}S"
     load = LoadMeter()
     with tempfile.TemporaryDirectory(prefix="graphyard-soak-") as tmp:
         # servers.graphyard reads its config from servers.CONFIG: point it at the soak's.
