@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
 from benchmarks import actions
@@ -166,6 +167,17 @@ async def _resume(handle: WorkflowHandle[Any, Any]) -> None:
         raise WrongResult(f"approval did not finish after resume: {str(done)[:200]}")
 
 
+async def _activity_running(handle: WorkflowHandle[Any, Any]) -> None:
+    """Back once a node's activity runs on a worker (killed then, the run waits for the
+    activity's start-to-close timeout; killed between two, it would not)."""
+    while True:
+        description = await handle.describe()
+        pending = description.raw_description.pending_activities
+        if any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending):
+            return
+        await asyncio.sleep(POLL_S)
+
+
 async def measure(plugin: PluginStack, opts: Options) -> Results:
     """The scenarios that the plugin can run (no API: no streams, no tokens; its fan-out fails,
     see plugin_worker.GRAPHS), then its costs and its recovery from kill -9."""
@@ -274,6 +286,7 @@ async def measure(plugin: PluginStack, opts: Options) -> Results:
             task_queue=TASK_QUEUE,
         )
         await asyncio.sleep(KILL_AFTER_S)
+        await _activity_running(handle)
         t0 = time.perf_counter()
         plugin.kill_workers()
         await asyncio.to_thread(plugin.start_workers)
