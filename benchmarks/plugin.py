@@ -67,7 +67,7 @@ class PluginStack:
 
     def start_workers(self) -> None:
         """Start ``workers`` worker processes; back once each polls."""
-        log = self.tmp / "plugin-worker.log"
+        log = self.tmp / "logs" / "plugin-worker.log"
         started = []
         for _ in range(self.workers):
             argv = [str(self.venv / "bin" / "python"), "-m", "benchmarks.plugin_worker"]
@@ -123,7 +123,7 @@ def stack(tmp: Path, venv: Path, workers: int) -> Iterator[PluginStack]:
         ui_port=None,
         db_file=tmp / "temporal.db",
         search_attributes={key.name: "Keyword" for key in SEARCH_ATTRIBUTES},
-        log_file=tmp / "temporal.log",
+        log_file=tmp / "logs" / "temporal.log",
     )
     temporal.start()
     plugin = PluginStack(tmp, venv, workers, temporal)
@@ -134,7 +134,7 @@ def stack(tmp: Path, venv: Path, workers: int) -> Iterator[PluginStack]:
         for proc in plugin.procs:
             stop_process(proc, 30)
         temporal.stop()
-        _keep(tmp, "plugin")
+        _keep(tmp / "logs", "plugin")
 
 
 async def _run(client: Client, graph: str, payload: Any) -> Any:
