@@ -1,0 +1,427 @@
+"""Fill a graphyard database the way months of use would: ``python -m benchmarks.scale_data
+--dsn postgresql://... --size 100k`` (``make bench-scale`` calls it between its two rounds).
+
+``--size`` counts runs: ``1m`` is 100,000 threads with 10 runs each (1,000,000 runs),
+10,000,000 stream events, 1,000,000 checkpoints, 100,000 store items and 10,000 crons; ``100k``
+a tenth of that. Rows go in with ``COPY`` straight into graphyard's tables (and langgraph's
+checkpoint and store tables), shaped as graphyard writes them: thread metadata with a few keys,
+every thread and run status, a run's kwargs as ``runs/kwargs.py`` keeps them, ten stream events
+per run, real checkpoints (cloned from a real run of the ``chain`` graph on langgraph's saver).
+
+``seed`` writes what the per-thread figures read, once, before the empty round: a thread with
+1,000 runs and a thread with 1,000 checkpoints (84 real invocations of ``chain``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from langgraph.checkpoint.postgres import PostgresSaver
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+CHAIN = Path(__file__).resolve().parent.parent / "examples" / "graphs" / "chain.py"
+CHAIN_STEPS = [f"node_{i}" for i in range(10)]
+RUNS_PER_THREAD = 10
+EVENTS_PER_RUN = 10
+CHECKPOINTS_PER_THREAD = 10
+HOT_RUNS = 1_000
+HOT_CHECKPOINTS = 1_000
+#: Thread status by its last run's: a run waiting at an interrupt leaves it ``interrupted``.
+THREAD_STATUS = {
+    "success": "idle",
+    "error": "error",
+    "timeout": "error",
+    "interrupted": "interrupted",
+    "pending": "busy",
+    "running": "busy",
+}
+#: A run's status, weighted as a live deployment's history looks (the live ones are rare).
+RUN_STATUSES = ["success"] * 860 + ["error"] * 60 + ["timeout"] * 20 + ["interrupted"] * 56
+RUN_STATUSES += ["pending"] * 2 + ["running"] * 2
+
+
+def parse_size(text: str) -> int:
+    """``100k`` / ``1m`` / ``250000``: a number of runs."""
+    text = text.strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("km")) * scale)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What ``seed`` made: the ids the per-thread figures use."""
+
+    assistant_id: str
+    hot_thread: str  # 1,000 runs
+    finished_run: str  # one of them, ended, with its stream
+    history_thread: str  # 1,000 checkpoints
+
+
+def _chain_builder() -> Any:
+    # Registered before exec: the module's dataclasses and annotations look themselves up.
+    spec = importlib.util.spec_from_file_location("_scale_chain", CHAIN)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.builder
+
+
+def _connect(dsn: str) -> psycopg.Connection[dict[str, Any]]:
+    return psycopg.connect(dsn, autocommit=True, row_factory=dict_row, prepare_threshold=None)
+
+
+def _assistant(conn: psycopg.Connection[dict[str, Any]]) -> str:
+    row = conn.execute("SELECT assistant_id FROM assistants WHERE graph_id = 'chain'").fetchone()
+    if row is None:
+        raise RuntimeError("no assistant for graph 'chain': start graphyard on benchmarks/")
+    return str(row["assistant_id"])
+
+
+def _metadata(i: int, users: int, assistant_id: str) -> dict[str, Any]:
+    return {
+        "graph_id": "chain",
+        "assistant_id": assistant_id,
+        "user_id": f"user-{i % users}",
+        "tenant": f"tenant-{i % 50}",
+        "channel": ("web", "slack", "api")[i % 3],
+    }
+
+
+def _configurable(thread_id: str, run_id: str, assistant_id: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "graph_id": "chain",
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+    }
+
+
+def _kwargs(meta: dict[str, Any], configurable: dict[str, Any]) -> str:
+    """A run's kwargs as ``RunKwargs.as_json`` keeps them."""
+    return json.dumps(
+        {
+            "input": {"steps": []},
+            "config": {"metadata": {**meta, "created_by": "system"}, "configurable": configurable},
+            "command": None,
+            "context": {},
+            "webhook": None,
+            "in_flight": [],
+            "resumable": False,
+            "subgraphs": False,
+            "temporary": False,
+            "checkpoint": None,
+            "durability": "async",
+            "stream_mode": ["values"],
+            "request_hash": None,
+            "after_seconds": None,
+            "feedback_keys": None,
+            "interrupt_after": None,
+            "interrupt_before": None,
+            "checkpoint_during": True,
+        }
+    )
+
+
+_DONE_VALUES = json.dumps({"steps": CHAIN_STEPS})
+_ERROR = json.dumps({"error": "ValueError", "message": "the tool answered 503"})
+_TIMEOUT = json.dumps({"error": "TimeoutError", "message": "run timed out"})
+_INTERRUPT = json.dumps({"__interrupt__": [{"value": "approve?", "id": "0" * 32}]})
+
+
+def _run_row(
+    thread_id: str,
+    meta: dict[str, Any],
+    created: datetime,
+    status: str,
+    waiting: bool,
+) -> tuple[Any, ...]:
+    run_id = str(uuid.uuid4())
+    live = status in ("pending", "running")
+    ended = None if live or waiting else created + timedelta(seconds=2)
+    output = {"success": _DONE_VALUES, "interrupted": _INTERRUPT}.get(status)
+    error = {"error": _ERROR, "timeout": _TIMEOUT}.get(status)
+    started = None if status == "pending" else created + timedelta(milliseconds=40)
+    configurable = _configurable(thread_id, run_id, meta["assistant_id"])
+    return (
+        *(run_id, thread_id, meta["assistant_id"], created, ended or created, started, ended),
+        *(status, "{}", _kwargs(meta, configurable), "enqueue", output, error, waiting),
+    )
+
+
+RUN_COLUMNS = (
+    "run_id, thread_id, assistant_id, created_at, updated_at, started_at, ended_at, status, "
+    "metadata, kwargs, multitask_strategy, output, error, waiting"
+)
+EVENT_COLUMNS = "run_id, thread_id, step, attempt, event, data, created_at"
+
+
+def _events(run: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    """A chain run's stream: ``metadata``, the values after each step, then its end."""
+    run_id, thread_id, created = run[0], run[1], run[3]
+    yield run_id, thread_id, None, 1, "metadata", f'{{"run_id":"{run_id}","attempt":1}}', created
+    for step in range(EVENTS_PER_RUN - 2):
+        data = json.dumps({"steps": CHAIN_STEPS[:step]}, separators=(",", ":"))
+        at = created + timedelta(milliseconds=50 + 8 * step)
+        yield run_id, thread_id, step, 1, "values", data, at
+    done = f'{{"status":"run_done","run_id":"{run_id}"}}'
+    yield run_id, thread_id, None, 1, "run_done", done, created + timedelta(seconds=2)
+
+
+def seed(dsn: str) -> Seeded:
+    """The thread with 1,000 runs and the thread with 1,000 checkpoints."""
+    with _connect(dsn) as conn:
+        assistant_id = _assistant(conn)
+        hot, history = str(uuid.uuid4()), str(uuid.uuid4())
+        start = datetime.now(UTC) - timedelta(days=30)
+        meta = _metadata(0, 1, assistant_id) | {"user_id": "bench-hot"}
+        runs = [
+            _run_row(hot, meta, start + timedelta(minutes=i), "success", False)
+            for i in range(HOT_RUNS)
+        ]
+        with conn.transaction():
+            threads = [(hot, meta, start, "idle"), (history, meta, start, "idle")]
+            _copy(conn, "threads", THREAD_COLUMNS, _thread_rows(threads))
+            _copy(conn, "runs", RUN_COLUMNS, runs)
+            _copy(conn, "run_events", EVENT_COLUMNS, (e for r in runs for e in _events(r)))
+        _history(conn, history, assistant_id, meta)
+    return Seeded(assistant_id, hot, str(runs[-1][0]), history)
+
+
+def _history(
+    conn: psycopg.Connection[dict[str, Any]],
+    thread_id: str,
+    assistant_id: str,
+    meta: dict[str, Any],
+) -> None:
+    """Real invocations of ``chain`` on langgraph's saver, until the thread has 1,000
+    checkpoints (twelve per invocation; its ``steps`` grow by ten each time)."""
+    graph = _chain_builder().compile(checkpointer=PostgresSaver(conn), name="chain")
+    made, values, config = 0, None, {}
+    while made < HOT_CHECKPOINTS:
+        run_id = str(uuid.uuid4())
+        config = {
+            "configurable": _configurable(thread_id, run_id, assistant_id),
+            "metadata": {**meta, "created_by": "system"},
+        }
+        values = graph.invoke({"steps": []}, config)
+        row = conn.execute(
+            "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (thread_id,)
+        ).fetchone()
+        made = int(row["n"]) if row else 0
+    conn.execute(
+        'UPDATE threads SET "values" = %s, config = %s WHERE thread_id = %s',
+        (json.dumps(values), json.dumps({"configurable": config["configurable"]}), thread_id),
+    )
+
+
+def _copy(conn: psycopg.Connection[dict[str, Any]], table: str, columns: str, rows: Any) -> int:
+    n = 0
+    with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
+
+
+THREAD_COLUMNS = (
+    'thread_id, created_at, updated_at, state_updated_at, metadata, status, config, "values", '
+    "interrupts"
+)
+
+
+def _thread_rows(
+    threads: list[tuple[str, dict[str, Any], datetime, str]],
+) -> Iterator[tuple[Any, ...]]:
+    for thread_id, meta, created, status in threads:
+        updated = created + timedelta(minutes=RUNS_PER_THREAD)
+        config = {"configurable": {"thread_id": thread_id, "graph_id": "chain"}}
+        interrupts = _INTERRUPT if status == "interrupted" else "{}"
+        yield (
+            *(thread_id, created, updated, updated, json.dumps(meta), status),
+            *(json.dumps(config), _DONE_VALUES, interrupts),
+        )
+
+
+@dataclass
+class Template:
+    """A real run's checkpoints, their writes and blobs, copied onto every filled thread
+    (checkpoint ids are unique per thread only, so the copies keep them)."""
+
+    tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+
+    def rows(self, table: str, thread_id: str) -> Iterator[tuple[Any, ...]]:
+        columns, rows = self.tables[table]
+        at = columns.index("thread_id")
+        for row in rows:
+            yield (*row[:at], thread_id, *row[at + 1 :])
+
+    def columns(self, table: str) -> str:
+        return ", ".join(f'"{c}"' for c in self.tables[table][0])
+
+
+def _template(conn: psycopg.Connection[dict[str, Any]], thread_id: str) -> Template:
+    tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+    cur = conn.execute(
+        "SELECT checkpoint_id, checkpoint FROM checkpoints WHERE thread_id = %s"
+        " ORDER BY checkpoint_id LIMIT %s",
+        (thread_id, CHECKPOINTS_PER_THREAD),
+    )
+    picked = cur.fetchall()
+    ids = [r["checkpoint_id"] for r in picked]
+    versions = {(c, v) for r in picked for c, v in r["checkpoint"]["channel_versions"].items()}
+    for table, where, params in (
+        ("checkpoints", "checkpoint_id = ANY(%s)", [ids]),
+        ("checkpoint_writes", "checkpoint_id = ANY(%s)", [ids]),
+        ("checkpoint_blobs", "TRUE", []),
+    ):
+        cur = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        )
+        columns = [r["column_name"] for r in cur.fetchall()]
+        with conn.cursor(row_factory=psycopg.rows.tuple_row) as raw:
+            raw.execute(
+                f"SELECT * FROM {table} WHERE thread_id = %s AND {where}", [thread_id, *params]
+            )
+            # jsonb comes back parsed: it goes back in as jsonb.
+            rows = [
+                tuple(Jsonb(v) if isinstance(v, dict | list) else v for v in r)
+                for r in raw.fetchall()
+            ]
+        if table == "checkpoint_blobs":
+            at_c, at_v = columns.index("channel"), columns.index("version")
+            rows = [r for r in rows if (r[at_c], r[at_v]) in versions]
+        tables[table] = (columns, rows)
+    return Template(tables)
+
+
+@dataclass
+class Filled:
+    counts: dict[str, int]
+    seconds: float
+
+
+def fill(dsn: str, runs: int, seeded: Seeded, *, chunk: int = 2_000, seed_rng: int = 25) -> Filled:
+    """``runs`` runs on ``runs / 10`` threads, with their events, checkpoints, store items and
+    crons; then ``ANALYZE`` so the planner sees the new sizes."""
+    rng = random.Random(seed_rng)
+    n_threads = max(runs // RUNS_PER_THREAD, 1)
+    users = max(n_threads // 10, 1)
+    counts: dict[str, int] = {}
+    began = time.monotonic()
+    now = datetime.now(UTC)
+    with _connect(dsn) as conn:
+        template = _template(conn, seeded.history_thread)
+        for first in range(0, n_threads, chunk):
+            batch = _batch(rng, range(first, min(first + chunk, n_threads)), users, seeded, now)
+            with conn.transaction():
+                for table, columns, rows in batch.tables(template):
+                    counts[table] = counts.get(table, 0) + _copy(conn, table, columns, rows)
+        conn.execute("ANALYZE")
+    return Filled(counts, time.monotonic() - began)
+
+
+@dataclass
+class _Batch:
+    threads: list[tuple[str, dict[str, Any], datetime, str]]
+    runs: list[tuple[Any, ...]]
+    store: list[tuple[Any, ...]]
+    crons: list[tuple[Any, ...]]
+
+    def tables(self, template: Template) -> Iterator[tuple[str, str, Any]]:
+        threads = [t[0] for t in self.threads]
+        yield "threads", THREAD_COLUMNS, _thread_rows(self.threads)
+        yield "runs", RUN_COLUMNS, self.runs
+        yield "run_events", EVENT_COLUMNS, (e for r in self.runs for e in _events(r))
+        for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+            rows = (row for t in threads for row in template.rows(table, t))
+            yield table, template.columns(table), rows
+        yield "store", "prefix, key, value, created_at, updated_at", self.store
+        yield "crons", CRON_COLUMNS, self.crons
+
+
+CRON_COLUMNS = (
+    "cron_id, assistant_id, thread_id, schedule, payload, metadata, enabled, next_run_date, "
+    "created_at, updated_at"
+)
+
+
+def _batch(rng: random.Random, indexes: range, users: int, seeded: Seeded, now: datetime) -> _Batch:
+    batch = _Batch([], [], [], [])
+    for i in indexes:
+        thread_id = str(uuid.uuid4())
+        meta = _metadata(i, users, seeded.assistant_id)
+        created = now - timedelta(days=180 * rng.random(), hours=1)
+        last = ""
+        for k in range(RUNS_PER_THREAD):
+            last = rng.choice(RUN_STATUSES)
+            # Only a thread's newest run can still be live or waiting at an interrupt.
+            if k < RUNS_PER_THREAD - 1 and last in ("pending", "running"):
+                last = "success"
+            waiting = last == "interrupted" and k == RUNS_PER_THREAD - 1
+            at = created + timedelta(minutes=k)
+            batch.runs.append(_run_row(thread_id, meta, at, last, waiting))
+        batch.threads.append((thread_id, meta, created, THREAD_STATUS[last]))
+        prefix = f"users.{meta['user_id']}.memories"
+        value = json.dumps({"text": f"prefers answers in {('en', 'fr', 'de')[i % 3]}", "n": i})
+        batch.store.append((prefix, f"memory-{i}", value, created, created))
+        if i % 10 == 0:
+            cron_id = str(uuid.uuid4())
+            payload = {
+                "assistant_id": seeded.assistant_id,
+                "schedule": "0 9 * * *",
+                "config": {"configurable": {"cron_id": cron_id}},
+            }
+            batch.crons.append(
+                (
+                    cron_id,
+                    seeded.assistant_id,
+                    thread_id,
+                    "0 9 * * *",
+                    json.dumps(payload),
+                    json.dumps({"user_id": meta["user_id"]}),
+                    i % 7 != 0,
+                    now + timedelta(hours=9),
+                    created,
+                    created,
+                )
+            )
+    return batch
+
+
+def database_bytes(dsn: str) -> int:
+    with _connect(dsn) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database()) AS n").fetchone()
+    return int(row["n"]) if row else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_data", description=__doc__)
+    parser.add_argument("--dsn", required=True, help="the graphyard database (migrated)")
+    parser.add_argument("--size", default="100k", help="runs: 100k, 1m, ...")
+    args = parser.parse_args()
+    seeded = seed(args.dsn)
+    print(f"seeded: {seeded}")
+    filled = fill(args.dsn, parse_size(args.size), seeded)
+    print(f"filled in {filled.seconds:.1f} s: {filled.counts}")
+    print(f"database size: {database_bytes(args.dsn) / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
