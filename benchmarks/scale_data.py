@@ -182,24 +182,63 @@ def _events(run: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
     yield run_id, thread_id, None, 1, "run_done", done, created + timedelta(seconds=2)
 
 
+#: Whose threads and store items the searches look for: ten threads and ten items of this user
+#: in every tenth of the fill, and ten items already in the empty round.
+SEARCH_USER = "user-7"
+
+
 def seed(dsn: str) -> Seeded:
-    """The thread with 1,000 runs and the thread with 1,000 checkpoints."""
+    """The thread with 1,000 runs (one in twenty ended ``error``: the dead letters), the thread
+    with 1,000 checkpoints, ten crons and ten store items."""
     with _connect(dsn) as conn:
         assistant_id = _assistant(conn)
         hot, history = str(uuid.uuid4()), str(uuid.uuid4())
         start = datetime.now(UTC) - timedelta(days=30)
         meta = _metadata(0, 1, assistant_id) | {"user_id": "bench-hot"}
         runs = [
-            _run_row(hot, meta, start + timedelta(minutes=i), "success", False)
+            _run_row(
+                hot,
+                meta,
+                start + timedelta(minutes=i),
+                "error" if i % 20 == 1 else "success",
+                False,
+            )
             for i in range(HOT_RUNS)
         ]
+        store = [_store_row(SEARCH_USER, f"seeded-{i}", i, start) for i in range(10)]
+        crons = [_cron_row(assistant_id, hot, SEARCH_USER, True, start) for _ in range(10)]
         with conn.transaction():
             threads = [(hot, meta, start, "idle"), (history, meta, start, "idle")]
             _copy(conn, "threads", THREAD_COLUMNS, _thread_rows(threads))
             _copy(conn, "runs", RUN_COLUMNS, runs)
             _copy(conn, "run_events", EVENT_COLUMNS, (e for r in runs for e in _events(r)))
+            _copy(conn, "store", STORE_COLUMNS, store)
+            _copy(conn, "crons", CRON_COLUMNS, crons)
         _history(conn, history, assistant_id, meta)
     return Seeded(assistant_id, hot, str(runs[-1][0]), history)
+
+
+STORE_COLUMNS = "prefix, key, value, created_at, updated_at"
+
+
+def _store_row(user: str, key: str, i: int, created: datetime) -> tuple[Any, ...]:
+    value = json.dumps({"text": f"prefers answers in {('en', 'fr', 'de')[i % 3]}", "n": i})
+    return f"users.{user}.memories", key, value, created, created
+
+
+def _cron_row(
+    assistant_id: str, thread_id: str, user: str, enabled: bool, created: datetime
+) -> tuple[Any, ...]:
+    cron_id = str(uuid.uuid4())
+    payload = {
+        "assistant_id": assistant_id,
+        "schedule": "0 9 * * *",
+        "config": {"configurable": {"cron_id": cron_id}},
+    }
+    return (
+        *(cron_id, assistant_id, thread_id, "0 9 * * *", json.dumps(payload)),
+        *(json.dumps({"user_id": user}), enabled, created + timedelta(days=1), created, created),
+    )
 
 
 def _history(
@@ -352,7 +391,7 @@ class _Batch:
         for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
             rows = (row for t in threads for row in template.rows(table, t))
             yield table, template.columns(table), rows
-        yield "store", "prefix, key, value, created_at, updated_at", self.store
+        yield "store", STORE_COLUMNS, self.store
         yield "crons", CRON_COLUMNS, self.crons
 
 
@@ -378,30 +417,10 @@ def _batch(rng: random.Random, indexes: range, users: int, seeded: Seeded, now: 
             at = created + timedelta(minutes=k)
             batch.runs.append(_run_row(thread_id, meta, at, last, waiting))
         batch.threads.append((thread_id, meta, created, THREAD_STATUS[last]))
-        prefix = f"users.{meta['user_id']}.memories"
-        value = json.dumps({"text": f"prefers answers in {('en', 'fr', 'de')[i % 3]}", "n": i})
-        batch.store.append((prefix, f"memory-{i}", value, created, created))
+        batch.store.append(_store_row(meta["user_id"], f"memory-{i}", i, created))
         if i % 10 == 0:
-            cron_id = str(uuid.uuid4())
-            payload = {
-                "assistant_id": seeded.assistant_id,
-                "schedule": "0 9 * * *",
-                "config": {"configurable": {"cron_id": cron_id}},
-            }
-            batch.crons.append(
-                (
-                    cron_id,
-                    seeded.assistant_id,
-                    thread_id,
-                    "0 9 * * *",
-                    json.dumps(payload),
-                    json.dumps({"user_id": meta["user_id"]}),
-                    i % 7 != 0,
-                    now + timedelta(hours=9),
-                    created,
-                    created,
-                )
-            )
+            row = _cron_row(seeded.assistant_id, thread_id, meta["user_id"], i % 7 != 0, created)
+            batch.crons.append(row)
     return batch
 
 
