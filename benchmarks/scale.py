@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
@@ -107,6 +108,27 @@ def table(empty: dict[str, dict[str, float]], full: dict[str, dict[str, float]])
     return "\n".join(lines)
 
 
+def seq_scans(dsn: str) -> dict[str, tuple[int, int, int]]:
+    """Per table: sequential scans, rows they read, live rows."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT relname, seq_scan, seq_tup_read, n_live_tup FROM pg_stat_user_tables"
+        ).fetchall()
+    return {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0)) for r in rows}
+
+
+def _delta(
+    before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]
+) -> dict[str, tuple[int, int]]:
+    """Tables of more than 1,000 rows scanned whole in between: a query without its index."""
+    out = {}
+    for name, (scans, read, live) in after.items():
+        was = before.get(name, (0, 0, 0))
+        if live > 1000 and scans > was[0]:
+            out[name] = (scans - was[0], read - was[1])
+    return out
+
+
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__)
     parser.add_argument("--size", default="100k", help="runs in the fill: 100k, 1m, ...")
@@ -132,17 +154,28 @@ def main() -> None:
         filled = scale_data.fill(server.database_uri, runs, seeded)
         full_bytes = scale_data.database_bytes(server.database_uri)
         print(
-            f"filled in {filled.seconds:.1f} s: {filled.counts}; database "
+            f"filled in {filled.seconds:.1f} s (+{filled.vacuum_seconds:.1f} s VACUUM ANALYZE):"
+            f" {filled.counts}; database "
             f"{empty_bytes / 2**20:.0f} MiB -> {full_bytes / 2**20:.0f} MiB",
             flush=True,
         )
+        before = seq_scans(server.database_uri)
         full = asyncio.run(measure(server.url, seeded, args.n, args.runs))
+        # Backends flush their table statistics within a second of going idle.
+        time.sleep(2)
+        scanned = _delta(before, seq_scans(server.database_uri))
     print(table(empty, full))
+    if scanned:
+        print("sequential scans of filled tables during the full round (table: scans, rows read):")
+        for name, (scans, rows) in scanned.items():
+            print(f"  {name}: {scans}, {rows:,}")
     dest = args.json or RESULTS / f"scale-{args.size}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "size": args.size,
         "fill_seconds": filled.seconds,
+        "vacuum_analyze_seconds": filled.vacuum_seconds,
+        "seq_scans_full_round": scanned,
         "rows": filled.counts,
         "database_bytes": {"empty": empty_bytes, "full": full_bytes},
         "empty": empty,

@@ -1,5 +1,8 @@
-"""A page of rows and the total count of rows matching, in one query when the page is not
-empty (a window count), as search routes answer them."""
+"""A page of rows and the total count of rows matching, as search routes answer them.
+
+The page is read alone (in index order, ``LIMIT``): a window count over it would read and sort
+every matching row to return ten (``make bench-scale``). The total is counted apart, and only
+when the page does not already tell it (a short page is the last one)."""
 
 from __future__ import annotations
 
@@ -25,17 +28,17 @@ async def page(
     """Rows of ``table`` matching ``where`` (trusted SQL, values in ``params``), ordered by
     ``order_by`` (trusted SQL), and how many match in all."""
     cur = await conn.execute(
-        f"SELECT *, count(*) OVER () AS _total FROM {table} WHERE {where} "
-        f"ORDER BY {order_by} LIMIT %s OFFSET %s",
+        f"SELECT * FROM {table} WHERE {where} ORDER BY {order_by} LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
     rows = await cur.fetchall()
-    if rows:
-        total = int(rows[0]["_total"])
-        for row in rows:
-            del row["_total"]
-        return rows, total
-    # An empty page (past the end) has no window count to read.
+    if 0 < len(rows) < limit or (not rows and offset == 0 and limit > 0):
+        return rows, offset + len(rows)
+    return rows, await count(conn, table, where, params)
+
+
+async def count(conn: Conn, table: str, where: str, params: list[Any]) -> int:
+    """How many rows of ``table`` match ``where``."""
     cur = await conn.execute(f"SELECT count(*) AS n FROM {table} WHERE {where}", params)
     counted = await cur.fetchone()
-    return rows, int(counted["n"]) if counted else 0
+    return int(counted["n"]) if counted else 0
