@@ -189,7 +189,8 @@ SEARCH_USER = "user-7"
 
 def seed(dsn: str) -> Seeded:
     """The thread with 1,000 runs (one in twenty ended ``error``: the dead letters), the thread
-    with 1,000 checkpoints, ten crons and ten store items."""
+    with 1,000 checkpoints, a dozen threads of each settled status, ten crons and ten store
+    items."""
     with _connect(dsn) as conn:
         assistant_id = _assistant(conn)
         hot, history = str(uuid.uuid4()), str(uuid.uuid4())
@@ -207,8 +208,15 @@ def seed(dsn: str) -> Seeded:
         ]
         store = [_store_row(SEARCH_USER, f"seeded-{i}", i, start) for i in range(10)]
         crons = [_cron_row(assistant_id, hot, SEARCH_USER, True, start) for _ in range(10)]
+        # A few threads of each settled status, so that a search by status reads a full page
+        # and counts the rest in both rounds: the same statements, on less or more data.
+        others = [
+            (str(uuid.uuid4()), meta, start + timedelta(minutes=i), status)
+            for status in ("idle", "interrupted", "error")
+            for i in range(12)
+        ]
         with conn.transaction():
-            threads = [(hot, meta, start, "idle"), (history, meta, start, "idle")]
+            threads = [(hot, meta, start, "idle"), (history, meta, start, "idle"), *others]
             _copy(conn, "threads", THREAD_COLUMNS, _thread_rows(threads))
             _copy(conn, "runs", RUN_COLUMNS, runs)
             _copy(conn, "run_events", EVENT_COLUMNS, (e for r in runs for e in _events(r)))
