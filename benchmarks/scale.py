@@ -43,6 +43,8 @@ def calls(client: LangGraphClient, seeded: Seeded) -> dict[str, Call]:
         return await client.runs.wait(thread["thread_id"], "chain", input={"steps": []})
 
     return {
+        # The same fixed work in both rounds: how much slower the machine itself was.
+        "GET /ok (control)": lambda: client.http.get("/ok"),
         "create+wait chain": create_wait,
         "threads.search metadata": lambda: client.threads.search(metadata=user, limit=10),
         "threads.search status=interrupted": lambda: client.threads.search(
@@ -62,9 +64,7 @@ def calls(client: LangGraphClient, seeded: Seeded) -> dict[str, Call]:
     }
 
 
-async def _time(call: Call, n: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        await call()
+async def _time(call: Call, n: int) -> list[float]:
     samples = []
     for _ in range(n):
         began = time.perf_counter()
@@ -78,18 +78,38 @@ def _p(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(url: str, seeded: Seeded, n: int, n_runs: int) -> dict[str, dict[str, float]]:
-    """p50 and p95 (ms) of each call, one call at a time."""
+async def measure(
+    url: str, seeded: Seeded, n: int, n_runs: int, passes: int = 5
+) -> dict[str, dict[str, float]]:
+    """p50 and p95 (ms) of each call, one call at a time. The samples are taken in ``passes``
+    rounds over all the calls, so that a burst of other work on the machine lands on every
+    call a little rather than on one call whole."""
     client = get_client(url=url)
-    out = {}
-    for label, call in calls(client, seeded).items():
-        samples = await _time(call, n_runs if label.startswith("create") else n)
-        out[label] = {
-            "p50": statistics.median(samples),
-            "p95": _p(samples, 0.95),
-            "n": len(samples),
-        }
-    return out
+    todo = calls(client, seeded)
+    samples: dict[str, list[float]] = {label: [] for label in todo}
+    for call in todo.values():
+        await _time(call, 3)  # warm-up: connections, caches, the graph compiled
+    for _ in range(passes):
+        for label, call in todo.items():
+            count = n_runs if label.startswith("create") else n
+            samples[label] += await _time(call, max(count // passes, 1))
+    return {
+        label: {"p50": statistics.median(s), "p95": _p(s, 0.95), "n": len(s)}
+        for label, s in samples.items()
+    }
+
+
+def others_cores(round_: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``round_``; also return the cores that other work on this shared machine used
+    meanwhile (all busy CPU but this process's tree, which holds the stack)."""
+    busy0 = servers.machine_busy()[0]
+    ours0 = servers.tree_cpu(servers.tree(os.getpid()))
+    began = time.perf_counter()
+    result = round_()
+    wall = time.perf_counter() - began
+    busy = (servers.machine_busy()[0] - busy0) / servers.TICKS
+    ours = servers.tree_cpu(servers.tree(os.getpid())) - ours0
+    return result, max(0.0, busy - ours) / wall
 
 
 def table(empty: dict[str, dict[str, float]], full: dict[str, dict[str, float]]) -> str:
@@ -148,7 +168,9 @@ def main() -> None:
         assert server.database_uri is not None
         seeded = scale_data.seed(server.database_uri)
         print(f"seeded: {seeded}", flush=True)
-        empty = asyncio.run(measure(server.url, seeded, args.n, args.runs))
+        empty, others_empty = others_cores(
+            lambda: asyncio.run(measure(server.url, seeded, args.n, args.runs))
+        )
         empty_bytes = scale_data.database_bytes(server.database_uri)
         print(f"empty round done; filling {runs:,} runs ...", flush=True)
         filled = scale_data.fill(server.database_uri, runs, seeded)
@@ -160,11 +182,17 @@ def main() -> None:
             flush=True,
         )
         before = seq_scans(server.database_uri)
-        full = asyncio.run(measure(server.url, seeded, args.n, args.runs))
+        full, others_full = others_cores(
+            lambda: asyncio.run(measure(server.url, seeded, args.n, args.runs))
+        )
         # Backends flush their table statistics within a second of going idle.
         time.sleep(2)
         scanned = _delta(before, seq_scans(server.database_uri))
     print(table(empty, full))
+    print(
+        f"other work on the machine: {others_empty:.2f} cores (empty round), "
+        f"{others_full:.2f} cores (full round)"
+    )
     if scanned:
         print("sequential scans of filled tables during the full round (table: scans, rows read):")
         for name, (scans, rows) in scanned.items():
@@ -176,6 +204,7 @@ def main() -> None:
         "fill_seconds": filled.seconds,
         "vacuum_analyze_seconds": filled.vacuum_seconds,
         "seq_scans_full_round": scanned,
+        "others_cores": {"empty": others_empty, "full": others_full},
         "rows": filled.counts,
         "database_bytes": {"empty": empty_bytes, "full": full_bytes},
         "empty": empty,

@@ -409,8 +409,10 @@ class _Batch:
 
 
 #: The tables ``fill`` writes (in the connection's schema).
-FILLED_TABLES = ("threads", "runs", "run_events", "store", "crons")
-FILLED_TABLES += ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+FILLED_TABLES = (
+    *("threads", "runs", "run_events", "store", "crons"),
+    *("checkpoints", "checkpoint_blobs", "checkpoint_writes"),
+)
 
 CRON_COLUMNS = (
     "cron_id, assistant_id, thread_id, schedule, payload, metadata, enabled, next_run_date, "
