@@ -32,25 +32,12 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from benchmarks import scale_rows
+
 CHAIN = Path(__file__).resolve().parent.parent / "examples" / "graphs" / "chain.py"
-CHAIN_STEPS = [f"node_{i}" for i in range(10)]
-RUNS_PER_THREAD = 10
-EVENTS_PER_RUN = 10
 CHECKPOINTS_PER_THREAD = 10
 HOT_RUNS = 1_000
 HOT_CHECKPOINTS = 1_000
-#: Thread status by its last run's: a run waiting at an interrupt leaves it ``interrupted``.
-THREAD_STATUS = {
-    "success": "idle",
-    "error": "error",
-    "timeout": "error",
-    "interrupted": "interrupted",
-    "pending": "busy",
-    "running": "busy",
-}
-#: A run's status, weighted as a live deployment's history looks (the live ones are rare).
-RUN_STATUSES = ["success"] * 860 + ["error"] * 60 + ["timeout"] * 20 + ["interrupted"] * 56
-RUN_STATUSES += ["pending"] * 2 + ["running"] * 2
 
 
 def parse_size(text: str) -> int:
@@ -92,96 +79,6 @@ def _assistant(conn: psycopg.Connection[dict[str, Any]]) -> str:
     return str(row["assistant_id"])
 
 
-def _metadata(i: int, users: int, assistant_id: str) -> dict[str, Any]:
-    return {
-        "graph_id": "chain",
-        "assistant_id": assistant_id,
-        "user_id": f"user-{i % users}",
-        "tenant": f"tenant-{i % 50}",
-        "channel": ("web", "slack", "api")[i % 3],
-    }
-
-
-def _configurable(thread_id: str, run_id: str, assistant_id: str) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "graph_id": "chain",
-        "thread_id": thread_id,
-        "assistant_id": assistant_id,
-    }
-
-
-def _kwargs(meta: dict[str, Any], configurable: dict[str, Any]) -> str:
-    """A run's kwargs as ``RunKwargs.as_json`` keeps them."""
-    return json.dumps(
-        {
-            "input": {"steps": []},
-            "config": {"metadata": {**meta, "created_by": "system"}, "configurable": configurable},
-            "command": None,
-            "context": {},
-            "webhook": None,
-            "in_flight": [],
-            "resumable": False,
-            "subgraphs": False,
-            "temporary": False,
-            "checkpoint": None,
-            "durability": "async",
-            "stream_mode": ["values"],
-            "request_hash": None,
-            "after_seconds": None,
-            "feedback_keys": None,
-            "interrupt_after": None,
-            "interrupt_before": None,
-            "checkpoint_during": True,
-        }
-    )
-
-
-_DONE_VALUES = json.dumps({"steps": CHAIN_STEPS})
-_ERROR = json.dumps({"error": "ValueError", "message": "the tool answered 503"})
-_TIMEOUT = json.dumps({"error": "TimeoutError", "message": "run timed out"})
-_INTERRUPT = json.dumps({"__interrupt__": [{"value": "approve?", "id": "0" * 32}]})
-
-
-def _run_row(
-    thread_id: str,
-    meta: dict[str, Any],
-    created: datetime,
-    status: str,
-    waiting: bool,
-) -> tuple[Any, ...]:
-    run_id = str(uuid.uuid4())
-    live = status in ("pending", "running")
-    ended = None if live or waiting else created + timedelta(seconds=2)
-    output = {"success": _DONE_VALUES, "interrupted": _INTERRUPT}.get(status)
-    error = {"error": _ERROR, "timeout": _TIMEOUT}.get(status)
-    started = None if status == "pending" else created + timedelta(milliseconds=40)
-    configurable = _configurable(thread_id, run_id, meta["assistant_id"])
-    return (
-        *(run_id, thread_id, meta["assistant_id"], created, ended or created, started, ended),
-        *(status, "{}", _kwargs(meta, configurable), "enqueue", output, error, waiting),
-    )
-
-
-RUN_COLUMNS = (
-    "run_id, thread_id, assistant_id, created_at, updated_at, started_at, ended_at, status, "
-    "metadata, kwargs, multitask_strategy, output, error, waiting"
-)
-EVENT_COLUMNS = "run_id, thread_id, step, attempt, event, data, created_at"
-
-
-def _events(run: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
-    """A chain run's stream: ``metadata``, the values after each step, then its end."""
-    run_id, thread_id, created = run[0], run[1], run[3]
-    yield run_id, thread_id, None, 1, "metadata", f'{{"run_id":"{run_id}","attempt":1}}', created
-    for step in range(EVENTS_PER_RUN - 2):
-        data = json.dumps({"steps": CHAIN_STEPS[:step]}, separators=(",", ":"))
-        at = created + timedelta(milliseconds=50 + 8 * step)
-        yield run_id, thread_id, step, 1, "values", data, at
-    done = f'{{"status":"run_done","run_id":"{run_id}"}}'
-    yield run_id, thread_id, None, 1, "run_done", done, created + timedelta(seconds=2)
-
-
 #: Whose threads and store items the searches look for: ten threads and ten items of this user
 #: in every tenth of the fill, and ten items already in the empty round.
 SEARCH_USER = "user-7"
@@ -195,9 +92,9 @@ def seed(dsn: str) -> Seeded:
         assistant_id = _assistant(conn)
         hot, history = str(uuid.uuid4()), str(uuid.uuid4())
         start = datetime.now(UTC) - timedelta(days=30)
-        meta = _metadata(0, 1, assistant_id) | {"user_id": "bench-hot"}
+        meta = scale_rows.metadata(0, 1, assistant_id) | {"user_id": "bench-hot"}
         runs = [
-            _run_row(
+            scale_rows.run_row(
                 hot,
                 meta,
                 start + timedelta(minutes=i),
@@ -206,8 +103,10 @@ def seed(dsn: str) -> Seeded:
             )
             for i in range(HOT_RUNS)
         ]
-        store = [_store_row(SEARCH_USER, f"seeded-{i}", i, start) for i in range(10)]
-        crons = [_cron_row(assistant_id, hot, SEARCH_USER, True, start) for _ in range(10)]
+        store = [scale_rows.store_row(SEARCH_USER, f"seeded-{i}", i, start) for i in range(10)]
+        crons = [
+            scale_rows.cron_row(assistant_id, hot, SEARCH_USER, True, start) for _ in range(10)
+        ]
         # A few threads of each settled status, so that a search by status reads a full page
         # and counts the rest in both rounds: the same statements, on less or more data.
         others = [
@@ -217,36 +116,18 @@ def seed(dsn: str) -> Seeded:
         ]
         with conn.transaction():
             threads = [(hot, meta, start, "idle"), (history, meta, start, "idle"), *others]
-            _copy(conn, "threads", THREAD_COLUMNS, _thread_rows(threads))
-            _copy(conn, "runs", RUN_COLUMNS, runs)
-            _copy(conn, "run_events", EVENT_COLUMNS, (e for r in runs for e in _events(r)))
-            _copy(conn, "store", STORE_COLUMNS, store)
-            _copy(conn, "crons", CRON_COLUMNS, crons)
+            _copy(conn, "threads", scale_rows.THREAD_COLUMNS, scale_rows.thread_rows(threads))
+            _copy(conn, "runs", scale_rows.RUN_COLUMNS, runs)
+            _copy(
+                conn,
+                "run_events",
+                scale_rows.EVENT_COLUMNS,
+                (e for r in runs for e in scale_rows.events(r)),
+            )
+            _copy(conn, "store", scale_rows.STORE_COLUMNS, store)
+            _copy(conn, "crons", scale_rows.CRON_COLUMNS, crons)
         _history(conn, history, assistant_id, meta)
     return Seeded(assistant_id, hot, str(runs[-1][0]), history)
-
-
-STORE_COLUMNS = "prefix, key, value, created_at, updated_at"
-
-
-def _store_row(user: str, key: str, i: int, created: datetime) -> tuple[Any, ...]:
-    value = json.dumps({"text": f"prefers answers in {('en', 'fr', 'de')[i % 3]}", "n": i})
-    return f"users.{user}.memories", key, value, created, created
-
-
-def _cron_row(
-    assistant_id: str, thread_id: str, user: str, enabled: bool, created: datetime
-) -> tuple[Any, ...]:
-    cron_id = str(uuid.uuid4())
-    payload = {
-        "assistant_id": assistant_id,
-        "schedule": "0 9 * * *",
-        "config": {"configurable": {"cron_id": cron_id}},
-    }
-    return (
-        *(cron_id, assistant_id, thread_id, "0 9 * * *", json.dumps(payload)),
-        *(json.dumps({"user_id": user}), enabled, created + timedelta(days=1), created, created),
-    )
 
 
 def _history(
@@ -262,7 +143,7 @@ def _history(
     while made < HOT_CHECKPOINTS:
         run_id = str(uuid.uuid4())
         config = {
-            "configurable": _configurable(thread_id, run_id, assistant_id),
+            "configurable": scale_rows.configurable(thread_id, run_id, assistant_id),
             "metadata": {**meta, "created_by": "system"},
         }
         values = graph.invoke({"steps": []}, config)
@@ -283,25 +164,6 @@ def _copy(conn: psycopg.Connection[dict[str, Any]], table: str, columns: str, ro
             copy.write_row(row)
             n += 1
     return n
-
-
-THREAD_COLUMNS = (
-    'thread_id, created_at, updated_at, state_updated_at, metadata, status, config, "values", '
-    "interrupts"
-)
-
-
-def _thread_rows(
-    threads: list[tuple[str, dict[str, Any], datetime, str]],
-) -> Iterator[tuple[Any, ...]]:
-    for thread_id, meta, created, status in threads:
-        updated = created + timedelta(minutes=RUNS_PER_THREAD)
-        config = {"configurable": {"thread_id": thread_id, "graph_id": "chain"}}
-        interrupts = _INTERRUPT if status == "interrupted" else "{}"
-        yield (
-            *(thread_id, created, updated, updated, json.dumps(meta), status),
-            *(json.dumps(config), _DONE_VALUES, interrupts),
-        )
 
 
 @dataclass
@@ -369,7 +231,7 @@ def fill(dsn: str, runs: int, seeded: Seeded, *, chunk: int = 2_000, seed_rng: i
     """``runs`` runs on ``runs / 10`` threads, with their events, checkpoints, store items and
     crons; then ``VACUUM ANALYZE``."""
     rng = random.Random(seed_rng)
-    n_threads = max(runs // RUNS_PER_THREAD, 1)
+    n_threads = max(runs // scale_rows.RUNS_PER_THREAD, 1)
     users = max(n_threads // 10, 1)
     counts: dict[str, int] = {}
     began = time.monotonic()
@@ -398,14 +260,18 @@ class _Batch:
 
     def tables(self, template: Template) -> Iterator[tuple[str, str, Any]]:
         threads = [t[0] for t in self.threads]
-        yield "threads", THREAD_COLUMNS, _thread_rows(self.threads)
-        yield "runs", RUN_COLUMNS, self.runs
-        yield "run_events", EVENT_COLUMNS, (e for r in self.runs for e in _events(r))
+        yield "threads", scale_rows.THREAD_COLUMNS, scale_rows.thread_rows(self.threads)
+        yield "runs", scale_rows.RUN_COLUMNS, self.runs
+        yield (
+            "run_events",
+            scale_rows.EVENT_COLUMNS,
+            (e for r in self.runs for e in scale_rows.events(r)),
+        )
         for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
             rows = (row for t in threads for row in template.rows(table, t))
             yield table, template.columns(table), rows
-        yield "store", STORE_COLUMNS, self.store
-        yield "crons", CRON_COLUMNS, self.crons
+        yield "store", scale_rows.STORE_COLUMNS, self.store
+        yield "crons", scale_rows.CRON_COLUMNS, self.crons
 
 
 #: The tables ``fill`` writes (in the connection's schema).
@@ -414,31 +280,28 @@ FILLED_TABLES = (
     *("checkpoints", "checkpoint_blobs", "checkpoint_writes"),
 )
 
-CRON_COLUMNS = (
-    "cron_id, assistant_id, thread_id, schedule, payload, metadata, enabled, next_run_date, "
-    "created_at, updated_at"
-)
-
 
 def _batch(rng: random.Random, indexes: range, users: int, seeded: Seeded, now: datetime) -> _Batch:
     batch = _Batch([], [], [], [])
     for i in indexes:
         thread_id = str(uuid.uuid4())
-        meta = _metadata(i, users, seeded.assistant_id)
+        meta = scale_rows.metadata(i, users, seeded.assistant_id)
         created = now - timedelta(days=180 * rng.random(), hours=1)
         last = ""
-        for k in range(RUNS_PER_THREAD):
-            last = rng.choice(RUN_STATUSES)
+        for k in range(scale_rows.RUNS_PER_THREAD):
+            last = rng.choice(scale_rows.RUN_STATUSES)
             # Only a thread's newest run can still be live or waiting at an interrupt.
-            if k < RUNS_PER_THREAD - 1 and last in ("pending", "running"):
+            if k < scale_rows.RUNS_PER_THREAD - 1 and last in ("pending", "running"):
                 last = "success"
-            waiting = last == "interrupted" and k == RUNS_PER_THREAD - 1
+            waiting = last == "interrupted" and k == scale_rows.RUNS_PER_THREAD - 1
             at = created + timedelta(minutes=k)
-            batch.runs.append(_run_row(thread_id, meta, at, last, waiting))
-        batch.threads.append((thread_id, meta, created, THREAD_STATUS[last]))
-        batch.store.append(_store_row(meta["user_id"], f"memory-{i}", i, created))
+            batch.runs.append(scale_rows.run_row(thread_id, meta, at, last, waiting))
+        batch.threads.append((thread_id, meta, created, scale_rows.THREAD_STATUS[last]))
+        batch.store.append(scale_rows.store_row(meta["user_id"], f"memory-{i}", i, created))
         if i % 10 == 0:
-            row = _cron_row(seeded.assistant_id, thread_id, meta["user_id"], i % 7 != 0, created)
+            row = scale_rows.cron_row(
+                seeded.assistant_id, thread_id, meta["user_id"], i % 7 != 0, created
+            )
             batch.crons.append(row)
     return batch
 
