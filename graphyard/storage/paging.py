@@ -1,8 +1,10 @@
-"""A page of rows and the total count of rows matching, as search routes answer them.
+"""A page of rows and its pagination total, as search routes answer them.
 
-The page is read alone (in index order, ``LIMIT``): a window count over it would read and sort
-every matching row to return ten (``make bench-scale``). The total is counted apart, and only
-when the page does not already tell it (a short page is the last one)."""
+The total is the reference server's (langgraph_api ``get_pagination_headers``): exact on the
+last page, and ``offset + limit + 1`` ("at least one more") while more follow, known from one
+extra row. A page so costs its rows whatever the table holds; an exact total would count every
+match, and did: a window count read and sorted them all to return ten (``make bench-scale``).
+The count endpoints count exactly (``count``)."""
 
 from __future__ import annotations
 
@@ -26,15 +28,15 @@ async def page(
     offset: int,
 ) -> tuple[list[Row], int]:
     """Rows of ``table`` matching ``where`` (trusted SQL, values in ``params``), ordered by
-    ``order_by`` (trusted SQL), and how many match in all."""
+    ``order_by`` (trusted SQL), and the total to report (see above)."""
     cur = await conn.execute(
         f"SELECT * FROM {table} WHERE {where} ORDER BY {order_by} LIMIT %s OFFSET %s",
-        [*params, limit, offset],
+        [*params, limit + 1, offset],
     )
     rows = await cur.fetchall()
-    if 0 < len(rows) < limit or (not rows and offset == 0 and limit > 0):
-        return rows, offset + len(rows)
-    return rows, await count(conn, table, where, params)
+    if len(rows) > limit:
+        return rows[:limit], offset + limit + 1
+    return rows, offset + len(rows)
 
 
 async def count(conn: Conn, table: str, where: str, params: list[Any]) -> int:

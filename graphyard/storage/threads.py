@@ -161,7 +161,7 @@ async def search(
     sort_order: str,
     scope: Scope = None,
 ) -> tuple[list[Row], int]:
-    """A page of threads (those ``scope`` shows) and the total matching count."""
+    """A page of threads (those ``scope`` shows) and its total (``paging.page``)."""
     condition, params = _matching(
         ids=ids, metadata=metadata, values=values, status=status, scope=scope
     )
