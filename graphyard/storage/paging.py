@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
+from graphyard.storage.rows import Conn
 
 
 async def page(
@@ -26,7 +24,7 @@ async def page(
     order_by: str,
     limit: int,
     offset: int,
-) -> tuple[list[Row], int]:
+) -> tuple[list[DictRow], int]:
     """Rows of ``table`` matching ``where`` (trusted SQL, values in ``params``), ordered by
     ``order_by`` (trusted SQL), and the total to report (see above)."""
     cur = await conn.execute(
