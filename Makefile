@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/langgraph.json
 
-.PHONY: install dev test test-fast lint bench bench-lock bench-faults clean
+.PHONY: install dev test test-fast lint bench bench-lock bench-faults bench-scale clean
 
 install: $(STAMP)
 
@@ -57,6 +57,12 @@ bench: $(STAMP) $(REF_STAMP) $(PLUGIN_STAMP)
 # Each fault scenario of tests/fault_scenarios.py 5 times against real processes (about 10 minutes).
 bench-faults: $(STAMP)
 	$(BIN)/python -m benchmarks.faults
+
+# Every hot call on an empty database and again once it is filled with SIZE runs (100k, 1m: 100,000
+# threads, 1,000,000 runs, 10,000,000 stream events, 1,000,000 checkpoints); docs/performance.md.
+SIZE ?= 100k
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale --size $(SIZE)
 
 # Re-pin after editing requirements/*.in (versions and hashes only, no index URLs).
 lock: $(STAMP)
