@@ -86,7 +86,11 @@ async def start_run_workflow(
         # A worker that dies mid-task is noticed after this long (local steps run inside it).
         task_timeout=settings.workflow_task_timeout,
         static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
-        search_attributes=run_search_attributes(ref) if settings.search_attributes else None,
+        # Started now, it is running as far as Temporal can tell: tagged so, its workflow
+        # does not pay an upsert (a billable action) to say it. Only a delayed run is pending.
+        search_attributes=run_search_attributes(ref, "pending" if delay else "running")
+        if settings.search_attributes
+        else None,
     )
 
 

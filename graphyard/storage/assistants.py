@@ -295,7 +295,7 @@ async def search(
     sort_order: str,
     scope: Scope = None,
 ) -> tuple[list[AssistantRow], int]:
-    """A page of assistants and the total matching count."""
+    """A page of assistants and its total (``paging.page``)."""
     clause, params = _where(graph_id, metadata, name, scope)
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     assert sort_by in SORTABLE

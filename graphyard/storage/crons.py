@@ -88,6 +88,28 @@ async def for_thread(conn: Conn, thread_id: str) -> list[str]:
     return [str(r["cron_id"]) for r in await cur.fetchall()]
 
 
+def _matching(
+    assistant_id: str | None,
+    thread_id: str | None,
+    enabled: bool | None,
+    metadata: dict[str, Any] | None,
+    scope: Scope,
+) -> tuple[str, list[Any]]:
+    clause, params = where(scope)
+    conditions = [clause]
+    for column, value in (("assistant_id", assistant_id), ("thread_id", thread_id)):
+        if value is not None:
+            conditions.append(f"{column} = %s::uuid")
+            params.append(value)
+    if enabled is not None:
+        conditions.append("enabled = %s")
+        params.append(enabled)
+    if metadata:
+        conditions.append("metadata @> %s")
+        params.append(jsonb(metadata))
+    return " AND ".join(conditions), params
+
+
 async def search(
     conn: Conn,
     *,
@@ -101,28 +123,30 @@ async def search(
     sort_order: str,
     scope: Scope = None,
 ) -> tuple[list[CronRow], int]:
-    """A page of crons (those ``scope`` shows) and the total matching count."""
-    clause, params = where(scope)
-    conditions = [clause]
-    for column, value in (("assistant_id", assistant_id), ("thread_id", thread_id)):
-        if value is not None:
-            conditions.append(f"{column} = %s::uuid")
-            params.append(value)
-    if enabled is not None:
-        conditions.append("enabled = %s")
-        params.append(enabled)
-    if metadata:
-        conditions.append("metadata @> %s")
-        params.append(jsonb(metadata))
+    """A page of crons (those ``scope`` shows) and its total (``paging.page``)."""
+    condition, params = _matching(assistant_id, thread_id, enabled, metadata, scope)
     assert sort_by in SORTABLE
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     found, total = await paging.page(
         conn,
         "crons",
-        " AND ".join(conditions),
+        condition,
         params,
         order_by=f"{sort_by} {order} {_nulls(sort_by, order)}, cron_id",
         limit=limit,
         offset=offset,
     )
     return cast(list[CronRow], found), total
+
+
+async def count(
+    conn: Conn,
+    *,
+    assistant_id: str | None,
+    thread_id: str | None,
+    metadata: dict[str, Any] | None,
+    scope: Scope = None,
+) -> int:
+    """How many crons (of those ``scope`` shows) match."""
+    condition, params = _matching(assistant_id, thread_id, None, metadata, scope)
+    return await paging.count(conn, "crons", condition, params)

@@ -119,20 +119,14 @@ async def release_busy(conn: Conn, thread_id: str) -> None:
 SORTABLE = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
 
 
-async def search(
-    conn: Conn,
+def _matching(
     *,
     ids: list[str] | None,
     metadata: dict[str, Any] | None,
     values: dict[str, Any] | None,
     status: str | None,
-    limit: int,
-    offset: int,
-    sort_by: str,
-    sort_order: str,
-    scope: Scope = None,
-) -> tuple[list[ThreadRow], int]:
-    """A page of threads (those ``scope`` shows) and the total matching count."""
+    scope: Scope,
+) -> tuple[str, list[Any]]:
     clause, params = where(scope)
     conditions = [clause]
     if ids:
@@ -147,18 +141,53 @@ async def search(
     if status:
         conditions.append("status = %s")
         params.append(status)
+    return " AND ".join(conditions), params
+
+
+async def search(
+    conn: Conn,
+    *,
+    ids: list[str] | None,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    sort_by: str,
+    sort_order: str,
+    scope: Scope = None,
+) -> tuple[list[ThreadRow], int]:
+    """A page of threads (those ``scope`` shows) and its total (``paging.page``)."""
+    condition, params = _matching(
+        ids=ids, metadata=metadata, values=values, status=status, scope=scope
+    )
     assert sort_by in SORTABLE
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     found, total = await paging.page(
         conn,
         "threads",
-        " AND ".join(conditions),
+        condition,
         params,
         order_by=f"{sort_by} {order}",
         limit=limit,
         offset=offset,
     )
     return cast(list[ThreadRow], found), total
+
+
+async def count(
+    conn: Conn,
+    *,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    status: str | None,
+    scope: Scope = None,
+) -> int:
+    """How many threads (of those ``scope`` shows) match."""
+    condition, params = _matching(
+        ids=None, metadata=metadata, values=values, status=status, scope=scope
+    )
+    return await paging.count(conn, "threads", condition, params)
 
 
 async def merge_metadata(

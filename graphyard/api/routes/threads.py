@@ -161,19 +161,9 @@ async def count(body: ThreadCount, services: Deps, auth: AuthDep) -> int:
     """How many threads match ``metadata``, ``values`` and ``status``, as a bare integer."""
     scope = await auth.authorize("threads", "search", _search_value(body, None))
     async with services.pool.connection() as conn:
-        _, total = await rows.search(
-            conn,
-            ids=None,
-            metadata=body.metadata,
-            values=body.values,
-            status=body.status,
-            limit=1,
-            offset=0,
-            sort_by="created_at",
-            sort_order="desc",
-            scope=scope,
+        return await rows.count(
+            conn, metadata=body.metadata, values=body.values, status=body.status, scope=scope
         )
-    return total
 
 
 @router.post("/prune", **returns(Pruned))
