@@ -194,9 +194,16 @@ class StepActivities:
                     step_config,
                     kwargs,
                     publisher,
+                    saver,
                     continuing=inp.index > 0 and inp.command is None,
                 )
         except Exception as exc:
+            # A failed task's error and its siblings' results are kept for the retry, which
+            # then runs only the failed task (if this fails too, the retry runs them all).
+            try:
+                await saver.write_pending()
+            except Exception as lost:
+                log.warning("could not keep the writes of step %s: %s", inp.index, lost)
             final = no_retry_fixes(exc, self.ctx.graphs, run.graph_id)
             # The attempt travels with the failure: the run's dead-letter record counts them.
             raise ApplicationError(
@@ -222,6 +229,7 @@ class StepActivities:
         config: RunnableConfig,
         kwargs: RunKwargs,
         publisher: StepPublisher,
+        saver: GuardedSaver,
         *,
         continuing: bool,
     ) -> tuple[StepResult, Any]:
@@ -257,6 +265,9 @@ class StepActivities:
                             nodes.append(key)
             for name, payload in stream.convert(ns, mode, data):
                 await publisher.emit(name, payload)
+        # The task writes no checkpoint took (a node's interrupt): the state read below and
+        # the next step need them.
+        await saver.write_pending()
         if checkpoint is None:
             state = await graph.aget_state(config)
             result = self._summary(state, kwargs, nodes, interrupted)
