@@ -124,8 +124,14 @@ class StepActivities:
         await _unstick()
         # The guard below reads the thread's checkpoint: no other attempt of this step may be
         # running meanwhile (step_lock.py says when one is).
-        async with _heartbeating(), self.ctx.step_locks.hold(inp.run.thread_id, inp.run.graph_id):
-            return await self._guarded_step(inp)
+        locks = self.ctx.step_locks
+        async with _heartbeating(), locks.hold(inp.run.thread_id, inp.run.graph_id) as held:
+            result = await self._guarded_step(inp)
+            if result.outcome == "continue" and activity.info().is_local:
+                # The run's next step comes to this process (a local activity runs where its
+                # workflow runs): keep the lock for it.
+                held.keep()
+            return result
 
     async def _guarded_step(self, inp: StepInput) -> StepResult:
         run = inp.run
