@@ -119,10 +119,8 @@ class StepLocks:
             return False
         conn, timer = kept
         timer.cancel()
-        # A lost connection lost its locks: take the lock again.
-        if conn is not self._conn or conn.closed or conn.broken:
-            return False
-        return True
+        # A lost connection lost its locks: then take the lock again.
+        return conn is self._conn and not conn.closed and not conn.broken
 
     def _give_back_kept(self, key: int) -> None:
         # Not under the in-process lock: if a step takes the lock meanwhile, the session holds
