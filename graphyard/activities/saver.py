@@ -1,6 +1,7 @@
-"""The step's checkpoint saver: reads the latest checkpoint once, sends a step's task writes
-with its checkpoint in one round trip, lets stream events reach Postgres before each durable
-write, and masks the worker's secrets in the error writes of failed tasks."""
+"""The step's checkpoint saver: reads the latest checkpoint once (or not at all when this
+process wrote it), sends a step's task writes with its checkpoint in one round trip, lets
+stream events reach Postgres before each durable write, and masks the worker's secrets in the
+error writes of failed tasks."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg import AsyncCursor
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
+from psycopg import AsyncCursor, errors
 from psycopg.rows import DictRow
 
 from graphyard import redaction
@@ -27,6 +30,20 @@ from graphyard.storage.db import Pool
 
 # LangGraph's channel for a failed task's error (private in LangGraph 1.x: its value is stable).
 ERROR = "__error__"
+
+# Fails (division by zero) unless the thread's latest checkpoint is still the given one: the
+# guard, checked in the pipeline of a step's first write when the step did not read it.
+_STILL_AT = """
+    SELECT 1 / (coalesce((
+        SELECT checkpoint_id FROM checkpoints
+        WHERE thread_id = %s AND checkpoint_ns = ''
+        ORDER BY checkpoint_id DESC LIMIT 1
+    ), '') = %s)::int
+"""
+
+
+class ThreadMoved(RuntimeError):
+    """The thread moved past the checkpoint the step started from: nothing was written."""
 
 
 def _masked(channel: str, value: Any) -> Any:
@@ -62,8 +79,22 @@ class GuardedSaver(AsyncPostgresSaver):
         self._holding = 0
         self._all_held = asyncio.Event()
         self._all_held.set()
+        # (thread, checkpoint) the step's first write checks the thread is still at.
+        self._expect: tuple[str, str] | None = None
+        self._moved = False
+        self.written: CheckpointTuple | None = None
 
-    async def latest(self, config: RunnableConfig) -> CheckpointTuple | None:
+    async def latest(
+        self, config: RunnableConfig, known: CheckpointTuple | None = None
+    ) -> CheckpointTuple | None:
+        """The thread's latest checkpoint. ``known``: the one this process's previous step of
+        the thread wrote (the step lock held since): no read; the step's first write then
+        checks, in its own round trip, that the thread is still there, and fails with
+        ``ThreadMoved`` (writing nothing) if not."""
+        if known is not None:
+            self._primed = known
+            self._expect = (config["configurable"]["thread_id"], _checkpoint_id(known))
+            return known
         self._primed = await super().aget_tuple(config)
         return self._primed
 
@@ -83,7 +114,10 @@ class GuardedSaver(AsyncPostgresSaver):
         if self.before_write is not None:
             await self.before_write()
         await self._all_held.wait()
-        return await super().aput(config, checkpoint, metadata, new_versions)
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        if not config["configurable"].get("checkpoint_ns"):
+            self.written = _tuple(config, saved, checkpoint, metadata)
+        return saved
 
     async def aput_writes(
         self,
@@ -118,6 +152,10 @@ class GuardedSaver(AsyncPostgresSaver):
             else self.INSERT_CHECKPOINT_WRITES_SQL
         )
         configurable = config["configurable"]
+        if self.written is not None and configurable["checkpoint_id"] == _checkpoint_id(
+            self.written
+        ):
+            self.written = None  # the next step reads these writes with it from Postgres
         rows = await asyncio.to_thread(
             self._dump_writes,
             configurable["thread_id"],
@@ -131,7 +169,7 @@ class GuardedSaver(AsyncPostgresSaver):
 
     async def write_pending(self) -> None:
         """Send the task writes no checkpoint put has taken yet."""
-        if self._held:
+        if self._held and not self._moved:
             async with self._cursor(pipeline=True):
                 pass
 
@@ -139,9 +177,57 @@ class GuardedSaver(AsyncPostgresSaver):
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         # Every write of AsyncPostgresSaver (the checkpoint's blobs and row) runs in a pipeline:
         # the held task writes go first in it, in the same round trip and transaction.
-        async with super()._cursor(pipeline=pipeline) as cur:
-            if pipeline and self._held:
-                held, self._held = self._held, []
-                for query, rows in held:
-                    await cur.executemany(query, rows)
-            yield cur
+        expect = self._expect if pipeline else None
+        if expect is not None:
+            self._expect = None
+        try:
+            async with super()._cursor(pipeline=pipeline) as cur:
+                if expect is not None:
+                    await cur.execute(_STILL_AT, expect)
+                if pipeline and self._held:
+                    held, self._held = self._held, []
+                    for query, rows in held:
+                        await cur.executemany(query, rows)
+                yield cur
+        except errors.DivisionByZero as exc:
+            if expect is None:
+                raise
+            # The pipeline's transaction rolled back whole: nothing of this step was written.
+            self._moved, self._held, self.written = True, [], None
+            raise ThreadMoved(
+                f"thread {expect[0]} moved past checkpoint {expect[1]} while this step ran"
+            ) from exc
+
+
+def _checkpoint_id(saved: CheckpointTuple) -> str:
+    return str(saved.config["configurable"]["checkpoint_id"])
+
+
+def _tuple(
+    config: RunnableConfig,
+    saved: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+) -> CheckpointTuple | None:
+    """The checkpoint just written, as reading it back would give it; None when only a read
+    can rebuild it (a delta channel's history)."""
+    if any(isinstance(v, _DeltaSnapshot) for v in checkpoint["channel_values"].values()):
+        return None
+    configurable = config["configurable"]
+    parent = configurable.get("checkpoint_id")
+    parent_config: RunnableConfig | None = None
+    if parent:
+        parent_config = {
+            "configurable": {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": "",
+                "checkpoint_id": parent,
+            }
+        }
+    return CheckpointTuple(
+        config=saved,
+        checkpoint=checkpoint,
+        metadata=get_serializable_checkpoint_metadata(config, metadata),
+        parent_config=parent_config,
+        pending_writes=[],
+    )

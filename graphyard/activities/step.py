@@ -16,6 +16,7 @@ from dataclasses import asdict, replace
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from temporalio import activity
@@ -28,6 +29,7 @@ from graphyard.activities.publish import StepPublisher
 from graphyard.activities.runs import end_run
 from graphyard.activities.saver import GuardedSaver
 from graphyard.activities.step_errors import no_retry_fixes
+from graphyard.activities.step_lock import Held
 from graphyard.activities.step_stop import unless_stopped
 from graphyard.activities.stream_modes import StepStream, graph_chunks
 from graphyard.runs.end import RunEnd
@@ -126,14 +128,9 @@ class StepActivities:
         # running meanwhile (step_lock.py says when one is).
         locks = self.ctx.step_locks
         async with _heartbeating(), locks.hold(inp.run.thread_id, inp.run.graph_id) as held:
-            result = await self._guarded_step(inp)
-            if result.outcome == "continue" and activity.info().is_local:
-                # The run's next step comes to this process (a local activity runs where its
-                # workflow runs): keep the lock for it.
-                held.keep()
-            return result
+            return await self._guarded_step(inp, held)
 
-    async def _guarded_step(self, inp: StepInput) -> StepResult:
+    async def _guarded_step(self, inp: StepInput, held: Held) -> StepResult:
         run = inp.run
         kwargs = await self.ctx.run_kwargs(
             run, start=inp.index == 0, refresh=inp.command is not None
@@ -141,7 +138,12 @@ class StepActivities:
         config = kwargs.runnable_config(run)
         saver = GuardedSaver(self.ctx.pool)
         async with self.ctx.graph(run, config, saver, kwargs.context) as graph:
-            return await self._step_with(graph, inp, kwargs, config, saver)
+            result = await self._step_with(graph, inp, kwargs, config, saver, held.carried)
+        if result.outcome == "continue" and activity.info().is_local:
+            # The run's next step comes to this process (a local activity runs where its
+            # workflow runs): keep the lock for it, with the checkpoint it starts from.
+            held.keep(saver.written)
+        return result
 
     async def _step_with(
         self,
@@ -150,9 +152,20 @@ class StepActivities:
         kwargs: RunKwargs,
         config: RunnableConfig,
         saver: GuardedSaver,
+        carried: Any,
     ) -> StepResult:
         run = inp.run
-        latest = await saver.latest(config)
+        # The checkpoint this process's previous step wrote, the lock held since: when it is
+        # the one the workflow expects, the step does not read it (its first write checks).
+        known = (
+            carried
+            if inp.index > 0
+            and inp.command is None
+            and isinstance(carried, CheckpointTuple)
+            and carried.config["configurable"]["checkpoint_id"] == inp.expected_checkpoint_id
+            else None
+        )
+        latest = await saver.latest(config, known)
         if inp.index == 0:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:
                 return await self._report(graph, config, run, kwargs, inp)

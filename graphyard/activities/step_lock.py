@@ -48,13 +48,18 @@ _KEEP = 0.5
 
 
 class Held:
-    """A held step lock; ``keep`` it for the thread's next step, which comes to this process."""
+    """A held step lock; ``keep`` it for the thread's next step, which comes to this process,
+    with what that step may start from. ``carried``: what the previous step kept it with (it
+    held the lock without a break since)."""
 
-    def __init__(self) -> None:
+    def __init__(self, carried: Any = None) -> None:
+        self.carried = carried
         self.kept = False
+        self.value: Any = None
 
-    def keep(self) -> None:
+    def keep(self, value: Any = None) -> None:
         self.kept = True
+        self.value = value
 
 
 class StepLocks:
@@ -70,8 +75,8 @@ class StepLocks:
         self._local = KeyedLocks()
         self._background: set[asyncio.Future[None]] = set()
         # Locks this session holds for their thread's next step: key -> (the connection that
-        # holds it, the timer that gives it back).
-        self._kept: dict[int, tuple[AsyncConnection[Any], asyncio.TimerHandle]] = {}
+        # holds it, the timer that gives it back, what the next step may start from).
+        self._kept: dict[int, tuple[AsyncConnection[Any], asyncio.TimerHandle, Any]] = {}
 
     def _key(self, thread_id: str) -> int:
         digest = hashlib.blake2b(f"{self._scope}:{thread_id}".encode(), digest_size=8).digest()
@@ -83,7 +88,8 @@ class StepLocks:
         key = self._key(thread_id)
         async with self._local.hold(key):
             started = time.monotonic()
-            if not self._take_kept(key) and not await self._try(key):
+            taken, carried = self._take_kept(key)
+            if not taken and not await self._try(key):
                 metrics.STEP_LOCK_WAITS.labels(graph_id).inc()
                 await self._acquire(key)
                 log.warning(
@@ -91,11 +97,11 @@ class StepLocks:
                     thread_id,
                     time.monotonic() - started,
                 )
-            held = Held()
+            held = Held(carried if taken else None)
             kept = False
             try:
                 yield held
-                kept = held.kept and self._keep(key)
+                kept = held.kept and self._keep(key, held.value)
             finally:
                 if not kept:
                     # Shielded: a cancelled step still gives its lock back.
@@ -104,23 +110,23 @@ class StepLocks:
                     release.add_done_callback(self._background.discard)
                     await asyncio.shield(release)
 
-    def _keep(self, key: int) -> bool:
+    def _keep(self, key: int, value: Any) -> bool:
         conn = self._conn
         if conn is None or conn.closed or conn.broken:
             return False
         timer = asyncio.get_running_loop().call_later(_KEEP, self._give_back_kept, key)
-        self._kept[key] = (conn, timer)
+        self._kept[key] = (conn, timer, value)
         return True
 
-    def _take_kept(self, key: int) -> bool:
-        """Whether this session still holds the lock, kept for this step."""
+    def _take_kept(self, key: int) -> tuple[bool, Any]:
+        """Whether this session still holds the lock, kept for this step, and with what."""
         kept = self._kept.pop(key, None)
         if kept is None:
-            return False
-        conn, timer = kept
+            return False, None
+        conn, timer, value = kept
         timer.cancel()
         # A lost connection lost its locks: then take the lock again.
-        return conn is self._conn and not conn.closed and not conn.broken
+        return conn is self._conn and not conn.closed and not conn.broken, value
 
     def _give_back_kept(self, key: int) -> None:
         # Not under the in-process lock: if a step takes the lock meanwhile, the session holds
@@ -186,7 +192,7 @@ class StepLocks:
             return self._conn
 
     async def close(self) -> None:
-        for _conn, timer in self._kept.values():
+        for _conn, timer, _value in self._kept.values():
             timer.cancel()
         self._kept.clear()
         if self._conn is not None:
