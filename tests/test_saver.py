@@ -18,6 +18,8 @@ from graphyard.activities.saver import GuardedSaver, ThreadMoved
 from graphyard.storage.db import open_pool
 from tests.stack import Stack
 
+pytestmark = pytest.mark.core
+
 
 class State(TypedDict):
     steps: Annotated[list[str], operator.add]
