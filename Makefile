@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/langgraph.json
 
-.PHONY: install dev test test-fast lint bench bench-lock bench-faults clean
+.PHONY: install dev test test-fast lint bench bench-lock bench-faults bench-scale clean
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ test-fast: $(STAMP)
 # docs/benchmarks.md. Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS=--quick.
 REF_VENV := benchmarks/.reference-venv
 REF_STAMP := $(REF_VENV)/.installed
+# The official Temporal LangGraph plugin's worker, in its own venv likewise.
+PLUGIN_VENV := benchmarks/.plugin-venv
+PLUGIN_STAMP := $(PLUGIN_VENV)/.installed
 BENCH_ARGS ?=
 
 $(REF_STAMP): benchmarks/reference-requirements.txt
@@ -43,12 +46,23 @@ $(REF_STAMP): benchmarks/reference-requirements.txt
 	$(REF_VENV)/bin/pip install --quiet --require-hashes -r benchmarks/reference-requirements.txt
 	touch $(REF_STAMP)
 
-bench: $(STAMP) $(REF_STAMP)
-	$(BIN)/python -m benchmarks.run --reference-venv $(REF_VENV) $(BENCH_ARGS)
+$(PLUGIN_STAMP): benchmarks/plugin-requirements.txt
+	test -x $(PLUGIN_VENV)/bin/python || python3 -m venv $(PLUGIN_VENV)
+	$(PLUGIN_VENV)/bin/pip install --quiet --require-hashes -r benchmarks/plugin-requirements.txt
+	touch $(PLUGIN_STAMP)
+
+bench: $(STAMP) $(REF_STAMP) $(PLUGIN_STAMP)
+	$(BIN)/python -m benchmarks.run --reference-venv $(REF_VENV) --plugin-venv $(PLUGIN_VENV) $(BENCH_ARGS)
 
 # Each fault scenario of tests/fault_scenarios.py 5 times against real processes (about 10 minutes).
 bench-faults: $(STAMP)
 	$(BIN)/python -m benchmarks.faults
+
+# Every hot call on an empty database and again once it is filled with SIZE runs (100k, 1m: 100,000
+# threads, 1,000,000 runs, 10,000,000 stream events, 1,000,000 checkpoints); docs/performance.md.
+SIZE ?= 100k
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale --size $(SIZE)
 
 # Re-pin after editing requirements/*.in (versions and hashes only, no index URLs).
 lock: $(STAMP)
@@ -57,10 +71,11 @@ lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements/dev.txt requirements/dev.in
 	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements/build.txt requirements/build.in
 
-# Re-pin the reference server's venv after editing benchmarks/reference-requirements.in.
+# Re-pin the reference's and the plugin's venvs after editing benchmarks/*-requirements.in.
 bench-lock: $(STAMP)
 	$(BIN)/pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o benchmarks/reference-requirements.txt benchmarks/reference-requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o benchmarks/plugin-requirements.txt benchmarks/plugin-requirements.in
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) .graphyard examples/.graphyard
+	rm -rf $(VENV) $(REF_VENV) $(PLUGIN_VENV) .graphyard examples/.graphyard

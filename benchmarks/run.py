@@ -1,4 +1,4 @@
-"""``make bench``: graphyard beside the reference and the bare floor, on the same scenarios.
+"""``make bench``: graphyard beside the reference, the bare floor and the Temporal LangGraph plugin.
 
 - graphyard: ``graphyard dev`` (Postgres, Temporal, API, worker) with a fresh data dir, once per
   step kind in ``--kinds`` (local by default; ``--kinds local,regular`` adds a column);
@@ -6,7 +6,10 @@
   own venv (``make bench`` installs benchmarks/.reference-venv from
   benchmarks/reference-requirements.txt);
 - floor: the same graphs stepped one super-step at a time with LangGraph + AsyncPostgresSaver in
-  this process, on the Postgres graphyard dev started (its own database); no Temporal, no HTTP.
+  this process, on the Postgres graphyard dev started (its own database); no Temporal, no HTTP;
+- plugin: the official Temporal LangGraph plugin (every node a regular activity), its workers
+  from their own venv (``make bench`` installs benchmarks/.plugin-venv from
+  benchmarks/plugin-requirements.txt) on a Temporal dev server with graphyard's flags.
 
 All on free loopback ports, all bounded in count and time. Prints one Markdown table and the
 issue's targets, and writes the figures (and every sample) to a JSON file. What each scenario
@@ -31,8 +34,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks import floor, report, scenarios, servers
+from benchmarks import durability, floor, plugin, report, scenarios, servers
 from benchmarks.scenarios import Options, Results
+from graphyard.devstack.supervisor import default_workers
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -50,7 +54,19 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, help="how long they are watched (10)")
     parser.add_argument("--kinds", default="local", help="graphyard step kinds: local,regular")
     parser.add_argument(
-        "--only", default="graphyard,reference,floor", help="which of the three to run"
+        "--only", default="graphyard,reference,floor,plugin", help="which of the four to run"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes of graphyard and of the plugin alike (default: graphyard dev's "
+        "own, one per core, and as many for the plugin)",
+    )
+    parser.add_argument(
+        "--plugin-venv",
+        type=Path,
+        default=Path(__file__).resolve().parent / ".plugin-venv",
+        help="the venv holding temporalio-langgraph (make bench installs it)",
     )
     parser.add_argument(
         "--reference-venv",
@@ -162,7 +178,10 @@ def main() -> None:
     started = dt.datetime.now(dt.UTC)
     if "reference" in only and not (args.reference_venv / "bin" / "langgraph").exists():
         raise SystemExit(f"no reference in {args.reference_venv}: run `make bench`")
+    if "plugin" in only and not (args.plugin_venv / "bin" / "python").exists():
+        raise SystemExit(f"no plugin venv in {args.plugin_venv}: run `make bench`")
     venv = args.reference_venv.resolve()
+    workers = args.workers or default_workers()
     failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="graphyard-bench-") as tmp:
         for i, kind in enumerate(kinds):
@@ -174,7 +193,7 @@ def main() -> None:
             folder.mkdir()
             print(f"graphyard dev ({kind} steps): starting", flush=True)
             try:
-                with servers.graphyard(folder, kind) as server:
+                with servers.graphyard(folder, kind, args.workers) as server:
                     if want_floor:
                         assert server.database_uri is not None
                         print("floor (LangGraph + AsyncPostgresSaver, one process)", flush=True)
@@ -192,7 +211,11 @@ def main() -> None:
                         print(f"{name} at {server.url}", flush=True)
                         with load.phase(name):
                             columns[name] = asyncio.run(scenarios.measure(server, opts))
-                        opts.profile = None
+                            opts.profile = None
+                            if i == 0:  # its Temporal costs, then kill -9 of its workers
+                                asyncio.run(
+                                    durability.measure(server, columns[name], opts.scenario_timeout)
+                                )
             except Exception as exc:  # the other contenders still run
                 failed[name] = f"{type(exc).__name__}: {exc}"
                 print(f"{name}: FAILED {failed[name]}", flush=True)
@@ -208,8 +231,20 @@ def main() -> None:
             except Exception as exc:
                 failed["reference"] = f"{type(exc).__name__}: {exc}"
                 print(f"reference: FAILED {failed['reference']}", flush=True)
+        if "plugin" in only:
+            folder = Path(tmp) / "plugin"
+            folder.mkdir()
+            print(f"plugin (temporalio-langgraph, {workers} worker(s)): starting", flush=True)
+            try:
+                with plugin.stack(folder, args.plugin_venv.resolve(), workers) as stack:
+                    print(f"plugin at {stack.temporal.address}", flush=True)
+                    with load.phase("plugin"):
+                        columns["plugin"] = asyncio.run(plugin.measure(stack, opts))
+            except Exception as exc:
+                failed["plugin"] = f"{type(exc).__name__}: {exc}"
+                print(f"plugin: FAILED {failed['plugin']}", flush=True)
     order = [n for n in columns if n.startswith("graphyard")] + [
-        n for n in ("reference", "floor") if n in columns
+        n for n in ("reference", "floor", "plugin") if n in columns
     ]
     figures = {n: columns[n].figures for n in order}
     main_column = order[0] if order and order[0].startswith("graphyard") else "graphyard"
@@ -241,6 +276,10 @@ def main() -> None:
         "options": {k: v for k, v in vars(opts).items() if k != "profile" and not callable(v)},
         "args": {k: str(v) for k, v in vars(args).items()},
         "reference_versions": servers.reference_versions(venv),
+        "plugin_versions": servers.versions(
+            args.plugin_venv, ("temporalio-langgraph", "temporalio", "langgraph")
+        ),
+        "workers": workers,
         "load": load.phases,
         "columns": {n: {"figures": columns[n].figures, "errors": columns[n].errors} for n in order},
         "samples": {n: columns[n].samples for n in order},

@@ -33,6 +33,9 @@ GRAPHS: dict[str, tuple[dict[str, Any], Callable[[Any], bool]]] = {
     "fanout": (FANOUT_INPUT, lambda v: len(v.get("results", [])) == 8 and bool(v.get("summary"))),
     "sleepy": (SLEEPY_INPUT, lambda v: len(v.get("steps", [])) == 3),
 }
+#: The benchmark's own process in the CPU tables (the client: langgraph-sdk, or for the plugin
+#: its Temporal client; the floor's whole run).
+CLIENT_PART = "benchmark client"
 IO_IDEAL_S = 0.6  # three nodes of 0.2 s
 PARK_TIMEOUT_S = 120.0  # a run not at its interrupt by then is counted as stuck
 
@@ -83,6 +86,10 @@ class Results:
     def cpu_per_run(self, concurrency: int, seconds: dict[str, float], runs: int) -> None:
         """CPU ms per run of each part, during the throughput scenario at ``concurrency``."""
         self.cpu[f"c{concurrency}"] = {k: v * 1000 / runs for k, v in seconds.items()}
+        # Every process of the contender's stack; the benchmark's client is not one.
+        self.figures[f"cpu_c{concurrency}_ms"] = sum(
+            v for k, v in self.cpu[f"c{concurrency}"].items() if k != CLIENT_PART
+        )
 
     def latency(self, key: str, samples: list[float]) -> None:
         self.samples[key] = samples
@@ -216,6 +223,14 @@ async def throughput(client: LangGraphClient, graph: str, total: int, concurrenc
     return total / (time.perf_counter() - t0)
 
 
+async def idle_cpu(pids: list[int], seconds: float) -> float:
+    """CPU ms per second that ``pids`` and their descendants spend while nothing runs."""
+    everything = [p for pid in pids for p in tree(pid)]
+    before = tree_cpu(everything)
+    await asyncio.sleep(seconds)
+    return (tree_cpu(everything) - before) * 1000 / seconds
+
+
 async def io_bound(client: LangGraphClient, runs: int) -> float:
     """``runs`` runs of three 0.2 s sleeping nodes, all at once (their threads created
     beforehand): the wall time until the last one ends, seconds (ideal: 0.6)."""
@@ -324,7 +339,7 @@ async def measure(server: Server, opts: Options) -> Results:
 
         async def rate(c: int = concurrency) -> None:
             profiler = opts.profile(server) if opts.profile and c == opts.concurrency[0] else None
-            client_part = {"benchmark client": (os.getpid(),)}
+            client_part = {CLIENT_PART: (os.getpid(),)}
             meter = CpuMeter({**server.parts, **client_part}, alone=frozenset(client_part))
             meter.start()
             try:
@@ -335,6 +350,11 @@ async def measure(server: Server, opts: Options) -> Results:
                     profiler()
 
         await res.scenario(f"throughput c={concurrency}", rate(), limit)
+
+    async def idle() -> None:
+        res.figures["idle_cpu_ms_s"] = await idle_cpu([server.root_pid], opts.idle_seconds)
+
+    await res.scenario("idle", idle(), limit)
 
     async def io() -> None:
         res.figures["io_wall_s"] = await io_bound(client, opts.io_runs)

@@ -1,6 +1,8 @@
 """The servers ``make bench`` measures, each started on free loopback ports in a temp folder:
-``graphyard dev`` (fresh data dir) and the reference, ``langgraph dev`` from its own venv.
-Also what the benchmark reads of their processes (CPU seconds, resident memory) from /proc."""
+``graphyard dev`` (fresh data dir), the reference, ``langgraph dev`` from its own venv, and the
+plugin: a Temporal dev server started with graphyard's flags and the plugin's workers from their
+own venv. Also what the benchmark reads of their processes (CPU seconds, resident memory) from
+/proc."""
 
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ class Server:
     database_uri: str | None = None
     #: name -> root pids of each part whose CPU is counted (with their descendants)
     parts: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: the Temporal frontend (``host:port``) of a contender that runs on Temporal
+    temporal_address: str | None = None
 
 
 def absolute_config(dest: Path) -> Path:
@@ -101,14 +105,17 @@ def _keep(source: Path, name: str) -> None:
 
 
 @contextmanager
-def graphyard(tmp: Path, step_kind: str) -> Iterator[Server]:
-    """``graphyard dev`` with a fresh data dir, no Temporal UI, quiet logs."""
+def graphyard(tmp: Path, step_kind: str, workers: int | None = None) -> Iterator[Server]:
+    """``graphyard dev`` with a fresh data dir, no Temporal UI, quiet logs; ``workers`` worker
+    processes (default: its own, one per core)."""
     data = tmp / "data"
     port = free_port()
     env = {**os.environ, "GRAPHYARD_STEP_ACTIVITY": step_kind, "GRAPHYARD_LOG_LEVEL": "WARNING"}
     argv = [sys.executable, "-m", "graphyard", "dev", "--config", str(CONFIG), "--no-ui"]
     argv += ["--data-dir", str(data), "--host", HOST, "--port", str(port)]
     argv += ["--temporal-port", str(free_port())]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
     log = tmp / "graphyard-dev.log"
     proc = subprocess.Popen(
         argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, cwd=tmp
@@ -124,20 +131,21 @@ def graphyard(tmp: Path, step_kind: str) -> Iterator[Server]:
                 raise RuntimeError(f"graphyard dev did not start; see {log} and {data}/logs")
         state = json.loads((data / "dev.json").read_text())
         # One worker process per core by default: ``worker``, ``worker-2``, ...
-        workers = tuple(pid for name, pid in state["pids"].items() if name.startswith("worker"))
+        pids = tuple(pid for name, pid in state["pids"].items() if name.startswith("worker"))
         url = f"http://{HOST}:{port}"
         _wait_ok(url, proc, log, 30)
         yield Server(
             f"graphyard ({step_kind})",
             url,
-            worker_pids=workers,
+            worker_pids=pids,
             root_pid=proc.pid,
             log=data / "logs",
             database_uri=state["database_uri"],
             parts={
                 **{k: (state["pids"][k],) for k in ("api", "temporal", "postgres")},
-                "worker": workers,
+                "worker": pids,
             },
+            temporal_address=state["temporal_address"],
         )
     finally:
         stop_process(proc, 60)
@@ -198,13 +206,23 @@ def reference(tmp: Path, venv: Path, jobs: int | None) -> Iterator[Server]:
 
 def reference_versions(venv: Path) -> dict[str, str]:
     """The reference's package versions, for the results file."""
+    return versions(
+        venv, ("langgraph-cli", "langgraph-api", "langgraph-runtime-inmem", "langgraph")
+    )
+
+
+def versions(venv: Path, packages: tuple[str, ...]) -> dict[str, str]:
+    """The versions of ``packages`` installed in ``venv`` (empty if it cannot tell)."""
     code = (
-        "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
-        "('langgraph-cli', 'langgraph-api', 'langgraph-runtime-inmem', 'langgraph')}))"
+        "import importlib.metadata as m, json, sys; "
+        "print(json.dumps({p: m.version(p) for p in sys.argv[1:]}))"
     )
     try:
         out = subprocess.run(
-            [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True
+            [str(venv / "bin" / "python"), "-c", code, *packages],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return dict(json.loads(out.stdout))
     except (OSError, subprocess.CalledProcessError, json.JSONDecodeError):

@@ -50,21 +50,9 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> int:
-    import uvicorn
+    from graphyard.api.server import serve
 
-    from graphyard.api.app import create_app
-
-    settings = _settings(args)
-    # log_config=None: uvicorn's lines go through graphyard's handler (text or JSON).
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        # graphyard.api.request_log writes one line per request, without the query's values.
-        access_log=False,
-    )
+    serve(_settings(args))
     return 0
 
 

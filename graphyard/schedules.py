@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio.client import (
     Client,
@@ -22,9 +21,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from graphyard.config import Settings
+from graphyard.storage.rows import CronRow
 from graphyard.types import CRON_WORKFLOW, CronFire
-
-Row = dict[str, Any]
 
 # A firing missed while Temporal was down is made up only this late; older ones are skipped.
 CATCHUP_WINDOW = timedelta(minutes=1)
@@ -34,7 +32,7 @@ def schedule_id(cron_id: str) -> str:
     return f"cron-{cron_id}"
 
 
-def _schedule(settings: Settings, cron: Row) -> Schedule:
+def _schedule(settings: Settings, cron: CronRow) -> Schedule:
     cron_id = str(cron["cron_id"])
     where = f"thread {cron['thread_id']}" if cron["thread_id"] else "a new thread per run"
     return Schedule(
@@ -65,7 +63,7 @@ async def next_run(handle: ScheduleHandle) -> datetime | None:
     return times[0] if times and not description.schedule.state.paused else None
 
 
-async def create(client: Client, settings: Settings, cron: Row) -> datetime | None:
+async def create(client: Client, settings: Settings, cron: CronRow) -> datetime | None:
     """Create the cron's schedule; its next firing time. Temporal validates the expression
     (``RPCError`` INVALID_ARGUMENT)."""
     handle = await client.create_schedule(
@@ -74,7 +72,7 @@ async def create(client: Client, settings: Settings, cron: Row) -> datetime | No
     return await next_run(handle)
 
 
-async def replace(client: Client, settings: Settings, cron: Row) -> datetime | None:
+async def replace(client: Client, settings: Settings, cron: CronRow) -> datetime | None:
     handle = client.get_schedule_handle(schedule_id(str(cron["cron_id"])))
     schedule = _schedule(settings, cron)
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -21,36 +19,14 @@ from urllib.parse import urlencode
 import pytest
 
 from graphyard.devstack.ports import free_port
+from tests import node_app
 from tests.graphs.browser_chat import reply_text
-from tests.stack import ROOT, Stack
+from tests.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-APP = ROOT / "tests" / "browser"
+APP = node_app.APP
 RESUMED = "Resumed with yes: all done."
-
-
-def _tools() -> dict[str, str]:
-    found = {name: shutil.which(name) for name in ("node", "npm", "chromium")}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
-        pytest.skip(
-            f"browser test skipped: {' and '.join(missing)} not found on PATH "
-            "(apt-get install -y chromium nodejs npm)"
-        )
-    return {name: str(path) for name, path in found.items()}
-
-
-def _run(*args: str) -> None:
-    done = subprocess.run(args, cwd=APP, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-
-
-def _installed() -> bool:
-    """node_modules holds what package-lock.json pins (npm writes its own copy of the lock)."""
-    copy = APP / "node_modules" / ".package-lock.json"
-    return copy.exists() and copy.stat().st_mtime >= (APP / "package-lock.json").stat().st_mtime
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -62,10 +38,9 @@ class _Quiet(SimpleHTTPRequestHandler):
 def page_origin() -> Iterator[tuple[str, dict[str, str]]]:
     """The page built once (npm ci when node_modules is missing or stale, then vite build) and
     served from dist/ on a port of its own: another origin than the API's."""
-    tools = _tools()
-    if not _installed():
-        _run(tools["npm"], "ci", "--no-audit", "--no-fund")
-    _run(tools["npm"], "run", "--silent", "build")
+    tools = node_app.tools("node", "npm", "chromium")
+    node_app.install(tools["npm"])
+    node_app.run(tools["npm"], "run", "--silent", "build")
     handler = functools.partial(_Quiet, directory=str(APP / "dist"))
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -156,6 +156,24 @@ async def test_setup_registers_the_search_attributes_once(
     assert "already registered in namespace default" in capsys.readouterr().out
 
 
+async def test_a_run_started_at_once_upserts_only_its_end(stack: Stack) -> None:
+    """Started on an idle thread, a run is tagged ``running`` from its start: the one
+    ``RunStatus`` upsert (a billable action) is its end."""
+    tid = (await stack.client.threads.create())["thread_id"]
+    run = await stack.client.runs.create(tid, "chain", input={"steps": []})
+    await stack.client.runs.join(tid, run["run_id"])
+    handle = stack.temporal.get_workflow_handle(run_workflow_id(run["run_id"]))
+    statuses = [
+        event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields[
+            "RunStatus"
+        ].data
+        async for event in handle.fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and "RunStatus" in _upserted(event)
+    ]
+    assert statuses == [b'"success"']
+
+
 @pytest.mark.parametrize("settings", [{"search_attributes": False}], indirect=True)
 async def test_runs_started_untagged_never_upsert(stack: Stack) -> None:
     """With GRAPHYARD_SEARCH_ATTRIBUTES=false a run starts without them and its workflow

@@ -4,7 +4,6 @@ over SSE and WebSocket, against the real API, worker, Temporal and Postgres."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from typing import Any
 
@@ -15,14 +14,14 @@ from langgraph_sdk import get_client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests import node_app
 from tests.faultkit import kill
 from tests.graphs.browser_chat import reply_text
 from tests.graphs.protocol_agent import FINDINGS
 from tests.processes import api_process
-from tests.stack import ROOT, Stack
+from tests.stack import Stack
 
 TRANSPORTS = ["sse", "websocket"]
-BROWSER = ROOT / "tests" / "browser"
 
 
 async def _deltas(message: Any) -> list[str]:
@@ -327,9 +326,9 @@ async def test_websocket_needs_credentials(stack: Stack) -> None:
 async def test_js_sdk_thread_stream(stack: Stack, transport: str) -> None:
     """@langchain/langgraph-sdk 1.15's ``client.threads.stream`` run by node
     (tests/browser/thread_stream.mjs): a reply token by token, then the run's output."""
-    node = shutil.which("node")
-    if node is None or not (BROWSER / "node_modules" / "@langchain").exists():
-        pytest.skip("node or tests/browser/node_modules missing (cd tests/browser && npm ci)")
+    tools = node_app.tools("node", "npm")
+    await asyncio.to_thread(node_app.install, tools["npm"])
+    node = tools["node"]
     done = await asyncio.create_subprocess_exec(
         # Node 20 has its WebSocket client behind a flag (on by default from node 22).
         node,
@@ -338,7 +337,7 @@ async def test_js_sdk_thread_stream(stack: Stack, transport: str) -> None:
         stack.url,
         transport,
         "please approve",
-        cwd=BROWSER,
+        cwd=node_app.APP,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -78,6 +78,28 @@ async def test_search_and_count(stack: Stack) -> None:
         assert bad.status_code == 422
 
 
+async def test_search_pages_report_totals_as_the_reference_does(stack: Stack) -> None:
+    """A page costs its rows, not a count of every match: while more follow, the total is one
+    past the page (langgraph_api's pagination headers); on the last page it is exact. The
+    count endpoint counts."""
+    kind = f"paged-{uuid.uuid4().hex[:8]}"
+    for n in range(4):
+        await stack.client.threads.create(metadata={"kind": kind, "n": n})
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        first = await http.post("/threads/search", json={"metadata": {"kind": kind}, "limit": 1})
+        assert (first.headers["X-Pagination-Total"], first.headers["X-Pagination-Next"]) == (
+            "2",
+            "1",
+        )
+        last = await http.post(
+            "/threads/search", json={"metadata": {"kind": kind}, "limit": 3, "offset": 2}
+        )
+        assert len(last.json()) == 2
+        assert last.headers["X-Pagination-Total"] == "4"
+        assert "X-Pagination-Next" not in last.headers
+    assert await stack.client.threads.count(metadata={"kind": kind}) == 4
+
+
 async def test_state_at_an_unknown_checkpoint_is_404(stack: Stack) -> None:
     tid = (await stack.client.threads.create())["thread_id"]
     await stack.client.runs.wait(tid, "chain", input={"steps": []})

@@ -21,6 +21,7 @@ from graphyard.graphs import GraphRegistry
 from graphyard.runs.kwargs import RunKwargs
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import Pool
+from graphyard.storage.rows import RunRow
 from graphyard.telemetry import metrics
 from graphyard.types import RunRef
 
@@ -62,11 +63,12 @@ class WorkerContext:
         if cached is not None and not (start or refresh):
             self._kwargs.move_to_end(run.run_id)
             return cached
+        row: RunRow | None
         async with self.pool.connection() as conn:
             if start:
-                row = await run_rows.mark_running(conn, run.run_id)
-                if row is not None and row["queue_wait"] is not None:
-                    metrics.QUEUE_WAIT.labels(run.graph_id).observe(row["queue_wait"])
+                row = started = await run_rows.mark_running(conn, run.run_id)
+                if started is not None and started["queue_wait"] is not None:
+                    metrics.QUEUE_WAIT.labels(run.graph_id).observe(started["queue_wait"])
             else:
                 row = await run_rows.get(conn, run.run_id)
         if row is None:

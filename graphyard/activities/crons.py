@@ -15,6 +15,7 @@ from graphyard.runs.caller import Caller
 from graphyard.runs.request import RunCreate
 from graphyard.runs.submit import create_run
 from graphyard.storage import crons as cron_rows
+from graphyard.storage.rows import CronRow
 from graphyard.types import FIRE_CRON_ACTIVITY, FireInput
 
 # What of a cron's payload becomes the run request (the rest describes the cron).
@@ -36,7 +37,7 @@ RUN_FIELDS = (
 )
 
 
-def run_request(cron: dict[str, Any]) -> RunCreate:
+def run_request(cron: CronRow) -> RunCreate:
     """The run request of a cron's firing."""
     payload = cron["payload"]
     body: dict[str, Any] = {k: payload[k] for k in RUN_FIELDS if payload.get(k) is not None}

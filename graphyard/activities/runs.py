@@ -24,10 +24,18 @@ from graphyard.types import ACTIVE_STATUSES, FINISH_ACTIVITY, FinishInput, RunRe
 
 
 async def end_run(
-    ctx: WorkerContext, run: RunRef, kwargs: RunKwargs, end: RunEnd, *, pause: bool = False
+    ctx: WorkerContext,
+    run: RunRef,
+    kwargs: RunKwargs,
+    end: RunEnd,
+    *,
+    pause: bool = False,
+    delete: bool = False,
 ) -> None:
     """Write the run's end once (idempotent), refresh its thread, wake waiting requests.
-    ``pause``: the run stopped at an interrupt and waits for its answer instead."""
+    ``pause``: the run stopped at an interrupt and waits for its answer instead; ``delete``:
+    the run is rolled back, its row goes in the same transaction (whoever the end wakes must
+    not find it)."""
     webhook = ctx.delivers_webhook(kwargs)
     # Pipelined: the whole transaction costs one round trip to Postgres.
     async with ctx.pool.connection() as conn:
@@ -35,6 +43,8 @@ async def end_run(
             written = await write_end(
                 conn, ctx.notify_channel, run, kwargs, end, pause=pause, webhook=webhook
             )
+            if delete:
+                await run_rows.delete(conn, run.run_id)
         await _count_end(run, end, written, pause)
     if kwargs.temporary and not pause:
         await ctx.saver().adelete_thread(run.thread_id)
@@ -80,10 +90,7 @@ class RunActivities:
             end = await self._end_without_graph(run, inp, error)
         else:
             end = RunEnd.from_state(state, inp.status, error)
-        await end_run(self.ctx, run, kwargs, end)
-        if inp.action == "rollback":
-            async with self.ctx.pool.connection() as conn:
-                await run_rows.delete(conn, run.run_id)
+        await end_run(self.ctx, run, kwargs, end, delete=inp.action == "rollback")
 
     async def _end_without_graph(
         self, run: RunRef, inp: FinishInput, error: dict[str, Any] | None

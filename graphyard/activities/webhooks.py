@@ -26,6 +26,7 @@ from graphyard import __version__
 from graphyard.activities.context import WorkerContext
 from graphyard.serde import dumps
 from graphyard.storage import runs as run_rows
+from graphyard.storage.rows import RunRow
 from graphyard.types import (
     WEBHOOK_ACTIVITY,
     WEBHOOK_FAILED_ACTIVITY,
@@ -42,12 +43,12 @@ from graphyard.webhooks import (
     signature,
 )
 
-Row = dict[str, Any]
 
-
-def payload(row: Row, sent_at: datetime, allowed_fields: list[str] | None = None) -> Row:
+def payload(
+    row: RunRow, sent_at: datetime, allowed_fields: list[str] | None = None
+) -> dict[str, Any]:
     """What the receiver gets for the ended run in ``row``."""
-    body: Row = {
+    body: dict[str, Any] = {
         "run_id": str(row["run_id"]),
         "thread_id": str(row["thread_id"]),
         "assistant_id": str(row["assistant_id"]),
@@ -107,7 +108,7 @@ class WebhookActivities:
             return  # an earlier attempt delivered it and only its report failed
         attempt = activity.info().attempt
         sent_at = datetime.now(UTC)
-        record: Row = {"attempts": attempt, "status_code": None, "sent_at": sent_at}
+        record: dict[str, Any] = {"attempts": attempt, "status_code": None, "sent_at": sent_at}
         try:
             url = row["kwargs"]["webhook"]
             await self._check(url)
@@ -164,6 +165,6 @@ class WebhookActivities:
         headers.setdefault("User-Agent", f"graphyard/{__version__}")
         return headers
 
-    async def _record(self, row: Row, delivery: Row) -> None:
+    async def _record(self, row: RunRow, delivery: dict[str, Any]) -> None:
         async with self.ctx.pool.connection() as conn:
             await run_rows.record_webhook(conn, str(row["run_id"]), delivery)

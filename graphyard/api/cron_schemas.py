@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,8 +12,7 @@ from pydantic import Field, field_validator
 
 from graphyard.api.schemas import MAX_OFFSET
 from graphyard.runs.request import Body, Durability, MultitaskStrategy, OnCompletion, StreamMode
-
-Row = dict[str, Any]
+from graphyard.storage.rows import CronRow
 
 CRON_FIELDS = (
     "cron_id",
@@ -140,12 +140,13 @@ class CronCount(Body):
     metadata: dict[str, Any] | None = None
 
 
-def cron_json(row: Row) -> Row:
-    out = {k: row.get(k) for k in CRON_FIELDS}
+def cron_json(row: CronRow) -> dict[str, Any]:
+    columns: Mapping[str, Any] = row  # read by name, as CRON_FIELDS lists them
+    out = {k: columns.get(k) for k in CRON_FIELDS}
     payload = out.get("payload")
     if isinstance(payload, dict):
         # Who made the cron (the user its runs get) is the server's, not the cron's wire shape.
         out["payload"] = {k: v for k, v in payload.items() if k != "caller"}
     for key in ("cron_id", "assistant_id", "thread_id"):
-        out[key] = str(row[key]) if row.get(key) is not None else None
+        out[key] = str(columns[key]) if columns.get(key) is not None else None
     return out

@@ -26,7 +26,8 @@ def page(
     select: list[str] | None,
 ) -> list[dict[str, Any]]:
     """Set ``X-Pagination-Total`` (and ``X-Pagination-Next`` when more follow) and project
-    the items onto ``select``."""
+    the items onto ``select``. As the reference's, the total is exact on the last page and one
+    past this page while more follow (``storage/paging.py``)."""
     response.headers["X-Pagination-Total"] = str(total)
     if offset + len(items) < total:
         response.headers["X-Pagination-Next"] = str(offset + len(items))

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from graphyard.errors import Unprocessable
 from graphyard.runs.request import Body
+from graphyard.storage.rows import AssistantRow, AssistantVersionRow, RunRow, ThreadRow
 
-Row = dict[str, Any]
 # Postgres OFFSET takes a bigint.
 MAX_OFFSET = 2**63 - 1
 
@@ -97,7 +97,12 @@ class ThreadCreate(Body):
     ttl: ThreadTTL | float | None = None
 
 
-def assistant_json(row: Row) -> Row:
+def assistant_json(row: AssistantRow) -> dict[str, Any]:
+    return {**assistant_version_json(row), "updated_at": row["updated_at"]}
+
+
+def assistant_version_json(row: AssistantVersionRow) -> dict[str, Any]:
+    """A version item: an Assistant without ``updated_at``."""
     return {
         "assistant_id": str(row["assistant_id"]),
         "graph_id": row["graph_id"],
@@ -108,18 +113,10 @@ def assistant_json(row: Row) -> Row:
         "description": row["description"],
         "version": row["version"],
         "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
     }
 
 
-def assistant_version_json(row: Row) -> Row:
-    """A version item: an Assistant without ``updated_at``."""
-    return {
-        k: v for k, v in assistant_json({**row, "updated_at": None}).items() if k != "updated_at"
-    }
-
-
-def thread_json(row: Row) -> Row:
+def thread_json(row: ThreadRow) -> dict[str, Any]:
     return {
         "thread_id": str(row["thread_id"]),
         "created_at": row["created_at"],
@@ -134,7 +131,7 @@ def thread_json(row: Row) -> Row:
     }
 
 
-def run_json(row: Row) -> Row:
+def run_json(row: RunRow) -> dict[str, Any]:
     return {
         "run_id": str(row["run_id"]),
         "thread_id": str(row["thread_id"]),

@@ -7,8 +7,6 @@ reads the next only once the client took the last: a slow client slows only itse
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import orjson
@@ -20,6 +18,7 @@ from graphyard.runs.reconcile import reconciled
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import wake as wake_keys
+from graphyard.storage.listener import woken
 from graphyard.telemetry import metrics
 from graphyard.types import TERMINAL_STATUSES
 
@@ -159,9 +158,7 @@ async def follow_run(
                     gone = True
                     continue
                 checked = True
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=tick)
-                if not wake.is_set():
+                if not await woken(wake, tick):
                     checked = False
     finally:
         streams.dec()
@@ -199,8 +196,7 @@ async def follow_thread(
                     name = "metadata" if event == event_log.RUN_DONE else event
                     yield frame(name, row["data"], after)
                 if len(rows) < _BATCH:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), timeout=tick)
+                    await woken(wake, tick)
     finally:
         streams.dec()
 

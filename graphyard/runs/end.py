@@ -15,7 +15,7 @@ from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage import wake
-from graphyard.storage.runs import Conn
+from graphyard.storage.rows import Conn
 from graphyard.types import RunRef, RunStatus
 
 

@@ -15,6 +15,7 @@ from langgraph.types import Command, Send
 from pydantic import BaseModel, ConfigDict
 
 from graphyard.runs.users import USER_KEY, as_user
+from graphyard.storage.rows import RunRow
 from graphyard.types import RunRef
 
 
@@ -47,7 +48,7 @@ class RunKwargs(BaseModel):
     request_hash: str | None = None
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> RunKwargs:
+    def of(cls, row: RunRow) -> RunKwargs:
         """The kwargs of the run in ``row``."""
         return cls.model_validate(row["kwargs"] or {})
 

@@ -27,11 +27,10 @@ from graphyard.runs.start import restart, run_input
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage.db import notify_channel
+from graphyard.storage.rows import RunRow
 from graphyard.storage.statuses import is_live
 from graphyard.telemetry import metrics
 from graphyard.types import run_workflow_id
-
-Row = dict[str, Any]
 
 _CLOSED = {
     WorkflowExecutionStatus.TERMINATED: "WorkflowTerminated",
@@ -41,7 +40,7 @@ _CLOSED = {
 }
 
 
-async def reconciled(services: Services, row: Row) -> Row:
+async def reconciled(services: Services, row: RunRow) -> RunRow:
     """``row`` as its workflow has it (the row is rewritten when they disagree)."""
     age = datetime.now(UTC) - row["updated_at"]
     if not is_live(row) or age < services.settings.reconcile_after:
@@ -61,7 +60,7 @@ async def reconciled(services: Services, row: Row) -> Row:
     return await _end(services, row, name, await _reason(handle))
 
 
-async def reconciled_all(services: Services, rows: list[Row]) -> list[Row]:
+async def reconciled_all(services: Services, rows: list[RunRow]) -> list[RunRow]:
     return [await reconciled(services, r) if is_live(r) else r for r in rows]
 
 
@@ -75,7 +74,7 @@ async def _reason(handle: WorkflowHandle[Any, Any]) -> str:
     return ""
 
 
-async def _end(services: Services, row: Row, name: str, reason: str) -> Row:
+async def _end(services: Services, row: RunRow, name: str, reason: str) -> RunRow:
     """End a run whose workflow closed without writing its end: ``error``, saying how; its
     thread keeps the values it has."""
     run = run_input(services, row).run

@@ -13,10 +13,8 @@ from graphyard.errors import Conflict, NotFound, Unavailable
 from graphyard.runs.backends import Backends
 from graphyard.runs.request import Command, RunCreate
 from graphyard.storage import runs as run_rows
-from graphyard.storage.runs import Conn
+from graphyard.storage.rows import Conn, RunRow
 from graphyard.types import RESUME_SIGNAL, ResumeInput, run_workflow_id
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class Submitted:
     """A run a request created or resumed. A resumed run streams from ``resumed_from`` on (the
     seq of the ``metadata`` event that opens its new segment)."""
 
-    row: Row
+    row: RunRow
     resumed_from: int | None = None
 
 
@@ -72,7 +70,7 @@ async def resume_run(
     return submitted
 
 
-async def _claim(conn: Conn, row: Row, kwargs: dict[str, Any] | None = None) -> Submitted:
+async def _claim(conn: Conn, row: RunRow, kwargs: dict[str, Any] | None = None) -> Submitted:
     """Mark the run running again; exactly one of several concurrent answers wins."""
     run_id = str(row["run_id"])
     seq = await run_rows.resume(conn, run_id, kwargs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
@@ -19,13 +18,14 @@ from graphyard.storage import dead_runs
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel
 from graphyard.storage.filters import Scope
+from graphyard.storage.rows import RunRow
 from graphyard.types import run_workflow_id
 
 # How long a dead run's workflow may take to fail after its end was written.
 _CLOSING = 10.0
 
 
-async def retry_dead_run(services: Services, run_id: str, scope: Scope) -> dict[str, Any]:
+async def retry_dead_run(services: Services, run_id: str, scope: Scope) -> RunRow:
     """Reopen the dead run ``run_id`` (visible in ``scope``) and start its workflow again;
     the reopened row. Only the thread's newest run can go again."""
     async with services.pool.connection() as conn:

@@ -11,9 +11,8 @@ from typing import Any
 from graphyard.errors import Unprocessable
 from graphyard.graphs import ProjectConfig
 from graphyard.runs.request import RunCreate
+from graphyard.storage.rows import AssistantRow, ThreadRow
 from graphyard.webhooks import WebhookUrlError, check_url
-
-Row = dict[str, Any]
 
 # Keys the server owns: silently dropped from client metadata and configurable (as the reference).
 RESERVED_METADATA = frozenset(
@@ -45,8 +44,8 @@ def _unreserved(
 
 
 def merged_config(
-    assistant: Row,
-    thread: Row,
+    assistant: AssistantRow,
+    thread: ThreadRow,
     body: RunCreate,
     ids: dict[str, str],
     caller: dict[str, Any] | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.common import (
@@ -22,6 +21,7 @@ from graphyard.runs.backends import Backends
 from graphyard.runs.kwargs import RunKwargs
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
+from graphyard.storage.rows import RunRow
 from graphyard.temporal import step_policy, webhook_policy
 from graphyard.types import (
     CANCEL_SIGNAL,
@@ -41,10 +41,8 @@ from graphyard.types import (
     thread_workflow_id,
 )
 
-Row = dict[str, Any]
 
-
-def run_input(services: Backends, row: Row, kwargs: RunKwargs | None = None) -> RunInput:
+def run_input(services: Backends, row: RunRow, kwargs: RunKwargs | None = None) -> RunInput:
     """The workflow input of the run in ``row`` (its ids and the graph's step policy);
     ``kwargs``: the row's, if read already."""
     kwargs = kwargs or RunKwargs.of(row)
@@ -88,11 +86,15 @@ async def start_run_workflow(
         # A worker that dies mid-task is noticed after this long (local steps run inside it).
         task_timeout=settings.workflow_task_timeout,
         static_summary=f"graph {ref.graph_id} · thread {ref.thread_id}",
-        search_attributes=run_search_attributes(ref) if settings.search_attributes else None,
+        # Started now, it is running as far as Temporal can tell: tagged so, its workflow
+        # does not pay an upsert (a billable action) to say it. Only a delayed run is pending.
+        search_attributes=run_search_attributes(ref, "pending" if delay else "running")
+        if settings.search_attributes
+        else None,
     )
 
 
-async def start(services: Backends, row: Row, *, created: bool) -> None:
+async def start(services: Backends, row: RunRow, *, created: bool) -> None:
     """Start the run's workflow. A run that found its thread idle starts directly (the fast
     path). One that found runs in flight goes to its thread's workflow, which starts a busy
     thread's runs one at a time, in order, after applying the run's multitask strategy to those
@@ -115,7 +117,7 @@ async def start(services: Backends, row: Row, *, created: bool) -> None:
         raise Unavailable(f"could not start the run on Temporal: {exc.message}") from exc
 
 
-async def restart(services: Backends, row: Row) -> None:
+async def restart(services: Backends, row: RunRow) -> None:
     """Start a live run that has no workflow: its API died between writing its row and
     starting it, or the thread's workflow that held it back was terminated. A thread's run goes
     through the thread's workflow, behind the thread's runs created before it (which it waits

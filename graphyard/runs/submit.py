@@ -7,7 +7,6 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 import uuid_utils
 
@@ -26,12 +25,10 @@ from graphyard.storage import assistants as assistant_rows
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
-from graphyard.storage.assistants import Conn
 from graphyard.storage.db import notify_channel
 from graphyard.storage.filters import Scope
+from graphyard.storage.rows import AssistantRow, Conn, RunRow
 from graphyard.telemetry import metrics
-
-Row = dict[str, Any]
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("0d3c8f6e-2f4a-4d0e-9a51-6b7a1c2e9f10")
 
@@ -45,7 +42,7 @@ def run_id_for(scope: str, idempotency_key: str | None) -> str:
 
 async def resolve_assistant(
     conn: Conn, services: Backends, assistant_id: str, scope: Scope = None
-) -> Row:
+) -> AssistantRow:
     """An assistant UUID, or a graph id standing for its system assistant (404 if ``scope``,
     the caller's auth filter, hides it)."""
     try:
@@ -134,7 +131,7 @@ async def _check_visible(services: Backends, thread_id: str, scope: Scope) -> No
 
 @dataclass(frozen=True)
 class _Inserted:
-    row: Row
+    row: RunRow
     created: bool  # False: an earlier request with the same Idempotency-Key made it
     superseded: list[str] = field(default_factory=list)  # runs waiting at an interrupt
 

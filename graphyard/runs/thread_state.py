@@ -17,7 +17,7 @@ from graphyard.runs.backends import Services
 from graphyard.serde import interrupt_json, to_jsonable
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import threads as thread_rows
-from graphyard.storage.checkpoints import Conn
+from graphyard.storage.rows import Conn, ThreadRow
 
 EMPTY_STATE: dict[str, Any] = {
     "values": {},
@@ -83,9 +83,7 @@ def state_json(snapshot: StateSnapshot) -> dict[str, Any]:
     }
 
 
-def thread_config(
-    thread: dict[str, Any], checkpoint: dict[str, Any] | None = None
-) -> RunnableConfig:
+def thread_config(thread: ThreadRow, checkpoint: dict[str, Any] | None = None) -> RunnableConfig:
     """The config that addresses a thread's state (optionally at a checkpoint)."""
     configurable = {
         **((thread["config"] or {}).get("configurable") or {}),
@@ -117,7 +115,7 @@ async def require_checkpoint(conn: Conn, thread_id: str, checkpoint: dict[str, A
 @asynccontextmanager
 async def thread_graph(
     services: Services,
-    thread: dict[str, Any],
+    thread: ThreadRow,
     config: RunnableConfig,
     caller: dict[str, Any] | None = None,
     access: Access = "threads.read",
@@ -138,8 +136,8 @@ async def thread_graph(
 
 
 async def refresh_thread(
-    services: Services, thread: dict[str, Any], graph: Pregel[Any, Any, Any, Any]
-) -> dict[str, Any]:
+    services: Services, thread: ThreadRow, graph: Pregel[Any, Any, Any, Any]
+) -> ThreadRow:
     """Recompute a thread's status, values and interrupts from its latest checkpoint."""
     state = await graph.aget_state(thread_config(thread))
     interrupts = {

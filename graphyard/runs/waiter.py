@@ -8,29 +8,26 @@ notification (a dropped connection, a restart) costs a few seconds, never a hung
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from graphyard.config import Settings
 from graphyard.storage import wake
-from graphyard.storage.listener import Listener
+from graphyard.storage.listener import Listener, woken
+from graphyard.storage.rows import RunRow
 from graphyard.types import TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
-Row = dict[str, Any]
-RowFetcher = Callable[[], Awaitable[Row | None]]
+RowFetcher = Callable[[], Awaitable[RunRow | None]]
 
 
 @dataclass(frozen=True)
 class Done:
     """The run ended (``row``) or vanished (``None``)."""
 
-    row: Row | None
+    row: RunRow | None
 
 
 class RunWaiter(Listener):
@@ -53,8 +50,7 @@ class RunWaiter(Listener):
                 ):
                     yield Done(row)
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout=tick)
+                await woken(event, tick)
                 if not event.is_set():
                     yield None
                 event.clear()

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
+from typing import Any, cast
 
 from graphyard.storage import paging
 from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
+from graphyard.storage.rows import AssistantRow, AssistantVersionRow, Conn
 from graphyard.storage.statuses import is_live
-
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
 
 SORTABLE = ("assistant_id", "created_at", "updated_at", "name", "graph_id")
 
@@ -53,13 +48,13 @@ async def ensure_system(
             )
 
 
-async def get(conn: Conn, assistant_id: str, *, scope: Scope = None) -> Row | None:
+async def get(conn: Conn, assistant_id: str, *, scope: Scope = None) -> AssistantRow | None:
     """The assistant, if ``scope`` (an auth filter) lets the caller see it."""
     clause, params = where(scope)
     cur = await conn.execute(
         f"SELECT * FROM assistants WHERE assistant_id = %s AND {clause}", [assistant_id, *params]
     )
-    return await cur.fetchone()
+    return cast(AssistantRow | None, await cur.fetchone())
 
 
 async def create(
@@ -72,7 +67,7 @@ async def create(
     metadata: dict[str, Any],
     name: str,
     description: str | None,
-) -> Row | None:
+) -> AssistantRow | None:
     """Insert an assistant and its version 1; ``None`` if the id is taken."""
     values = (graph_id, jsonb(config), jsonb(context), jsonb(metadata), name, description)
     async with conn.transaction():
@@ -86,13 +81,13 @@ async def create(
             """,
             (assistant_id, *values),
         )
-        row = await cur.fetchone()
+        row = cast(AssistantRow | None, await cur.fetchone())
         if row is not None:
             await _write_version(conn, row)
     return row
 
 
-async def _write_version(conn: Conn, row: Row) -> None:
+async def _write_version(conn: Conn, row: AssistantRow) -> None:
     """Record ``row`` (an assistants row) as its version ``row["version"]``."""
     await conn.execute(
         """
@@ -115,7 +110,7 @@ async def _write_version(conn: Conn, row: Row) -> None:
 
 async def patch(
     conn: Conn, assistant_id: str, changes: dict[str, Any], *, scope: Scope = None
-) -> Row | None:
+) -> AssistantRow | None:
     """Apply ``changes`` (``FIELDS`` keys; metadata is merged, the rest replaced) as a new
     version, one past the highest so far, and make it the latest. ``None`` if missing (or
     out of ``scope``)."""
@@ -147,7 +142,7 @@ async def patch(
             """,
             [*params, assistant_id, assistant_id],
         )
-        row = await cur.fetchone()
+        row = cast(AssistantRow | None, await cur.fetchone())
         assert row is not None
         await _write_version(conn, row)
     return row
@@ -213,7 +208,7 @@ async def versions(
     limit: int,
     offset: int,
     scope: Scope = None,
-) -> list[Row]:
+) -> list[AssistantVersionRow]:
     """The assistant's versions, newest first (none if ``scope`` hides the assistant)."""
     clause, params = where(scope, "a.metadata")
     condition = f"v.assistant_id = %s AND {clause}"
@@ -226,12 +221,12 @@ async def versions(
         f" WHERE {condition} ORDER BY v.version DESC LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
-    return await cur.fetchall()
+    return cast(list[AssistantVersionRow], await cur.fetchall())
 
 
 async def set_latest(
     conn: Conn, assistant_id: str, version: int, *, scope: Scope = None
-) -> Row | None:
+) -> AssistantRow | None:
     """Make ``version`` the assistant's current one; ``None`` if there is no such version
     (or the assistant is out of ``scope``)."""
     clause, params = where(scope, "a.metadata")
@@ -248,7 +243,7 @@ async def set_latest(
         """,
         [assistant_id, version, *params],
     )
-    return await cur.fetchone()
+    return cast(AssistantRow | None, await cur.fetchone())
 
 
 def _where(
@@ -299,12 +294,12 @@ async def search(
     sort_by: str,
     sort_order: str,
     scope: Scope = None,
-) -> tuple[list[Row], int]:
-    """A page of assistants and the total matching count."""
+) -> tuple[list[AssistantRow], int]:
+    """A page of assistants and its total (``paging.page``)."""
     clause, params = _where(graph_id, metadata, name, scope)
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
     assert sort_by in SORTABLE
-    return await paging.page(
+    found, total = await paging.page(
         conn,
         "assistants",
         clause,
@@ -313,3 +308,4 @@ async def search(
         limit=limit,
         offset=offset,
     )
+    return cast(list[AssistantRow], found), total

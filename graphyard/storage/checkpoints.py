@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection, sql
-from psycopg.rows import DictRow
+from psycopg import sql
 
-Conn = AsyncConnection[DictRow]
+from graphyard.storage.rows import Conn
 
 CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 

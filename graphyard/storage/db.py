@@ -6,13 +6,13 @@ import time
 import weakref
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from graphyard.config import Settings
+from graphyard.storage.rows import Conn
 
-Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+Pool = AsyncConnectionPool[Conn]
 
 
 def search_path(settings: Settings) -> str:
@@ -47,14 +47,12 @@ class _IdleCheck:
 
     def __init__(self, window: float) -> None:
         self._window = window
-        self._returned: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._returned: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
 
-    async def returned(self, conn: AsyncConnection[DictRow]) -> None:
+    async def returned(self, conn: Conn) -> None:
         self._returned[conn] = time.monotonic()
 
-    async def check(self, conn: AsyncConnection[DictRow]) -> None:
+    async def check(self, conn: Conn) -> None:
         returned = self._returned.get(conn)
         if returned is None or time.monotonic() - returned >= self._window:
             await AsyncConnectionPool.check_connection(conn)
@@ -68,7 +66,7 @@ async def open_pool(settings: Settings) -> Pool:
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         kwargs=connection_kwargs(settings),
-        connection_class=AsyncConnection[DictRow],
+        connection_class=Conn,
         check=idle.check,
         reset=idle.returned,
         open=False,

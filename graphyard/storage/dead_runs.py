@@ -3,19 +3,21 @@ fix), listed for operators and re-driven from their last checkpoint."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from graphyard.errors import Conflict, NotFound
 from graphyard.storage import events as event_log
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
 from graphyard.storage.filters import Scope, run_where
 from graphyard.storage.jsonb import jsonb
-from graphyard.storage.runs import Conn, Row
+from graphyard.storage.rows import Conn, RunRow
 from graphyard.storage.statuses import LIVE_SQL
 
 
 async def listed(
     conn: Conn, *, graph_id: str | None, limit: int, offset: int, scope: Scope = None
-) -> list[Row]:
+) -> list[RunRow]:
     """Runs that ended ``error`` (those ``scope`` shows), most recent first."""
     clause, params = run_where(scope)
     cur = await conn.execute(
@@ -27,10 +29,10 @@ async def listed(
         """,
         [graph_id, graph_id, *params, limit, offset],
     )
-    return await cur.fetchall()
+    return cast(list[RunRow], await cur.fetchall())
 
 
-def ensure_dead(row: Row | None, run_id: str) -> Row:
+def ensure_dead(row: RunRow | None, run_id: str) -> RunRow:
     """The run, if it ended ``error``."""
     if row is None:
         raise NotFound("Run not found")
@@ -41,7 +43,7 @@ def ensure_dead(row: Row | None, run_id: str) -> Row:
     return row
 
 
-async def reopen(conn: Conn, channel: str, run_id: str) -> tuple[Row, Row]:
+async def reopen(conn: Conn, channel: str, run_id: str) -> tuple[RunRow, RunRow]:
     """Move a dead run back to ``pending`` under its thread's lock, so its workflow can run
     again from the thread's last checkpoint; returns the run as it was and as it is now.
 
@@ -55,7 +57,7 @@ async def reopen(conn: Conn, channel: str, run_id: str) -> tuple[Row, Row]:
             "create a new run instead."
         )
     cur = await conn.execute("SELECT * FROM runs WHERE run_id = %s FOR UPDATE", (run_id,))
-    ensure_dead(await cur.fetchone(), run_id)
+    ensure_dead(cast(RunRow | None, await cur.fetchone()), run_id)
     cur = await conn.execute(
         f"""
         SELECT run_id, status FROM runs WHERE thread_id = %s AND run_id <> %s
@@ -76,7 +78,7 @@ async def reopen(conn: Conn, channel: str, run_id: str) -> tuple[Row, Row]:
         """,
         (run_id,),
     )
-    after = await cur.fetchone()
+    after = cast(RunRow | None, await cur.fetchone())
     assert after is not None
     await thread_rows.mark_busy(conn, str(before["thread_id"]), {})
     # Followers and joiners go on past the first end: its marker goes, a new start is noted.
@@ -93,7 +95,7 @@ async def reopen(conn: Conn, channel: str, run_id: str) -> tuple[Row, Row]:
     return before, after
 
 
-async def restore(conn: Conn, channel: str, before: Row) -> None:
+async def restore(conn: Conn, channel: str, before: RunRow) -> None:
     """Undo ``reopen`` when the run's workflow could not be started again."""
     await conn.execute(
         """

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
+from typing import Any, cast
 
 from graphyard.serde import dumps_str
 from graphyard.storage import wake
+from graphyard.storage.rows import Conn, RunEventRow, ThreadEventRow
 from graphyard.storage.statuses import LIVE_SQL
-
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
 
 # The last event of every run: ends run streams; thread streams show it as ``metadata``.
 RUN_DONE = "run_done"
@@ -147,7 +142,7 @@ async def mark_retry(conn: Conn, channel: str, *, run_id: str, thread_id: str, s
     )
 
 
-async def for_run(conn: Conn, run_id: str, after: int, limit: int) -> list[Row]:
+async def for_run(conn: Conn, run_id: str, after: int, limit: int) -> list[RunEventRow]:
     cur = await conn.execute(
         """
         SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s
@@ -155,10 +150,10 @@ async def for_run(conn: Conn, run_id: str, after: int, limit: int) -> list[Row]:
         """,
         (run_id, after, limit),
     )
-    return await cur.fetchall()
+    return cast(list[RunEventRow], await cur.fetchall())
 
 
-async def for_thread(conn: Conn, thread_id: str, after: int, limit: int) -> list[Row]:
+async def for_thread(conn: Conn, thread_id: str, after: int, limit: int) -> list[ThreadEventRow]:
     cur = await conn.execute(
         """
         SELECT seq, run_id, event, data, created_at FROM run_events
@@ -166,7 +161,7 @@ async def for_thread(conn: Conn, thread_id: str, after: int, limit: int) -> list
         """,
         (thread_id, after, limit),
     )
-    return await cur.fetchall()
+    return cast(list[ThreadEventRow], await cur.fetchall())
 
 
 async def run_start(conn: Conn, thread_id: str, *, run_id: str | None, seq: int | None) -> int:

@@ -3,6 +3,10 @@ process (the API's run waiter, a worker's cancel watch).
 
 A notification is a list of keys and only a wake-up call: whoever wakes re-reads Postgres.
 Notifications lost while the connection was down wake every subscriber.
+
+The connection is read when its socket is readable, through libpq's own calls
+(``consume_input``, ``notifies``): psycopg's ``notifies()`` re-arms its wait ten times a second,
+which kept every idle API and worker process waking 10 times a second for nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from psycopg import AsyncConnection, OperationalError, sql
 
@@ -19,6 +23,20 @@ from graphyard.config import Settings
 from graphyard.storage.db import notify_channel
 
 log = logging.getLogger(__name__)
+
+_IDLE_READ_SECONDS = 5.0
+
+
+async def woken(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``. (``asyncio.timeout``, not ``wait_for``:
+    3.11's ``wait_for`` swallows a cancellation that meets an event already set, and a loop
+    waiting that way outlives the task that was cancelled.)"""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 class Listener:
@@ -68,8 +86,8 @@ class Listener:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     self._ready.set()
                     self._wake_all()  # anything notified while we were away
-                    async for note in conn.notifies():
-                        for key in note.payload.split():
+                    async for payload in _payloads(conn):
+                        for key in payload.split():
                             self._wake(key)
             except OperationalError as exc:
                 log.warning("%s: notifications lost (%s); reconnecting", self._name, exc)
@@ -89,3 +107,23 @@ class Listener:
         for events in self._events.values():
             for event in events:
                 event.set()
+
+
+async def _payloads(conn: AsyncConnection[object]) -> AsyncIterator[str]:
+    """The payloads of the notifications ``conn`` receives, read only when its socket is
+    readable; ``OperationalError`` once the connection is lost."""
+    pgconn = conn.pgconn
+    readable = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(pgconn.socket, readable.set)
+    try:
+        while True:
+            # The timeout only guards against bytes a TLS layer holds that the socket no
+            # longer signals: a read every few seconds instead of ten a second.
+            await woken(readable, _IDLE_READ_SECONDS)
+            readable.clear()
+            pgconn.consume_input()
+            while (note := pgconn.notifies()) is not None:
+                yield note.extra.decode()
+    finally:
+        loop.remove_reader(pgconn.socket)

@@ -1,15 +1,18 @@
-"""A page of rows and the total count of rows matching, in one query when the page is not
-empty (a window count), as search routes answer them."""
+"""A page of rows and its pagination total, as search routes answer them.
+
+The total is the reference server's (langgraph_api ``get_pagination_headers``): exact on the
+last page, and ``offset + limit + 1`` ("at least one more") while more follow, known from one
+extra row. A page so costs its rows whatever the table holds; an exact total would count every
+match, and did: a window count read and sorted them all to return ten (``make bench-scale``).
+The count endpoints count exactly (``count``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
+from graphyard.storage.rows import Conn
 
 
 async def page(
@@ -21,21 +24,21 @@ async def page(
     order_by: str,
     limit: int,
     offset: int,
-) -> tuple[list[Row], int]:
+) -> tuple[list[DictRow], int]:
     """Rows of ``table`` matching ``where`` (trusted SQL, values in ``params``), ordered by
-    ``order_by`` (trusted SQL), and how many match in all."""
+    ``order_by`` (trusted SQL), and the total to report (see above)."""
     cur = await conn.execute(
-        f"SELECT *, count(*) OVER () AS _total FROM {table} WHERE {where} "
-        f"ORDER BY {order_by} LIMIT %s OFFSET %s",
-        [*params, limit, offset],
+        f"SELECT * FROM {table} WHERE {where} ORDER BY {order_by} LIMIT %s OFFSET %s",
+        [*params, limit + 1, offset],
     )
     rows = await cur.fetchall()
-    if rows:
-        total = int(rows[0]["_total"])
-        for row in rows:
-            del row["_total"]
-        return rows, total
-    # An empty page (past the end) has no window count to read.
+    if len(rows) > limit:
+        return rows[:limit], offset + limit + 1
+    return rows, offset + len(rows)
+
+
+async def count(conn: Conn, table: str, where: str, params: list[Any]) -> int:
+    """How many rows of ``table`` match ``where``."""
     cur = await conn.execute(f"SELECT count(*) AS n FROM {table} WHERE {where}", params)
     counted = await cur.fetchone()
-    return rows, int(counted["n"]) if counted else 0
+    return int(counted["n"]) if counted else 0

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from graphyard.storage import wake
 from graphyard.storage.events import Event
 from graphyard.storage.filters import Scope, run_where
 from graphyard.storage.jsonb import jsonb
+from graphyard.storage.rows import Conn, RunRow, StartedRunRow
 from graphyard.storage.statuses import ACTIVE_SQL, LIVE_SQL
 from graphyard.types import ACTIVE_STATUSES
-
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
 
 
 async def insert(
@@ -27,7 +25,7 @@ async def insert(
     metadata: dict[str, Any],
     kwargs: dict[str, Any],
     multitask_strategy: str | None,
-) -> tuple[Row, bool]:
+) -> tuple[RunRow, bool]:
     """Insert a pending run; an existing row with the same id is returned instead (idempotency).
     The flag says whether this call created it."""
     cur = await conn.execute(
@@ -42,7 +40,7 @@ async def insert(
         """,
         (run_id, thread_id, assistant_id, jsonb(metadata), jsonb(kwargs), multitask_strategy),
     )
-    row = await cur.fetchone()
+    row = cast(RunRow | None, await cur.fetchone())
     if row is not None:
         return row, True
     existing = await get(conn, run_id)
@@ -52,7 +50,7 @@ async def insert(
 
 async def get(
     conn: Conn, run_id: str, thread_id: str | None = None, *, scope: Scope = None
-) -> Row | None:
+) -> RunRow | None:
     """The run (on ``thread_id`` if given), if ``scope`` (an auth filter) lets the caller see
     it."""
     clause, params = run_where(scope)
@@ -61,7 +59,7 @@ async def get(
         f" AND {clause}",
         [run_id, thread_id, thread_id, *params],
     )
-    return await cur.fetchone()
+    return cast(RunRow | None, await cur.fetchone())
 
 
 async def delete(conn: Conn, run_id: str, *, scope: Scope = None) -> bool:
@@ -76,7 +74,7 @@ async def delete(conn: Conn, run_id: str, *, scope: Scope = None) -> bool:
     return True
 
 
-async def mark_running(conn: Conn, run_id: str) -> Row | None:
+async def mark_running(conn: Conn, run_id: str) -> StartedRunRow | None:
     """Move a pending run to ``running``; returns the row whatever its status, with
     ``queue_wait``: the seconds it was pending (since it was created or sent back to
     ``pending`` by a retry), or ``None`` if this call did not move it."""
@@ -94,7 +92,7 @@ async def mark_running(conn: Conn, run_id: str) -> Row | None:
         """,
         {"r": run_id},
     )
-    return await cur.fetchone()
+    return cast(StartedRunRow | None, await cur.fetchone())
 
 
 async def finish(
@@ -245,12 +243,12 @@ async def unresume(conn: Conn, run_id: str) -> None:
     )
 
 
-async def waiting_on_thread(conn: Conn, thread_id: str) -> Row | None:
+async def waiting_on_thread(conn: Conn, thread_id: str) -> RunRow | None:
     """The thread's run waiting at an interrupt, if any (locked until the transaction ends)."""
     cur = await conn.execute(
         "SELECT * FROM runs WHERE thread_id = %s AND waiting FOR UPDATE", (thread_id,)
     )
-    return await cur.fetchone()
+    return cast(RunRow | None, await cur.fetchone())
 
 
 async def list_for_thread(
@@ -261,7 +259,7 @@ async def list_for_thread(
     offset: int,
     status: str | None,
     scope: Scope = None,
-) -> list[Row]:
+) -> list[RunRow]:
     """A thread's runs, newest first."""
     clause, params = run_where(scope)
     cur = await conn.execute(
@@ -272,7 +270,7 @@ async def list_for_thread(
         """,
         [thread_id, status, status, *params, limit, offset],
     )
-    return await cur.fetchall()
+    return cast(list[RunRow], await cur.fetchall())
 
 
 async def select_live(
@@ -282,7 +280,7 @@ async def select_live(
     run_ids: list[str] | None = None,
     status: str | None = None,
     scope: Scope = None,
-) -> list[Row]:
+) -> list[RunRow]:
     """Runs that can still be cancelled (pending, running, or waiting at an interrupt),
     narrowed by the given filters (and ``scope``)."""
     statuses = list(ACTIVE_STATUSES) if status in (None, "all") else [status]
@@ -296,7 +294,7 @@ async def select_live(
         """,
         [statuses, status in (None, "all"), thread_id, thread_id, run_ids, run_ids, *params],
     )
-    return await cur.fetchall()
+    return cast(list[RunRow], await cur.fetchall())
 
 
 async def count_live(conn: Conn) -> dict[str, int]:

@@ -6,6 +6,7 @@ serve only a query whose predicate matches theirs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from graphyard.types import ACTIVE_STATUSES
@@ -16,6 +17,6 @@ ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in ACTIVE_STATUSES
 LIVE_SQL = f"({ACTIVE_SQL} OR waiting)"
 
 
-def is_live(row: dict[str, Any]) -> bool:
+def is_live(row: Mapping[str, Any]) -> bool:
     """Whether the run in ``row`` can still change (``LIVE_SQL`` on a row read)."""
     return row["status"] in ACTIVE_STATUSES or bool(row.get("waiting"))

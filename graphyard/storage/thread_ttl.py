@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from psycopg import AsyncConnection, sql
-from psycopg.rows import DictRow
+from psycopg import sql
 
 from graphyard.storage import checkpoints as checkpoint_rows
-
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
+from graphyard.storage.rows import Conn, ThreadRow
 
 
 async def set_ttl(conn: Conn, thread_id: str, strategy: str | None, minutes: float | None) -> None:
@@ -26,14 +23,15 @@ async def set_ttl(conn: Conn, thread_id: str, strategy: str | None, minutes: flo
     )
 
 
-def ttl_json(row: Row) -> dict[str, Any] | None:
+def ttl_json(row: ThreadRow) -> dict[str, Any] | None:
     """``ttl`` as ``threads.get(include=["ttl"])`` shows it."""
-    if row.get("ttl_minutes") is None:
+    minutes = row.get("ttl_minutes")
+    if minutes is None:
         return None
     return {
         "strategy": row["ttl_strategy"],
-        "ttl_minutes": row["ttl_minutes"],
-        "expires_at": row["updated_at"] + timedelta(minutes=row["ttl_minutes"]),
+        "ttl_minutes": minutes,
+        "expires_at": row["updated_at"] + timedelta(minutes=minutes),
     }
 
 

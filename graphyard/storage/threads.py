@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
+from typing import Any, cast
 
 from graphyard.storage import paging
 from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
+from graphyard.storage.rows import Conn, ThreadRow
 from graphyard.storage.statuses import ACTIVE_SQL, LIVE_SQL
 
-Conn = AsyncConnection[DictRow]
-Row = dict[str, Any]
 TTL = tuple[str, float]
 
 
 async def create(
     conn: Conn, thread_id: str, metadata: dict[str, Any], ttl: TTL | None = None
-) -> Row | None:
+) -> ThreadRow | None:
     """Insert a thread (with a TTL: strategy and minutes); ``None`` if the id is taken."""
     strategy, minutes = ttl or (None, None)
     cur = await conn.execute(
@@ -31,19 +27,19 @@ async def create(
         """,
         (thread_id, jsonb(metadata), strategy, minutes),
     )
-    return await cur.fetchone()
+    return cast(ThreadRow | None, await cur.fetchone())
 
 
 async def get(
     conn: Conn, thread_id: str, *, for_update: bool = False, scope: Scope = None
-) -> Row | None:
+) -> ThreadRow | None:
     """The thread, if it exists and ``scope`` (an auth filter) lets the caller see it."""
     lock = " FOR UPDATE" if for_update else ""
     clause, params = where(scope)
     cur = await conn.execute(
         f"SELECT * FROM threads WHERE thread_id = %s AND {clause}{lock}", [thread_id, *params]
     )
-    return await cur.fetchone()
+    return cast(ThreadRow | None, await cur.fetchone())
 
 
 async def mark_busy(conn: Conn, thread_id: str, metadata: dict[str, Any]) -> None:
@@ -123,20 +119,14 @@ async def release_busy(conn: Conn, thread_id: str) -> None:
 SORTABLE = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
 
 
-async def search(
-    conn: Conn,
+def _matching(
     *,
     ids: list[str] | None,
     metadata: dict[str, Any] | None,
     values: dict[str, Any] | None,
     status: str | None,
-    limit: int,
-    offset: int,
-    sort_by: str,
-    sort_order: str,
-    scope: Scope = None,
-) -> tuple[list[Row], int]:
-    """A page of threads (those ``scope`` shows) and the total matching count."""
+    scope: Scope,
+) -> tuple[str, list[Any]]:
     clause, params = where(scope)
     conditions = [clause]
     if ids:
@@ -151,22 +141,58 @@ async def search(
     if status:
         conditions.append("status = %s")
         params.append(status)
+    return " AND ".join(conditions), params
+
+
+async def search(
+    conn: Conn,
+    *,
+    ids: list[str] | None,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    sort_by: str,
+    sort_order: str,
+    scope: Scope = None,
+) -> tuple[list[ThreadRow], int]:
+    """A page of threads (those ``scope`` shows) and its total (``paging.page``)."""
+    condition, params = _matching(
+        ids=ids, metadata=metadata, values=values, status=status, scope=scope
+    )
     assert sort_by in SORTABLE
     order = "ASC" if sort_order.lower() == "asc" else "DESC"
-    return await paging.page(
+    found, total = await paging.page(
         conn,
         "threads",
-        " AND ".join(conditions),
+        condition,
         params,
         order_by=f"{sort_by} {order}",
         limit=limit,
         offset=offset,
     )
+    return cast(list[ThreadRow], found), total
+
+
+async def count(
+    conn: Conn,
+    *,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    status: str | None,
+    scope: Scope = None,
+) -> int:
+    """How many threads (of those ``scope`` shows) match."""
+    condition, params = _matching(
+        ids=None, metadata=metadata, values=values, status=status, scope=scope
+    )
+    return await paging.count(conn, "threads", condition, params)
 
 
 async def merge_metadata(
     conn: Conn, thread_id: str, metadata: dict[str, Any], *, scope: Scope = None
-) -> Row | None:
+) -> ThreadRow | None:
     clause, params = where(scope)
     cur = await conn.execute(
         f"""
@@ -175,12 +201,12 @@ async def merge_metadata(
         """,
         [jsonb(metadata), thread_id, *params],
     )
-    return await cur.fetchone()
+    return cast(ThreadRow | None, await cur.fetchone())
 
 
 async def refresh_state(
     conn: Conn, thread_id: str, *, status: str, values: Any, interrupts: dict[str, Any]
-) -> Row | None:
+) -> ThreadRow | None:
     """After a state update: status, values and interrupts from the new checkpoint."""
     cur = await conn.execute(
         """
@@ -190,7 +216,7 @@ async def refresh_state(
         """,
         (status, jsonb(values), jsonb(interrupts), thread_id),
     )
-    return await cur.fetchone()
+    return cast(ThreadRow | None, await cur.fetchone())
 
 
 async def live_run_ids(conn: Conn, thread_id: str, *, waiting: bool = False) -> list[str]:
@@ -230,7 +256,7 @@ async def runs_in_flight_before(conn: Conn, thread_id: str, run_id: str) -> list
     return [str(r["run_id"]) for r in await cur.fetchall()]
 
 
-async def copy(conn: Conn, source_id: str, new_id: str, *, scope: Scope = None) -> Row | None:
+async def copy(conn: Conn, source_id: str, new_id: str, *, scope: Scope = None) -> ThreadRow | None:
     """A new idle thread with the source's metadata, config and latest values; ``None`` if
     there is no such source (in ``scope``)."""
     clause, params = where(scope)
@@ -244,4 +270,4 @@ async def copy(conn: Conn, source_id: str, new_id: str, *, scope: Scope = None) 
         """,
         [new_id, source_id, *params],
     )
-    return await cur.fetchone()
+    return cast(ThreadRow | None, await cur.fetchone())

@@ -9,8 +9,7 @@ only a wake-up call: the woken re-read Postgres.
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
+from graphyard.storage.rows import Conn
 
 # Postgres refuses a payload of 8000 bytes or more: a batch of keys fits well below.
 _KEYS_PER_NOTIFY = 100
@@ -40,7 +39,7 @@ def events_of(run_id: str | None, thread_id: str | None) -> str:
     return " ".join(keys)
 
 
-async def notify(conn: AsyncConnection[DictRow], channel: str, keys: list[str]) -> None:
+async def notify(conn: Conn, channel: str, keys: list[str]) -> None:
     """Notify ``keys`` on ``channel`` (in batches), delivered when the transaction commits."""
     for start in range(0, len(keys), _KEYS_PER_NOTIFY):
         payload = " ".join(keys[start : start + _KEYS_PER_NOTIFY])

@@ -31,8 +31,7 @@ from graphyard.runs.cancel import cancel_run
 from graphyard.runs.request import RunCreate
 from graphyard.storage import runs as run_rows
 from graphyard.storage import threads as thread_rows
-
-Row = dict[str, Any]
+from graphyard.storage.rows import AssistantRow, RunRow
 
 _ALIASES = {
     "message/send": "SendMessage",
@@ -94,8 +93,8 @@ async def handle(
 
 def _task_answer(
     sent: tasks.Sent, call: Call, is_legacy: bool
-) -> Callable[[Row | None], Awaitable[bytes]]:
-    async def answer(row: Row | None) -> bytes:
+) -> Callable[[RunRow | None], Awaitable[bytes]]:
+    async def answer(row: RunRow | None) -> bytes:
         task = {
             "task": dump(tasks.task_for_run(row or sent.row, sent.context_id, sent.history_length))
         }
@@ -105,7 +104,7 @@ def _task_answer(
     return answer
 
 
-async def _assistant(services: Services, auth: RequestAuth, assistant_id: str) -> Row:
+async def _assistant(services: Services, auth: RequestAuth, assistant_id: str) -> AssistantRow:
     try:
         key = str(uuid.UUID(assistant_id))
     except ValueError:
@@ -121,7 +120,7 @@ async def _dispatch(
     request: Request,
     services: Services,
     auth: RequestAuth,
-    assistant: Row,
+    assistant: AssistantRow,
     call: Call,
     is_legacy: bool,
 ) -> dict[str, Any]:
@@ -139,7 +138,9 @@ async def _dispatch(
     return dump(tasks.task_for_run(row, context_id, length))
 
 
-async def _rejoin(services: Services, auth: RequestAuth, assistant: Row, call: Call) -> tasks.Sent:
+async def _rejoin(
+    services: Services, auth: RequestAuth, assistant: AssistantRow, call: Call
+) -> tasks.Sent:
     """A live task's stream again (a dropped ``SendStreamingMessage``), from the event log."""
     parsed = _parse(call.params, pb.SubscribeToTaskRequest())
     context_id, run_id = tasks.parse_task_id(parsed.id)
@@ -157,8 +158,13 @@ def _parse(params: dict[str, Any], message: Any) -> Any:
 
 
 async def _task_run(
-    services: Services, auth: RequestAuth, assistant: Row, context_id: str, run_id: str, tid: str
-) -> Row:
+    services: Services,
+    auth: RequestAuth,
+    assistant: AssistantRow,
+    context_id: str,
+    run_id: str,
+    tid: str,
+) -> RunRow:
     """The run a task id names, if the caller may read its thread and it ran this assistant."""
     scope = await auth.authorize("threads", "read", {"thread_id": context_id, "run_id": run_id})
     async with services.pool.connection() as conn:
@@ -172,7 +178,7 @@ async def _send(
     request: Request,
     services: Services,
     auth: RequestAuth,
-    assistant: Row,
+    assistant: AssistantRow,
     call: Call,
     is_legacy: bool,
 ) -> tasks.Sent:
@@ -212,7 +218,7 @@ async def _send(
         waiting is None or tasks.task_id(context_id, str(waiting["run_id"])) != message.task_id
     ):
         raise RpcError(tasks.UNSUPPORTED_OPERATION, "A terminal task cannot accept another message")
-    values = (thread or {}).get("values")
+    values = thread["values"] if thread else None
     before = values.get("messages") if isinstance(values, dict) else None
     seen = {str(m.get("id")) for m in before or [] if isinstance(m, dict)}
     seen.add(message.message_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 from a2a.types import a2a_pb2 as pb
@@ -21,8 +20,7 @@ from graphyard.api.protocol.a2a_legacy import legacy_result
 from graphyard.api.protocol.jsonrpc import RequestId
 from graphyard.api.protocol.runs import load_run, wait_run
 from graphyard.runs.backends import Services
-
-Row = dict[str, Any]
+from graphyard.storage.rows import AssistantRow
 
 
 def _frame(data: bytes) -> tuple[str, str]:
@@ -32,7 +30,7 @@ def _frame(data: bytes) -> tuple[str, str]:
 
 
 async def events(
-    services: Services, assistant: Row, sent: tasks.Sent
+    services: Services, assistant: AssistantRow, sent: tasks.Sent
 ) -> AsyncIterator[pb.StreamResponse]:
     """The A2A events of the run a message started (or resumed)."""
     ctx, tid = sent.context_id, sent.task_id
@@ -87,7 +85,7 @@ async def events(
 
 
 async def _body(
-    services: Services, assistant: Row, sent: tasks.Sent, id_: RequestId, is_legacy: bool
+    services: Services, assistant: AssistantRow, sent: tasks.Sent, id_: RequestId, is_legacy: bool
 ) -> AsyncIterator[ServerSentEvent]:
     async for item in events(services, assistant, sent):
         result = json_format.MessageToDict(item)
@@ -103,7 +101,7 @@ async def respond(
     request: Request,
     services: Services,
     auth: RequestAuth,
-    assistant: Row,
+    assistant: AssistantRow,
     sent: tasks.Sent,
     id_: RequestId,
     is_legacy: bool,

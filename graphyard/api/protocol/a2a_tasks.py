@@ -12,8 +12,7 @@ from a2a.types import a2a_pb2 as pb
 from google.protobuf import json_format
 
 from graphyard.api.protocol.jsonrpc import INVALID_PARAMS, RpcError
-
-Row = dict[str, Any]
+from graphyard.storage.rows import RunRow
 
 TASK_NOT_FOUND = -32001
 TASK_NOT_CANCELABLE = -32002
@@ -40,7 +39,7 @@ def parse_task_id(value: str) -> tuple[str, str]:
         raise RpcError(TASK_NOT_FOUND, f"Task not found: {value}") from None
 
 
-def state_of(row: Row) -> int:
+def state_of(row: RunRow) -> int:
     """The A2A state of a run."""
     status = row["status"]
     if row.get("waiting"):
@@ -142,7 +141,7 @@ def status(state: int, message: pb.Message | None = None) -> pb.TaskStatus:
     return out
 
 
-def task_for_run(row: Row, context_id: str, history_length: int | None = None) -> pb.Task:
+def task_for_run(row: RunRow, context_id: str, history_length: int | None = None) -> pb.Task:
     """The task a run is: its state, history (the thread's messages) and artifacts."""
     tid = task_id(context_id, str(row["run_id"]))
     state = state_of(row)
@@ -203,7 +202,7 @@ class Sent:
 
     def __init__(
         self,
-        row: Row,
+        row: RunRow,
         context_id: str,
         resumed_from: int | None,
         seen: set[str] | None,

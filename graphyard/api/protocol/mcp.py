@@ -26,6 +26,7 @@ from graphyard.api.routes.assistant_graphs import compiled_graph, graph_schemas
 from graphyard.errors import GraphyardError
 from graphyard.runs.backends import Services
 from graphyard.runs.request import RunCreate
+from graphyard.storage.rows import AssistantRow, RunRow
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ async def handle(request: Request, services: Services, auth: RequestAuth) -> Res
         if call.method == "tools/call":
             run_id = await start_call(call.params, request, services, auth)
 
-            async def answer(row: dict[str, Any] | None) -> bytes:
+            async def answer(row: RunRow | None) -> bytes:
                 body = {"jsonrpc": "2.0", "id": call.id, "result": tool_result(row)}
                 return orjson.dumps(body)
 
@@ -157,7 +158,7 @@ async def list_tools(params: dict[str, Any], services: Services, auth: RequestAu
     return _dump(mt.ListToolsResult(tools=tools, next_cursor=next_cursor))
 
 
-async def _tool(services: Services, row: dict[str, Any], name: str) -> mt.Tool | None:
+async def _tool(services: Services, row: AssistantRow, name: str) -> mt.Tool | None:
     """The assistant's tool; ``None`` (left out) when its graph has no input schema."""
     try:
         async with compiled_graph(services, row) as graph:
@@ -211,9 +212,9 @@ async def start_call(
     return str(submitted.row["run_id"])
 
 
-def tool_result(row: dict[str, Any] | None) -> Any:
+def tool_result(row: RunRow | None) -> Any:
     """The run's output as JSON text and structured content, or its error as ``isError``."""
-    output = (row or {}).get("output") or {}
+    output = (row["output"] if row else None) or {}
     if isinstance(output, dict) and "__error__" in output:
         error = output["__error__"]
         text = str(error)

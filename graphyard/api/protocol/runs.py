@@ -20,14 +20,13 @@ from graphyard.runs.resume import Submitted
 from graphyard.runs.submit import create_run
 from graphyard.storage import assistants as assistant_rows
 from graphyard.storage import runs as run_rows
-
-Row = dict[str, Any]
+from graphyard.storage.rows import AssistantRow, RunRow
 
 # Assistants listed as tools / reachable by name: the reference's bound too.
 MAX_ASSISTANTS = 1000
 
 
-async def visible_assistants(services: Services, auth: RequestAuth) -> list[Row]:
+async def visible_assistants(services: Services, auth: RequestAuth) -> list[AssistantRow]:
     """The assistants ``assistants.search`` lets the caller see, oldest first."""
     value: dict[str, Any] = {"graph_id": None, "metadata": None, "limit": MAX_ASSISTANTS}
     scope = await auth.authorize("assistants", "search", {**value, "offset": 0})
@@ -66,14 +65,14 @@ async def start_run(
     )
 
 
-async def load_run(services: Services, run_id: str) -> Row | None:
+async def load_run(services: Services, run_id: str) -> RunRow | None:
     """The run's row, reconciled with its workflow when that closed without saying so."""
     async with services.pool.connection() as conn:
         found = await run_rows.get(conn, run_id)
     return await reconciled(services, found) if found is not None else None
 
 
-async def wait_run(services: Services, run_id: str) -> Row | None:
+async def wait_run(services: Services, run_id: str) -> RunRow | None:
     """The run's row once it ended or waits at an interrupt (``None`` if it vanished)."""
     tick = services.settings.wait_keepalive_seconds
     async for event in services.waiter.until_done(run_id, lambda: load_run(services, run_id), tick):
@@ -83,7 +82,7 @@ async def wait_run(services: Services, run_id: str) -> Row | None:
 
 
 def answer_when_done(
-    services: Services, run_id: str, answer: Callable[[Row | None], Awaitable[bytes]]
+    services: Services, run_id: str, answer: Callable[[RunRow | None], Awaitable[bytes]]
 ) -> StreamingResponse:
     """A JSON response written when the run is done, led by newlines while it runs (legal
     JSON whitespace, as ``/runs/wait`` sends): proxies and clients' read timeouts see a live

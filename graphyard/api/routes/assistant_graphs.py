@@ -20,10 +20,10 @@ from graphyard.api.deps import Deps, check_uuid
 from graphyard.api.models import GraphDrawing, GraphSchemas, returns
 from graphyard.api.routes.assistants import check_graph, readable
 from graphyard.api.routing import BodyRoute
-from graphyard.api.schemas import Row
 from graphyard.errors import Unprocessable
 from graphyard.graphs import default_assistant_id
 from graphyard.runs.backends import Services
+from graphyard.storage.rows import AssistantRow
 
 router = APIRouter(prefix="/assistants", tags=["assistants"], route_class=BodyRoute)
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ EXCLUDED_CONFIG_SCHEMA = (
 
 
 @asynccontextmanager
-async def compiled_graph(services: Services, row: Row) -> AsyncIterator[AnyPregel]:
+async def compiled_graph(services: Services, row: AssistantRow) -> AsyncIterator[AnyPregel]:
     """The assistant's compiled graph, built with the assistant's config (a factory's context
     manager is exited after the route's use)."""
     check_graph(services, row["graph_id"])  # langgraph.json may have changed since

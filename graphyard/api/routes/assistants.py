@@ -26,7 +26,6 @@ from graphyard.api.schemas import (
     AssistantPatch,
     AssistantSearch,
     AssistantVersionsSearch,
-    Row,
     assistant_json,
     assistant_version_json,
 )
@@ -37,6 +36,7 @@ from graphyard.storage import assistants as rows
 from graphyard.storage import runs as run_rows
 from graphyard.storage.db import notify_channel
 from graphyard.storage.filters import Scope
+from graphyard.storage.rows import AssistantRow
 from graphyard.types import run_workflow_id
 
 router = APIRouter(prefix="/assistants", tags=["assistants"], route_class=BodyRoute)
@@ -60,7 +60,7 @@ def _check_secrets(services: Services, body: AssistantCreate | AssistantPatch) -
     )
 
 
-async def _load(services: Services, assistant_id: str, scope: Scope = None) -> Row:
+async def _load(services: Services, assistant_id: str, scope: Scope = None) -> AssistantRow:
     async with services.pool.connection() as conn:
         row = await rows.get(conn, assistant_id, scope=scope)
     if row is None:
@@ -68,7 +68,7 @@ async def _load(services: Services, assistant_id: str, scope: Scope = None) -> R
     return row
 
 
-async def readable(services: Services, auth: RequestAuth, assistant_id: str) -> Row:
+async def readable(services: Services, auth: RequestAuth, assistant_id: str) -> AssistantRow:
     """The assistant, if ``assistants.read`` lets the caller see it (404 otherwise)."""
     value = {"assistant_id": assistant_id, "metadata": {}}
     return await _load(services, assistant_id, await auth.authorize("assistants", "read", value))

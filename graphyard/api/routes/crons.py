@@ -179,19 +179,13 @@ async def count(body: CronCount, services: Deps, auth: AuthDep) -> int:
     """How many crons match ``assistant_id``, ``thread_id`` and ``metadata``, as a bare integer."""
     scope = await auth.authorize("crons", "search", _search_value(body))
     async with services.pool.connection() as conn:
-        _, total = await cron_rows.search(
+        return await cron_rows.count(
             conn,
             assistant_id=_uuid_or_none(body.assistant_id, "assistant"),
             thread_id=_uuid_or_none(body.thread_id, "thread"),
-            enabled=None,
             metadata=body.metadata,
-            limit=1,
-            offset=0,
-            sort_by="created_at",
-            sort_order="desc",
             scope=scope,
         )
-    return total
 
 
 @router.get("/runs/crons/{cron_id}", **returns(Cron))

@@ -27,6 +27,7 @@ from graphyard.serde import dumps
 from graphyard.storage import checkpoints as checkpoint_rows
 from graphyard.storage import runs as rows
 from graphyard.storage.filters import Scope
+from graphyard.storage.rows import RunRow
 from graphyard.storage.statuses import is_live
 from graphyard.types import ACTIVE_STATUSES, RunStatus
 
@@ -36,13 +37,13 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 async def _wait_body(
-    services: Services, row: dict[str, Any], cancel_on_disconnect: bool, settled: bool
+    services: Services, row: RunRow, cancel_on_disconnect: bool, settled: bool
 ) -> AsyncIterator[bytes]:
     """Newlines while the run lives (keep-alives: leading whitespace is legal JSON), then the
     run's result: the final values, ``__interrupt__`` or ``__error__``."""
     run_id = str(row["run_id"])
 
-    async def fetch() -> dict[str, Any] | None:
+    async def fetch() -> RunRow | None:
         async with services.pool.connection() as conn:
             found = await rows.get(conn, run_id)
         return await reconciled(services, found) if found is not None else None
@@ -65,7 +66,7 @@ async def _wait_body(
 
 def _waiting(
     services: Services,
-    row: dict[str, Any],
+    row: RunRow,
     location: str,
     cancel_on_disconnect: bool = False,
     settled: bool = False,
@@ -186,9 +187,7 @@ async def create_batch(
     return [run_json(submitted.row) for submitted in created]
 
 
-async def _load_run(
-    services: Services, thread_id: str, run_id: str, scope: Scope = None
-) -> dict[str, Any]:
+async def _load_run(services: Services, thread_id: str, run_id: str, scope: Scope = None) -> RunRow:
     thread_id = check_uuid(thread_id, "thread")
     run_id = check_uuid(run_id, "run")
     async with services.pool.connection() as conn:

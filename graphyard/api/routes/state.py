@@ -27,11 +27,12 @@ from graphyard.runs.thread_state import (
 from graphyard.storage import events as event_log
 from graphyard.storage import threads as rows
 from graphyard.storage.db import notify_channel
+from graphyard.storage.rows import ThreadRow
 
 router = APIRouter(prefix="/threads", tags=["threads"], route_class=BodyRoute)
 
 
-async def _readable(services: Services, auth: RequestAuth, thread_id: str) -> dict[str, Any]:
+async def _readable(services: Services, auth: RequestAuth, thread_id: str) -> ThreadRow:
     scope = await auth.authorize("threads", "read", {"thread_id": thread_id})
     return await load_thread(services, thread_id, scope)
 

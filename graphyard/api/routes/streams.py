@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
@@ -20,6 +20,7 @@ from graphyard.runs.cancel import cancel_in_background
 from graphyard.runs.request import RunCreate
 from graphyard.runs.submit import create_run
 from graphyard.storage import runs as rows
+from graphyard.storage.rows import RunRow
 
 router = APIRouter(tags=["runs"], route_class=BodyRoute)
 STREAM = {"response_class": EventSourceResponse, **EVENT_STREAM}
@@ -31,7 +32,7 @@ StreamModeQuery = Annotated[list[str] | None, Query()]
 
 def _run_stream(
     services: Services,
-    row: dict[str, Any],
+    row: RunRow,
     *,
     after: int = 0,
     modes: set[str] | None = None,
@@ -97,7 +98,7 @@ async def _joined(
     run_id: str,
     thread_id: str | None,
     last_event_id: str | None,
-) -> tuple[dict[str, Any], int]:
+) -> tuple[RunRow, int]:
     after = sse.last_event_id(last_event_id)
     run_id = check_uuid(run_id, "run")
     scope = await auth.authorize("threads", "read", {"thread_id": thread_id, "run_id": run_id})

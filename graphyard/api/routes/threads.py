@@ -39,6 +39,7 @@ from graphyard.storage import thread_ttl
 from graphyard.storage import threads as rows
 from graphyard.storage.db import notify_channel
 from graphyard.storage.filters import Scope
+from graphyard.storage.rows import ThreadRow
 from graphyard.storage.statuses import is_live
 from graphyard.types import run_workflow_id
 
@@ -50,7 +51,7 @@ THREAD_FIELDS = frozenset(
 )
 
 
-async def load_thread(services: Services, thread_id: str, scope: Scope = None) -> dict[str, Any]:
+async def load_thread(services: Services, thread_id: str, scope: Scope = None) -> ThreadRow:
     """The thread row, or 404 ``Thread with ID <id> not found`` (also when ``scope``, the
     caller's auth filter, hides it)."""
     thread_id = check_uuid(thread_id, "thread")
@@ -96,9 +97,9 @@ async def create(body: ThreadCreate, services: Deps, auth: AuthDep) -> dict[str,
 async def _apply_supersteps(
     services: Services,
     auth: RequestAuth,
-    thread: dict[str, Any],
+    thread: ThreadRow,
     supersteps: list[dict[str, Any]],
-) -> dict[str, Any]:
+) -> ThreadRow:
     config = thread_config(thread)
     async with thread_graph(
         services, thread, config, auth.run_configurable(), "threads.update"
@@ -160,19 +161,9 @@ async def count(body: ThreadCount, services: Deps, auth: AuthDep) -> int:
     """How many threads match ``metadata``, ``values`` and ``status``, as a bare integer."""
     scope = await auth.authorize("threads", "search", _search_value(body, None))
     async with services.pool.connection() as conn:
-        _, total = await rows.search(
-            conn,
-            ids=None,
-            metadata=body.metadata,
-            values=body.values,
-            status=body.status,
-            limit=1,
-            offset=0,
-            sort_by="created_at",
-            sort_order="desc",
-            scope=scope,
+        return await rows.count(
+            conn, metadata=body.metadata, values=body.values, status=body.status, scope=scope
         )
-    return total
 
 
 @router.post("/prune", **returns(Pruned))

@@ -9,8 +9,6 @@ in-memory window)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +17,7 @@ from graphyard.api.protocol.v2.channels import Projector
 from graphyard.runs.backends import Services
 from graphyard.storage import events as event_log
 from graphyard.storage import wake as wake_keys
+from graphyard.storage.listener import woken
 from graphyard.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,6 @@ async def follow(
                         if since is None or after * STRIDE + index > since:
                             yield envelope(after, index, out, timestamp)
                 if len(rows) < _BATCH:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), timeout=tick)
+                    await woken(wake, tick)
     finally:
         streams.dec()
