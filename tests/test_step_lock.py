@@ -111,3 +111,43 @@ async def test_a_dead_holder_frees_the_lock(
         assert await _enters(second, thread, 5)
     # The dead session's worker goes on: its next step reconnects instead of failing.
     assert await _enters(first, str(uuid.uuid4()), 5)
+
+
+async def test_a_kept_lock_waits_for_its_threads_next_step_then_goes_back(
+    settings: Settings, two_workers: tuple[StepLocks, StepLocks]
+) -> None:
+    first, second = two_workers
+    thread = str(uuid.uuid4())
+    before = _advisory_locks(settings)
+    async with first.hold(thread, "g") as held:
+        held.keep()
+    # Kept for the thread's next step in this process: nobody else enters meanwhile.
+    assert not await _enters(second, thread, 0.2)
+    async with first.hold(thread, "g") as held:
+        held.keep()
+    # No next step came: the kept lock goes back on its own, with one unlock (had the session
+    # taken it again instead of reusing the kept one, it would still hold it once).
+    assert await _enters(second, thread, 5)
+    for _ in range(100):
+        if _advisory_locks(settings) == before:
+            break
+        await asyncio.sleep(0.02)
+    assert _advisory_locks(settings) == before
+
+
+async def test_a_lock_kept_on_a_lost_connection_is_taken_again(
+    settings: Settings, two_workers: tuple[StepLocks, StepLocks]
+) -> None:
+    first, second = two_workers
+    thread = str(uuid.uuid4())
+    async with first.hold(thread, "g") as held:
+        held.keep()
+    pid = first._conn.info.backend_pid if first._conn else None
+    assert pid is not None
+    with psycopg.connect(settings.database_uri, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    # The worker learns of the loss on its next query (another thread's step).
+    assert await _enters(first, str(uuid.uuid4()), 5)
+    async with first.hold(thread, "g"):
+        assert not await _enters(second, thread, 0.3)
+    assert await _enters(second, thread, 5)

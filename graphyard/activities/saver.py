@@ -1,27 +1,49 @@
-"""The step's checkpoint saver: reads the latest checkpoint once, lets stream events reach
-Postgres before each durable write, and masks the worker's secrets in the error writes of
-failed tasks."""
+"""The step's checkpoint saver: reads the latest checkpoint once (or not at all when this
+process wrote it), sends a step's task writes with its checkpoint in one round trip, lets
+stream events reach Postgres before each durable write, and masks the worker's secrets in the
+error writes of failed tasks."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
+from psycopg import AsyncCursor, errors
+from psycopg.rows import DictRow
 
 from graphyard import redaction
 from graphyard.storage.db import Pool
 
 # LangGraph's channel for a failed task's error (private in LangGraph 1.x: its value is stable).
 ERROR = "__error__"
+
+# Fails (division by zero) unless the thread's latest checkpoint is still the given one: the
+# guard, checked in the pipeline of a step's first write when the step did not read it.
+_STILL_AT = """
+    SELECT 1 / (coalesce((
+        SELECT checkpoint_id FROM checkpoints
+        WHERE thread_id = %s AND checkpoint_ns = ''
+        ORDER BY checkpoint_id DESC LIMIT 1
+    ), '') = %s)::int
+"""
+
+
+class ThreadMoved(RuntimeError):
+    """The thread moved past the checkpoint the step started from: nothing was written."""
 
 
 def _masked(channel: str, value: Any) -> Any:
@@ -35,15 +57,44 @@ def _masked(channel: str, value: Any) -> Any:
 
 class GuardedSaver(AsyncPostgresSaver):
     """Hands the guard's read of the thread's latest checkpoint to LangGraph once, so a step
-    reads it from Postgres once, not twice; and awaits ``before_write`` (the stream's flush)
-    before each checkpoint or task write."""
+    reads it from Postgres once, not twice; awaits ``before_write`` (the stream's flush) before
+    each checkpoint or task write; and holds task writes back until the next checkpoint put,
+    which sends them in its own pipeline: one round trip and one transaction for both.
+
+    Task writes the step ends without a checkpoint for (an interrupt in a node, a failed task)
+    are sent by ``write_pending``, which the step awaits before it returns or raises. A worker
+    killed mid-step loses the writes it held back, with the step: the retry finds the thread
+    at the same checkpoint and runs the whole super-step again, as it would have run the node
+    in flight. Nothing is ever written twice or over a newer checkpoint: the step lock and the
+    guard decide whether a step runs at all, and the writes are upserts keyed by checkpoint."""
 
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool)
         self._primed: CheckpointTuple | None = None
         self.before_write: Callable[[], Awaitable[None]] | None = None
+        # (statement, rows) of task writes not yet sent.
+        self._held: list[tuple[str, list[tuple[Any, ...]]]] = []
+        # Task writes still being serialized: a checkpoint put waits for them to be held, so
+        # it takes the writes LangGraph handed over before it (both run as background tasks).
+        self._holding = 0
+        self._all_held = asyncio.Event()
+        self._all_held.set()
+        # (thread, checkpoint) the step's first write checks the thread is still at.
+        self._expect: tuple[str, str] | None = None
+        self._moved = False
+        self.written: CheckpointTuple | None = None
 
-    async def latest(self, config: RunnableConfig) -> CheckpointTuple | None:
+    async def latest(
+        self, config: RunnableConfig, known: CheckpointTuple | None = None
+    ) -> CheckpointTuple | None:
+        """The thread's latest checkpoint. ``known``: the one this process's previous step of
+        the thread wrote (the step lock held since): no read; the step's first write then
+        checks, in its own round trip, that the thread is still there, and fails with
+        ``ThreadMoved`` (writing nothing) if not."""
+        if known is not None:
+            self._primed = known
+            self._expect = (config["configurable"]["thread_id"], _checkpoint_id(known))
+            return known
         self._primed = await super().aget_tuple(config)
         return self._primed
 
@@ -62,7 +113,11 @@ class GuardedSaver(AsyncPostgresSaver):
     ) -> RunnableConfig:
         if self.before_write is not None:
             await self.before_write()
-        return await super().aput(config, checkpoint, metadata, new_versions)
+        await self._all_held.wait()
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        if not config["configurable"].get("checkpoint_ns"):
+            self.written = _tuple(config, saved, checkpoint, metadata)
+        return saved
 
     async def aput_writes(
         self,
@@ -71,7 +126,108 @@ class GuardedSaver(AsyncPostgresSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        self._holding += 1
+        self._all_held.clear()
+        try:
+            await self._hold(config, writes, task_id, task_path)
+        finally:
+            self._holding -= 1
+            if not self._holding:
+                self._all_held.set()
+
+    async def _hold(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
         if self.before_write is not None:
             await self.before_write()
         writes = [(channel, _masked(channel, value)) for channel, value in writes]
-        await super().aput_writes(config, writes, task_id, task_path)
+        # As AsyncPostgresSaver.aput_writes does, but held back for the checkpoint's pipeline.
+        query = (
+            self.UPSERT_CHECKPOINT_WRITES_SQL
+            if all(channel in WRITES_IDX_MAP for channel, _ in writes)
+            else self.INSERT_CHECKPOINT_WRITES_SQL
+        )
+        configurable = config["configurable"]
+        if self.written is not None and configurable["checkpoint_id"] == _checkpoint_id(
+            self.written
+        ):
+            self.written = None  # the next step reads these writes with it from Postgres
+        rows = await asyncio.to_thread(
+            self._dump_writes,
+            configurable["thread_id"],
+            configurable["checkpoint_ns"],
+            configurable["checkpoint_id"],
+            task_id,
+            task_path,
+            writes,
+        )
+        self._held.append((query, rows))
+
+    async def write_pending(self) -> None:
+        """Send the task writes no checkpoint put has taken yet."""
+        if self._held and not self._moved:
+            async with self._cursor(pipeline=True):
+                pass
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        # Every write of AsyncPostgresSaver (the checkpoint's blobs and row) runs in a pipeline:
+        # the held task writes go first in it, in the same round trip and transaction.
+        expect = self._expect if pipeline else None
+        if expect is not None:
+            self._expect = None
+        try:
+            async with super()._cursor(pipeline=pipeline) as cur:
+                if expect is not None:
+                    await cur.execute(_STILL_AT, expect)
+                if pipeline and self._held:
+                    held, self._held = self._held, []
+                    for query, rows in held:
+                        await cur.executemany(query, rows)
+                yield cur
+        except errors.DivisionByZero as exc:
+            if expect is None:
+                raise
+            # The pipeline's transaction rolled back whole: nothing of this step was written.
+            self._moved, self._held, self.written = True, [], None
+            raise ThreadMoved(
+                f"thread {expect[0]} moved past checkpoint {expect[1]} while this step ran"
+            ) from exc
+
+
+def _checkpoint_id(saved: CheckpointTuple) -> str:
+    return str(saved.config["configurable"]["checkpoint_id"])
+
+
+def _tuple(
+    config: RunnableConfig,
+    saved: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+) -> CheckpointTuple | None:
+    """The checkpoint just written, as reading it back would give it; None when only a read
+    can rebuild it (a delta channel's history)."""
+    if any(isinstance(v, _DeltaSnapshot) for v in checkpoint["channel_values"].values()):
+        return None
+    configurable = config["configurable"]
+    parent = configurable.get("checkpoint_id")
+    parent_config: RunnableConfig | None = None
+    if parent:
+        parent_config = {
+            "configurable": {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": "",
+                "checkpoint_id": parent,
+            }
+        }
+    return CheckpointTuple(
+        config=saved,
+        checkpoint=checkpoint,
+        metadata=get_serializable_checkpoint_metadata(config, metadata),
+        parent_config=parent_config,
+        pending_writes=[],
+    )

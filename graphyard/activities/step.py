@@ -16,6 +16,7 @@ from dataclasses import asdict, replace
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from temporalio import activity
@@ -28,6 +29,7 @@ from graphyard.activities.publish import StepPublisher
 from graphyard.activities.runs import end_run
 from graphyard.activities.saver import GuardedSaver
 from graphyard.activities.step_errors import no_retry_fixes
+from graphyard.activities.step_lock import Held
 from graphyard.activities.step_stop import unless_stopped
 from graphyard.activities.stream_modes import StepStream, graph_chunks
 from graphyard.runs.end import RunEnd
@@ -124,10 +126,11 @@ class StepActivities:
         await _unstick()
         # The guard below reads the thread's checkpoint: no other attempt of this step may be
         # running meanwhile (step_lock.py says when one is).
-        async with _heartbeating(), self.ctx.step_locks.hold(inp.run.thread_id, inp.run.graph_id):
-            return await self._guarded_step(inp)
+        locks = self.ctx.step_locks
+        async with _heartbeating(), locks.hold(inp.run.thread_id, inp.run.graph_id) as held:
+            return await self._guarded_step(inp, held)
 
-    async def _guarded_step(self, inp: StepInput) -> StepResult:
+    async def _guarded_step(self, inp: StepInput, held: Held) -> StepResult:
         run = inp.run
         kwargs = await self.ctx.run_kwargs(
             run, start=inp.index == 0, refresh=inp.command is not None
@@ -135,7 +138,12 @@ class StepActivities:
         config = kwargs.runnable_config(run)
         saver = GuardedSaver(self.ctx.pool)
         async with self.ctx.graph(run, config, saver, kwargs.context) as graph:
-            return await self._step_with(graph, inp, kwargs, config, saver)
+            result = await self._step_with(graph, inp, kwargs, config, saver, held.carried)
+        if result.outcome == "continue" and activity.info().is_local:
+            # The run's next step comes to this process (a local activity runs where its
+            # workflow runs): keep the lock for it, with the checkpoint it starts from.
+            held.keep(saver.written)
+        return result
 
     async def _step_with(
         self,
@@ -144,9 +152,20 @@ class StepActivities:
         kwargs: RunKwargs,
         config: RunnableConfig,
         saver: GuardedSaver,
+        carried: Any,
     ) -> StepResult:
         run = inp.run
-        latest = await saver.latest(config)
+        # The checkpoint this process's previous step wrote, the lock held since: when it is
+        # the one the workflow expects, the step does not read it (its first write checks).
+        known = (
+            carried
+            if inp.index > 0
+            and inp.command is None
+            and isinstance(carried, CheckpointTuple)
+            and carried.config["configurable"]["checkpoint_id"] == inp.expected_checkpoint_id
+            else None
+        )
+        latest = await saver.latest(config, known)
         if inp.index == 0:
             if latest is not None and latest.metadata.get("run_id") == run.run_id:
                 return await self._report(graph, config, run, kwargs, inp)
@@ -194,9 +213,16 @@ class StepActivities:
                     step_config,
                     kwargs,
                     publisher,
+                    saver,
                     continuing=inp.index > 0 and inp.command is None,
                 )
         except Exception as exc:
+            # A failed task's error and its siblings' results are kept for the retry, which
+            # then runs only the failed task (if this fails too, the retry runs them all).
+            try:
+                await saver.write_pending()
+            except Exception as lost:
+                log.warning("could not keep the writes of step %s: %s", inp.index, lost)
             final = no_retry_fixes(exc, self.ctx.graphs, run.graph_id)
             # The attempt travels with the failure: the run's dead-letter record counts them.
             raise ApplicationError(
@@ -222,6 +248,7 @@ class StepActivities:
         config: RunnableConfig,
         kwargs: RunKwargs,
         publisher: StepPublisher,
+        saver: GuardedSaver,
         *,
         continuing: bool,
     ) -> tuple[StepResult, Any]:
@@ -257,6 +284,9 @@ class StepActivities:
                             nodes.append(key)
             for name, payload in stream.convert(ns, mode, data):
                 await publisher.emit(name, payload)
+        # The task writes no checkpoint took (a node's interrupt): the state read below and
+        # the next step need them.
+        await saver.write_pending()
         if checkpoint is None:
             state = await graph.aget_state(config)
             result = self._summary(state, kwargs, nodes, interrupted)

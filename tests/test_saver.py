@@ -1,0 +1,109 @@
+"""The step's saver (graphyard/activities/saver.py) on a real Postgres: a step's task writes go
+with its checkpoint, and a step that starts from the checkpoint its process wrote (no read)
+still writes nothing when the thread moved meanwhile."""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph import START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from graphyard.activities.saver import GuardedSaver, ThreadMoved
+from graphyard.storage.db import open_pool
+from tests.stack import Stack
+
+pytestmark = pytest.mark.core
+
+
+class State(TypedDict):
+    steps: Annotated[list[str], operator.add]
+
+
+def _graph(saver: AsyncPostgresSaver) -> CompiledStateGraph[Any, Any, Any, Any]:
+    builder = StateGraph(State)
+    builder.add_node("a", lambda state: {"steps": ["a"]})
+    builder.add_node("b", lambda state: {"steps": ["b"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    return builder.compile(checkpointer=saver)
+
+
+async def _step(saver: GuardedSaver, graph_input: Any, config: RunnableConfig) -> None:
+    """One super-step, as the step activity runs it."""
+    async for _ in _graph(saver).astream(
+        graph_input, config, interrupt_after="*", durability="sync"
+    ):
+        pass
+    await saver.write_pending()
+
+
+def _writes(stack: Stack, thread: str) -> int:
+    rows = stack.sql("SELECT count(*) AS n FROM checkpoint_writes WHERE thread_id = %s", (thread,))
+    return int(rows[0]["n"])
+
+
+async def test_a_step_from_the_known_checkpoint_goes_on_as_one_that_read_it(api: Stack) -> None:
+    pool = await open_pool(api.settings)
+    try:
+        thread = str(uuid.uuid4())
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        first = GuardedSaver(pool)
+        await first.latest(config)
+        await _step(first, {"steps": []}, config)
+        known = first.written
+        stored = await AsyncPostgresSaver(pool).aget_tuple(config)
+        assert known is not None
+        assert stored is not None
+        assert known.config == stored.config
+        assert known.checkpoint["channel_values"] == stored.checkpoint["channel_values"]
+        assert known.metadata == stored.metadata
+        # The tasks' writes (the input's and node a's) went with the checkpoints.
+        assert _writes(api, thread) == 4
+
+        second = GuardedSaver(pool)
+        assert await second.latest(config, known) is known
+        await _step(second, None, config)
+        state = await _graph(AsyncPostgresSaver(pool)).aget_state(config)
+        assert state.values == {"steps": ["a", "b"]}
+        assert state.config["configurable"]["checkpoint_id"] == (
+            second.written.config["configurable"]["checkpoint_id"] if second.written else None
+        )
+    finally:
+        await pool.close()
+
+
+async def test_a_step_from_the_known_checkpoint_writes_nothing_if_the_thread_moved(
+    api: Stack,
+) -> None:
+    pool = await open_pool(api.settings)
+    try:
+        thread = str(uuid.uuid4())
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        first = GuardedSaver(pool)
+        await first.latest(config)
+        await _step(first, {"steps": []}, config)
+        known = first.written
+        assert known is not None
+        # The thread moves on meanwhile (here a human's edit).
+        await _graph(AsyncPostgresSaver(pool)).aupdate_state(config, {"steps": ["edit"]})
+        moved = await AsyncPostgresSaver(pool).aget_tuple(config)
+        assert moved is not None
+        writes = _writes(api, thread)
+
+        second = GuardedSaver(pool)
+        await second.latest(config, known)
+        with pytest.raises(ThreadMoved):
+            await _step(second, None, config)
+        # Neither node b's writes nor a checkpoint over the newer one.
+        latest = await AsyncPostgresSaver(pool).aget_tuple(config)
+        assert latest is not None
+        assert latest.config == moved.config
+        assert _writes(api, thread) == writes
+    finally:
+        await pool.close()
