@@ -4,6 +4,7 @@ still writes nothing when the thread moved meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import uuid
 from typing import Annotated, Any, TypedDict
@@ -105,5 +106,54 @@ async def test_a_step_from_the_known_checkpoint_writes_nothing_if_the_thread_mov
         assert latest is not None
         assert latest.config == moved.config
         assert _writes(api, thread) == writes
+    finally:
+        await pool.close()
+
+
+async def test_a_task_done_beside_a_running_sibling_is_written_while_the_sibling_runs(
+    api: Stack,
+) -> None:
+    """Writes wait for their checkpoint only briefly: a worker killed while a slow sibling
+    still runs must not lose the finished task's writes (its retry would run that node again)."""
+    release = asyncio.Event()
+
+    async def slow(state: State) -> dict[str, list[str]]:
+        await release.wait()
+        return {"steps": ["slow"]}
+
+    pool = await open_pool(api.settings)
+    try:
+        saver = GuardedSaver(pool)
+        builder = StateGraph(State)
+        builder.add_node("fast", lambda state: {"steps": ["fast"]})
+        builder.add_node("slow", slow)
+        builder.add_edge(START, "fast")
+        builder.add_edge(START, "slow")
+        graph = builder.compile(checkpointer=saver)
+        thread = str(uuid.uuid4())
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        await saver.latest(config)
+
+        async def step() -> None:
+            async for _ in graph.astream({"steps": []}, config, durability="sync"):
+                pass
+            await saver.write_pending()
+
+        running = asyncio.create_task(step())
+        try:
+            # The writes on the input's checkpoint, the parent of the step fast and slow run in.
+            rows = await api.wait_rows(
+                "SELECT task_id FROM checkpoint_writes w WHERE thread_id = %s AND channel = "
+                "'steps' AND checkpoint_id = (SELECT max(checkpoint_id) FROM checkpoints "
+                "WHERE thread_id = w.thread_id)",
+                (thread,),
+            )
+            assert len(rows) == 1  # fast's; slow is still running
+            assert not running.done()
+        finally:
+            release.set()
+            await running
+        state = await graph.aget_state(config)
+        assert sorted(state.values["steps"]) == ["fast", "slow"]
     finally:
         await pool.close()

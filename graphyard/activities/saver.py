@@ -6,6 +6,7 @@ error writes of failed tasks."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,14 @@ from graphyard.storage.db import Pool
 
 # LangGraph's channel for a failed task's error (private in LangGraph 1.x: its value is stable).
 ERROR = "__error__"
+
+log = logging.getLogger(__name__)
+
+# How long a task's writes wait for the checkpoint that takes them. A one-task step's
+# checkpoint follows within milliseconds (one round trip for both); a task that finished beside
+# a sibling still running is sent on its own, so a worker killed meanwhile does not lose it and
+# the retry runs only the unfinished nodes.
+_HOLD_SECONDS = 0.05
 
 # Fails (division by zero) unless the thread's latest checkpoint is still the given one: the
 # guard, checked in the pipeline of a step's first write when the step did not read it.
@@ -58,14 +67,12 @@ def _masked(channel: str, value: Any) -> Any:
 class GuardedSaver(AsyncPostgresSaver):
     """Hands the guard's read of the thread's latest checkpoint to LangGraph once, so a step
     reads it from Postgres once, not twice; awaits ``before_write`` (the stream's flush) before
-    each checkpoint or task write; and holds task writes back until the next checkpoint put,
-    which sends them in its own pipeline: one round trip and one transaction for both.
+    each checkpoint or task write; and holds task writes back, for ``_HOLD_SECONDS`` at most,
+    for the next checkpoint put, which sends them in its own pipeline: one round trip and one
+    transaction for both.
 
     Task writes the step ends without a checkpoint for (an interrupt in a node, a failed task)
-    are sent by ``write_pending``, which the step awaits before it returns or raises. A worker
-    killed mid-step loses the writes it held back, with the step: the retry finds the thread
-    at the same checkpoint and runs the whole super-step again, as it would have run the node
-    in flight. Nothing is ever written twice or over a newer checkpoint: the step lock and the
+    are sent by ``write_pending``, which the step awaits before it returns or raises. Nothing is ever written twice or over a newer checkpoint: the step lock and the
     guard decide whether a step runs at all, and the writes are upserts keyed by checkpoint."""
 
     def __init__(self, pool: Pool) -> None:
@@ -79,6 +86,8 @@ class GuardedSaver(AsyncPostgresSaver):
         self._holding = 0
         self._all_held = asyncio.Event()
         self._all_held.set()
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
         # (thread, checkpoint) the step's first write checks the thread is still at.
         self._expect: tuple[str, str] | None = None
         self._moved = False
@@ -166,20 +175,49 @@ class GuardedSaver(AsyncPostgresSaver):
             writes,
         )
         self._held.append((query, rows))
+        if self._send_timer is None:
+            self._send_timer = asyncio.get_running_loop().call_later(
+                _HOLD_SECONDS, self._send_in_background
+            )
 
     async def write_pending(self) -> None:
-        """Send the task writes no checkpoint put has taken yet."""
+        """Send the task writes no checkpoint put has taken yet (and wait for those on their
+        way)."""
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        await self._send()
+
+    async def _send(self) -> None:
         if self._held and not self._moved:
             async with self._cursor(pipeline=True):
                 pass
+
+    def _send_in_background(self) -> None:
+        self._send_timer = None
+        task = asyncio.ensure_future(self._send_logged())
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_logged(self) -> None:
+        try:
+            await self._send()
+        except Exception as exc:
+            # The writes stay held: the checkpoint's pipeline (or write_pending) sends them.
+            log.warning("task writes held for the checkpoint: %s", exc)
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         # Every write of AsyncPostgresSaver (the checkpoint's blobs and row) runs in a pipeline:
         # the held task writes go first in it, in the same round trip and transaction.
+        if pipeline and self._moved:
+            raise ThreadMoved("the thread moved past the checkpoint this step started from")
         expect = self._expect if pipeline else None
         if expect is not None:
             self._expect = None
+        held: list[tuple[str, list[tuple[Any, ...]]]] = []
         try:
             async with super()._cursor(pipeline=pipeline) as cur:
                 if expect is not None:
@@ -197,6 +235,12 @@ class GuardedSaver(AsyncPostgresSaver):
             raise ThreadMoved(
                 f"thread {expect[0]} moved past checkpoint {expect[1]} while this step ran"
             ) from exc
+        except BaseException:
+            # Rolled back: what this pipeline took goes with the next one, checked as it was.
+            self._held = held + self._held
+            if expect is not None and self._expect is None:
+                self._expect = expect
+            raise
 
 
 def _checkpoint_id(saved: CheckpointTuple) -> str:
