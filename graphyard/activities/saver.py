@@ -72,8 +72,9 @@ class GuardedSaver(AsyncPostgresSaver):
     transaction for both.
 
     Task writes the step ends without a checkpoint for (an interrupt in a node, a failed task)
-    are sent by ``write_pending``, which the step awaits before it returns or raises. Nothing is ever written twice or over a newer checkpoint: the step lock and the
-    guard decide whether a step runs at all, and the writes are upserts keyed by checkpoint."""
+    are sent by ``write_pending``, which the step awaits before it returns or raises. Nothing
+    is ever written twice or over a newer checkpoint: the step lock and the guard decide
+    whether a step runs at all, and the writes are upserts keyed by checkpoint."""
 
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool)
