@@ -121,6 +121,23 @@ async def _store_search(conn: Any, seeded: Seeded) -> None:
         await conn.execute(sql, params)
 
 
+def _newest_threads(
+    conn: Any, *, metadata: dict[str, Any] | None = None, status: str | None = None
+) -> Awaitable[Any]:
+    """``threads.search``'s first page, newest first, as the API asks for it."""
+    return threads.search(
+        conn,
+        ids=None,
+        metadata=metadata,
+        values=None,
+        status=status,
+        limit=10,
+        offset=0,
+        sort_by="created_at",
+        sort_order="desc",
+    )
+
+
 def _history(seeded: Seeded) -> RunnableConfig:
     return {"configurable": {"thread_id": seeded.history_thread, "checkpoint_ns": ""}}
 
@@ -129,47 +146,17 @@ def _history(seeded: Seeded) -> RunnableConfig:
 HOT: list[tuple[str, Query, str]] = [
     (
         "threads.search by metadata",
-        lambda c, s: threads.search(
-            c,
-            ids=None,
-            metadata={"user_id": SEARCH_USER},
-            values=None,
-            status=None,
-            limit=10,
-            offset=0,
-            sort_by="created_at",
-            sort_order="desc",
-        ),
+        lambda c, s: _newest_threads(c, metadata={"user_id": SEARCH_USER}),
         "threads_metadata_idx",
     ),
     (
         "threads.search by status",
-        lambda c, s: threads.search(
-            c,
-            ids=None,
-            metadata=None,
-            values=None,
-            status="interrupted",
-            limit=10,
-            offset=0,
-            sort_by="created_at",
-            sort_order="desc",
-        ),
+        lambda c, s: _newest_threads(c, status="interrupted"),
         "threads_status_created_idx",
     ),
     (
         "threads.search, newest first",
-        lambda c, s: threads.search(
-            c,
-            ids=None,
-            metadata=None,
-            values=None,
-            status=None,
-            limit=10,
-            offset=0,
-            sort_by="created_at",
-            sort_order="desc",
-        ),
+        lambda c, s: _newest_threads(c),
         "threads_created_idx",
     ),
     (
