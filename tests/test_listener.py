@@ -57,8 +57,7 @@ async def test_a_lost_connection_wakes_everyone_and_listens_again(settings: Sett
     try:
         with listener.subscribe("a") as a:
             (pid,) = await asyncio.to_thread(_listening_backends, settings)
-            with psycopg.connect(settings.database_uri, autocommit=True) as conn:
-                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await asyncio.to_thread(_terminate, settings, pid)
             await asyncio.wait_for(a.wait(), timeout=10)  # notifications may have been lost
             a.clear()
             deadline = time.monotonic() + 10
@@ -68,6 +67,38 @@ async def test_a_lost_connection_wakes_everyone_and_listens_again(settings: Sett
             await asyncio.wait_for(a.wait(), timeout=5)
     finally:
         await listener.stop()
+
+
+async def test_a_lost_connection_leaves_nothing_registered_on_the_loop(settings: Settings) -> None:
+    """A descriptor left in the loop's selector after its connection dropped breaks the next
+    connection that gets the same number (its wait cannot be registered). Run on a loop of
+    its own, where only the listener registers anything."""
+    before, after = await asyncio.to_thread(asyncio.run, _registered_around_a_loss(settings))
+    assert after == before
+
+
+async def _registered_around_a_loss(settings: Settings) -> tuple[set[int], set[int]]:
+    loop = asyncio.get_running_loop()
+
+    def registered() -> set[int]:
+        return set(loop._selector.get_map())  # type: ignore[attr-defined]
+
+    before = registered()
+    listener = Listener(settings, "test-listener")
+    await listener.start()
+    try:
+        with listener.subscribe("a") as a:
+            (pid,) = await asyncio.to_thread(_listening_backends, settings)
+            await asyncio.to_thread(_terminate, settings, pid)
+            await asyncio.wait_for(a.wait(), timeout=10)
+    finally:
+        await listener.stop()
+    return before, registered()
+
+
+def _terminate(settings: Settings, pid: int) -> None:
+    with psycopg.connect(settings.database_uri, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
 async def test_an_idle_listener_costs_its_process_almost_nothing(settings: Settings) -> None:

@@ -86,9 +86,10 @@ class Listener:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     self._ready.set()
                     self._wake_all()  # anything notified while we were away
-                    async for payload in _payloads(conn):
-                        for key in payload.split():
-                            self._wake(key)
+                    async with contextlib.aclosing(_payloads(conn)) as payloads:
+                        async for payload in payloads:
+                            for key in payload.split():
+                                self._wake(key)
             except OperationalError as exc:
                 log.warning("%s: notifications lost (%s); reconnecting", self._name, exc)
                 self._wake_all()
@@ -115,7 +116,10 @@ async def _payloads(conn: AsyncConnection[object]) -> AsyncIterator[str]:
     pgconn = conn.pgconn
     readable = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_reader(pgconn.socket, readable.set)
+    # The number is kept: once libpq drops a lost connection it has no socket to ask for,
+    # and a descriptor left registered breaks the next connection that reuses its number.
+    fd = pgconn.socket
+    loop.add_reader(fd, readable.set)
     try:
         while True:
             # The timeout only guards against bytes a TLS layer holds that the socket no
@@ -126,4 +130,4 @@ async def _payloads(conn: AsyncConnection[object]) -> AsyncIterator[str]:
             while (note := pgconn.notifies()) is not None:
                 yield note.extra.decode()
     finally:
-        loop.remove_reader(pgconn.socket)
+        loop.remove_reader(fd)
