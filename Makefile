@@ -59,10 +59,13 @@ bench-faults: $(STAMP)
 	$(BIN)/python -m benchmarks.faults
 
 # Every hot call on an empty database and again once it is filled with SIZE runs (100k, 1m: 100,000
-# threads, 1,000,000 runs, 10,000,000 stream events, 1,000,000 checkpoints); docs/performance.md.
+# threads, 1,000,000 runs, 10,000,000 stream events, 1,000,000 checkpoints), then the soak
+# (bench-soak) for SOAK_MINUTES (0: none); docs/performance.md.
 SIZE ?= 100k
+SOAK_MINUTES ?= 20
 bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.scale --size $(SIZE)
+	if [ "$(SOAK_MINUTES)" != 0 ]; then $(BIN)/python -m benchmarks.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS); fi
 
 # Park COUNT runs at an interrupt, watch them wait, resume them all at once (docs/performance.md).
 COUNT ?= 1000

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 
 from psycopg import AsyncConnection, OperationalError, sql
 
@@ -110,7 +110,7 @@ class Listener:
                 event.set()
 
 
-async def _payloads(conn: AsyncConnection[object]) -> AsyncIterator[str]:
+async def _payloads(conn: AsyncConnection[object]) -> AsyncGenerator[str, None]:
     """The payloads of the notifications ``conn`` receives, read only when its socket is
     readable; ``OperationalError`` once the connection is lost."""
     pgconn = conn.pgconn
