@@ -221,7 +221,8 @@ class Settings(BaseSettings):
     )
     stream_retention: timedelta = Field(
         default=timedelta(days=1),
-        description="How long a run's stream events stay replayable after they were written.",
+        description="How long a run's stream events stay replayable after they were written, "
+        "and an ended stateless run's row (its result) after its thread went.",
     )
     stream_prune_interval: timedelta = timedelta(minutes=1)
 

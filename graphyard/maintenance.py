@@ -1,5 +1,5 @@
-"""Workers' housekeeping: stream events past their retention, threads and store items past
-their TTL.
+"""Workers' housekeeping: stream events and ended stateless runs past the stream retention,
+threads and store items past their TTL, the thread counters' deltas folded.
 
 Every worker runs it; the queries are safe to run from many at once (``SKIP LOCKED``).
 """
@@ -17,7 +17,8 @@ from langgraph.store.postgres.aio import AsyncPostgresStore
 from graphyard.config import Settings
 from graphyard.graphs import ProjectConfig, ThreadTTLConfig
 from graphyard.storage import events as event_log
-from graphyard.storage import thread_ttl
+from graphyard.storage import runs as run_rows
+from graphyard.storage import thread_counts, thread_ttl
 from graphyard.storage.db import Pool
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,19 @@ log = logging.getLogger(__name__)
 async def prune_events(settings: Settings, pool: Pool) -> None:
     async with pool.connection() as conn:
         pruned = await event_log.prune(conn, settings.stream_retention)
-    if pruned:
-        log.info("pruned %d stream events older than %s", pruned, settings.stream_retention)
+        stateless = await run_rows.prune_stateless(conn, settings.stream_retention)
+    if pruned or stateless:
+        log.info(
+            "pruned %d stream events and %d stateless runs older than %s",
+            pruned,
+            stateless,
+            settings.stream_retention,
+        )
+
+
+async def fold_thread_counts(pool: Pool) -> None:
+    async with pool.connection() as conn:
+        await thread_counts.fold(conn)
 
 
 async def sweep_threads(ttl: ThreadTTLConfig, pool: Pool) -> None:
@@ -72,6 +84,10 @@ def start(
                 settings.stream_prune_interval.total_seconds(), lambda: prune_events(settings, pool)
             ),
             name="graphyard-prune-events",
+        ),
+        asyncio.create_task(
+            every(settings.stream_prune_interval.total_seconds(), lambda: fold_thread_counts(pool)),
+            name="graphyard-fold-thread-counts",
         ),
         asyncio.create_task(
             every(ttl.sweep_interval_minutes * 60, lambda: sweep_threads(ttl, pool)),

@@ -201,6 +201,37 @@ async def test_events_past_retention_are_pruned(api: Stack, graphs: GraphRegistr
     assert [p async for p in api.client.runs.join_stream(tid, run["run_id"])] == []
 
 
+async def test_ended_stateless_runs_past_retention_are_pruned(
+    api: Stack, graphs: GraphRegistry
+) -> None:
+    """A stateless run's thread goes when it ends, so nothing else would ever delete its row:
+    it goes once past the stream retention. A run whose thread stays (kept, or stateful) stays."""
+    settings = api.settings.model_copy(
+        update={
+            "stream_retention": timedelta(milliseconds=1),
+            "stream_prune_interval": timedelta(milliseconds=100),
+        }
+    )
+    thread = await api.client.threads.create()
+    stateful = await api.client.runs.create(thread["thread_id"], "chain", input={"steps": []})
+    gone = await api.client.runs.create(None, "chain", input={"steps": []})
+    kept = await api.client.runs.create(None, "chain", input={"steps": []}, on_completion="keep")
+    async with running_worker(settings, api.temporal, graphs):
+        for run in (stateful, gone, kept):
+            await api.client.runs.join(run["thread_id"], run["run_id"])
+        await api.wait_rows(
+            "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = %s)", (gone["run_id"],)
+        )
+    left = api.sql(
+        "SELECT run_id::text, status FROM runs WHERE run_id = ANY(%s::uuid[]) ORDER BY run_id",
+        ([r["run_id"] for r in (stateful, gone, kept)],),
+    )
+    assert left == sorted(
+        ({"run_id": r["run_id"], "status": "success"} for r in (stateful, kept)),
+        key=lambda r: r["run_id"],
+    )
+
+
 async def test_a_client_that_stops_reading_holds_nothing_up(stack: Stack) -> None:
     thread = await stack.client.threads.create()
     tid = thread["thread_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, cast
 
 from psycopg import AsyncCursor
@@ -72,6 +73,22 @@ async def delete(conn: Conn, run_id: str, *, scope: Scope = None) -> bool:
         return False
     await conn.execute("DELETE FROM run_events WHERE run_id = %s", (run_id,))
     return True
+
+
+async def prune_stateless(conn: Conn, retention: timedelta) -> int:
+    """Delete the rows of stateless runs that ended longer than ``retention`` ago and took
+    their thread with them (the thread-TTL sweep and thread deletes find runs by their
+    thread, so nothing else ever would); how many went. Their stream events are past the same
+    retention."""
+    cur = await conn.execute(
+        """
+        DELETE FROM runs r
+        WHERE (r.kwargs ->> 'temporary')::boolean AND r.ended_at < now() - %s::interval
+            AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.thread_id = r.thread_id)
+        """,
+        (retention,),
+    )
+    return cur.rowcount
 
 
 async def mark_running(conn: Conn, run_id: str) -> StartedRunRow | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from graphyard.storage import paging
+from graphyard.storage import paging, thread_counts
 from graphyard.storage.filters import Scope, where
 from graphyard.storage.jsonb import jsonb
 from graphyard.storage.rows import Conn, ThreadRow
@@ -184,6 +184,8 @@ async def count(
     scope: Scope = None,
 ) -> int:
     """How many threads (of those ``scope`` shows) match."""
+    if scope is None and not metadata and not values:
+        return await thread_counts.total(conn, status)
     condition, params = _matching(
         ids=None, metadata=metadata, values=values, status=status, scope=scope
     )
