@@ -46,8 +46,12 @@ def versioned(settings: Settings, build_id: str, *, bootstrap: bool = False) -> 
 
 async def builds_of(stack: Stack, run_id: str) -> set[str]:
     """The builds whose workers completed the run's workflow tasks (its local steps run in
-    them); a failed workflow task (a non-determinism error among them) fails the test."""
-    history = await stack.temporal.get_workflow_handle(run_workflow_id(run_id)).fetch_history()
+    them); a failed workflow task (a non-determinism error among them) fails the test. The run
+    is ended in Postgres by its last step, inside the workflow task that ran it: the workflow
+    is awaited, so that task's completion is in the history."""
+    handle = stack.temporal.get_workflow_handle(run_workflow_id(run_id))
+    await handle.result()
+    history = await handle.fetch_history()
     builds = set()
     for event in history.events:
         assert event.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, event

@@ -1,6 +1,6 @@
-"""The step's saver (graphyard/activities/saver.py) on a real Postgres: a step's task writes go
-with its checkpoint, and a step that starts from the checkpoint its process wrote (no read)
-still writes nothing when the thread moved meanwhile."""
+"""The step's saver (graphyard/activities/saver.py) on a real Postgres: a step's task writes
+and stream events go with its checkpoint, and a step that starts from the checkpoint its
+process wrote (no read) still writes nothing when the thread moved meanwhile."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from graphyard.activities.publish import StepPublisher
 from graphyard.activities.saver import GuardedSaver, ThreadMoved
-from graphyard.storage.db import open_pool
+from graphyard.storage.db import Pool, notify_channel, open_pool
+from graphyard.types import RunRef
 from tests.stack import Stack
 
 pytestmark = pytest.mark.core
@@ -42,6 +44,32 @@ async def _step(saver: GuardedSaver, graph_input: Any, config: RunnableConfig) -
     ):
         pass
     await saver.write_pending()
+
+
+async def _streamed_step(
+    stack: Stack, pool: Pool, saver: GuardedSaver, graph_input: Any, config: RunnableConfig
+) -> RunRef:
+    """One super-step that streams its values, as the step activity runs it."""
+    thread = config["configurable"]["thread_id"]
+    run = RunRef(str(uuid.uuid4()), thread, str(uuid.uuid4()), "saver-test")
+    publisher = StepPublisher(pool, notify_channel(stack.settings), run, 0, saver.quiet)
+    async with publisher:
+        saver.events = publisher.lend
+        graph = _graph(saver)
+        async for chunk in graph.astream(
+            graph_input, config, interrupt_after="*", durability="sync", stream_mode="values"
+        ):
+            await publisher.emit("values", chunk)
+        await saver.write_pending()
+    return run
+
+
+def _events(stack: Stack, run: RunRef) -> list[dict[str, Any]]:
+    return stack.sql(
+        "SELECT event, data, attempt, xmin::text AS tx FROM run_events WHERE run_id = %s "
+        "ORDER BY seq",
+        (run.run_id,),
+    )
 
 
 def _writes(stack: Stack, thread: str) -> int:
@@ -155,5 +183,52 @@ async def test_a_task_done_beside_a_running_sibling_is_written_while_the_sibling
             await running
         state = await graph.aget_state(config)
         assert sorted(state.values["steps"]) == ["fast", "slow"]
+    finally:
+        await pool.close()
+
+
+async def test_a_steps_events_go_in_the_transaction_of_the_checkpoint_after_them(
+    api: Stack,
+) -> None:
+    """One round trip for a step's events and its checkpoint, not two; none is lost."""
+    pool = await open_pool(api.settings)
+    try:
+        thread = str(uuid.uuid4())
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        saver = GuardedSaver(pool)
+        await saver.latest(config)
+        run = await _streamed_step(api, pool, saver, {"steps": []}, config)
+        events = _events(api, run)
+        assert [e["data"] for e in events] == ['{"steps":[]}', '{"steps":["a"]}']
+        assert {e["attempt"] for e in events} == {1}
+        checkpoints = api.sql(
+            "SELECT xmin::text AS tx FROM checkpoints WHERE thread_id = %s", (thread,)
+        )
+        # Node a's values (streamed once its checkpoint is put) went with that checkpoint.
+        assert events[1]["tx"] in {c["tx"] for c in checkpoints}
+    finally:
+        await pool.close()
+
+
+async def test_a_steps_events_are_written_when_its_checkpoint_is_refused(api: Stack) -> None:
+    """Events lent to a write that rolls back are given back and written, in order."""
+    pool = await open_pool(api.settings)
+    try:
+        thread = str(uuid.uuid4())
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        first = GuardedSaver(pool)
+        await first.latest(config)
+        await _step(first, {"steps": []}, config)
+        known = first.written
+        assert known is not None
+        await _graph(AsyncPostgresSaver(pool)).aupdate_state(config, {"steps": ["edit"]})
+
+        second = GuardedSaver(pool)
+        await second.latest(config, known)
+        with pytest.raises(ThreadMoved):
+            await _streamed_step(api, pool, second, None, config)
+        events = api.sql("SELECT data FROM run_events WHERE thread_id = %s ORDER BY seq", (thread,))
+        # (A continuing call first re-streams the state it starts from; the step drops it.)
+        assert [e["data"] for e in events] == ['{"steps":["a"]}', '{"steps":["a","b"]}']
     finally:
         await pool.close()

@@ -1,14 +1,14 @@
 """The step's checkpoint saver: reads the latest checkpoint once (or not at all when this
-process wrote it), sends a step's task writes with its checkpoint in one round trip, lets
-stream events reach Postgres before each durable write, and masks the worker's secrets in the
-error writes of failed tasks."""
+process wrote it), sends a step's checkpoint, its task writes and the stream events that
+followed them in one round trip, and masks the worker's secrets in the error writes of failed
+tasks."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -34,10 +34,10 @@ ERROR = "__error__"
 
 log = logging.getLogger(__name__)
 
-# How long a task's writes wait for the checkpoint that takes them. A one-task step's
-# checkpoint follows within milliseconds (one round trip for both); a task that finished beside
-# a sibling still running is sent on its own, so a worker killed meanwhile does not lose it and
-# the retry runs only the unfinished nodes.
+# How long a write (a task's, a checkpoint) is held back for the writes and stream events that
+# follow it. A step's own end follows within milliseconds (one round trip for all); a task that
+# finished beside a sibling still running is sent on its own, so a worker killed meanwhile
+# does not lose it and the retry runs only the unfinished nodes.
 _HOLD_SECONDS = 0.05
 
 # Fails (division by zero) unless the thread's latest checkpoint is still the given one: the
@@ -49,6 +49,46 @@ _STILL_AT = """
         ORDER BY checkpoint_id DESC LIMIT 1
     ), '') = %s)::int
 """
+
+
+# Queues a write of the stream's pending events on a pipeline's cursor.
+QueueEvents = Callable[[AsyncCursor[Any]], Awaitable[None]]
+
+
+@asynccontextmanager
+async def _no_events() -> AsyncIterator[QueueEvents]:
+    async def queue(cur: AsyncCursor[Any]) -> None:
+        pass
+
+    yield queue
+
+
+class _Recorder:
+    """A pipeline cursor that holds the statements for the owner's next pipeline instead of
+    sending them (AsyncPostgresSaver's writes fetch nothing)."""
+
+    def __init__(self, owner: GuardedSaver) -> None:
+        self._owner = owner
+
+    async def execute(self, query: str, params: Any) -> None:
+        # The owner's list at this moment: a pipeline may have taken the previous one.
+        self._owner._held.append((query, [params]))
+
+    async def executemany(self, query: str, params_seq: Any) -> None:
+        self._owner._held.append((query, list(params_seq)))
+
+
+class _HeldSaver(AsyncPostgresSaver):
+    """AsyncPostgresSaver's own checkpoint put, its statements held by ``GuardedSaver``."""
+
+    def __init__(self, owner: GuardedSaver) -> None:
+        super().__init__(owner.conn, serde=owner.serde)
+        self._owner = owner
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[Any]:
+        assert pipeline, "a held checkpoint put only writes"
+        yield _Recorder(self._owner)
 
 
 class ThreadMoved(RuntimeError):
@@ -66,22 +106,23 @@ def _masked(channel: str, value: Any) -> Any:
 
 class GuardedSaver(AsyncPostgresSaver):
     """Hands the guard's read of the thread's latest checkpoint to LangGraph once, so a step
-    reads it from Postgres once, not twice; awaits ``before_write`` (the stream's flush) before
-    each checkpoint or task write; and holds task writes back, for ``_HOLD_SECONDS`` at most,
-    for the next checkpoint put, which sends them in its own pipeline: one round trip and one
-    transaction for both.
+    reads it from Postgres once, not twice; holds task writes and checkpoints (but the input's)
+    back, for ``_HOLD_SECONDS`` at most, and sends them in one pipeline with ``events`` (the
+    stream's events not yet written, which LangGraph hands over only once the super-step's
+    checkpoint put has returned): one round trip and one transaction per super-step, and no
+    event reaches Postgres after a write that followed it.
 
-    Task writes the step ends without a checkpoint for (an interrupt in a node, a failed task)
-    are sent by ``write_pending``, which the step awaits before it returns or raises. Nothing
+    ``write_pending``, which the step awaits before it returns or raises, sends what is still
+    held; a read sends it first, so it sees what the step wrote. Nothing
     is ever written twice or over a newer checkpoint: the step lock and the guard decide
     whether a step runs at all, and the writes are upserts keyed by checkpoint."""
 
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool)
         self._primed: CheckpointTuple | None = None
-        self.before_write: Callable[[], Awaitable[None]] | None = None
-        # (statement, rows) of task writes not yet sent.
-        self._held: list[tuple[str, list[tuple[Any, ...]]]] = []
+        self.events: Callable[[], AbstractAsyncContextManager[QueueEvents]] | None = None
+        # (statement, rows) of task writes and checkpoints not yet sent, in order.
+        self._held: list[tuple[str, list[Any]]] = []
         # Task writes still being serialized: a checkpoint put waits for them to be held, so
         # it takes the writes LangGraph handed over before it (both run as background tasks).
         self._holding = 0
@@ -89,6 +130,12 @@ class GuardedSaver(AsyncPostgresSaver):
         self._all_held.set()
         self._send_timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._putting = 0
+        self._recording: _HeldSaver | None = None
+        # Set while nothing is held or on its way to be (task writes, a checkpoint put): the
+        # stream's writer waits for it a moment, so its events go in the held writes' pipeline.
+        self.quiet = asyncio.Event()
+        self.quiet.set()
         # (thread, checkpoint) the step's first write checks the thread is still at.
         self._expect: tuple[str, str] | None = None
         self._moved = False
@@ -121,10 +168,24 @@ class GuardedSaver(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        if self.before_write is not None:
-            await self.before_write()
-        await self._all_held.wait()
-        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        self._putting += 1
+        self._settle()
+        try:
+            await self._all_held.wait()
+            if metadata.get("source") == "input":
+                # Sent now: the first node runs next, maybe for long, and the stream's events
+                # (its tokens) must not wait for its end.
+                saved = await super().aput(config, checkpoint, metadata, new_versions)
+            else:
+                # LangGraph streams a super-step's values and updates only once this returns:
+                # held back, the checkpoint goes with them (and with the step's task writes).
+                if self._recording is None:
+                    self._recording = _HeldSaver(self)
+                saved = await self._recording.aput(config, checkpoint, metadata, new_versions)
+                self._arm()
+        finally:
+            self._putting -= 1
+            self._settle()
         if not config["configurable"].get("checkpoint_ns"):
             self.written = _tuple(config, saved, checkpoint, metadata)
         return saved
@@ -138,12 +199,20 @@ class GuardedSaver(AsyncPostgresSaver):
     ) -> None:
         self._holding += 1
         self._all_held.clear()
+        self._settle()
         try:
             await self._hold(config, writes, task_id, task_path)
         finally:
             self._holding -= 1
             if not self._holding:
                 self._all_held.set()
+            self._settle()
+
+    def _settle(self) -> None:
+        if self._holding or self._putting or self._held:
+            self.quiet.clear()
+        else:
+            self.quiet.set()
 
     async def _hold(
         self,
@@ -152,8 +221,6 @@ class GuardedSaver(AsyncPostgresSaver):
         task_id: str,
         task_path: str,
     ) -> None:
-        if self.before_write is not None:
-            await self.before_write()
         writes = [(channel, _masked(channel, value)) for channel, value in writes]
         # As AsyncPostgresSaver.aput_writes does, but held back for the checkpoint's pipeline.
         query = (
@@ -176,14 +243,17 @@ class GuardedSaver(AsyncPostgresSaver):
             writes,
         )
         self._held.append((query, rows))
+        self._arm()
+
+    def _arm(self) -> None:
         if self._send_timer is None:
             self._send_timer = asyncio.get_running_loop().call_later(
                 _HOLD_SECONDS, self._send_in_background
             )
 
     async def write_pending(self) -> None:
-        """Send the task writes no checkpoint put has taken yet (and wait for those on their
-        way)."""
+        """Send the checkpoints and task writes held back, with the stream's events (and wait
+        for those on their way)."""
         if self._send_timer is not None:
             self._send_timer.cancel()
             self._send_timer = None
@@ -211,16 +281,22 @@ class GuardedSaver(AsyncPostgresSaver):
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
-        # Every write of AsyncPostgresSaver (the checkpoint's blobs and row) runs in a pipeline:
-        # the held task writes go first in it, in the same round trip and transaction.
+        # Every write of AsyncPostgresSaver runs in a pipeline: the stream's events, the guard
+        # and the held writes go first in it, in the same round trip and transaction.
+        if not pipeline and self._held and not self._moved:
+            await self._send()  # a read sees what this step wrote
         if pipeline and self._moved:
             raise ThreadMoved("the thread moved past the checkpoint this step started from")
         expect = self._expect if pipeline else None
         if expect is not None:
             self._expect = None
-        held: list[tuple[str, list[tuple[Any, ...]]]] = []
+        held: list[tuple[str, list[Any]]] = []
+        lend = self.events if pipeline and self.events is not None else _no_events
         try:
-            async with super()._cursor(pipeline=pipeline) as cur:
+            # The events' lend ends after the pipeline's transaction (it gives them back if
+            # that fails, and no later event may commit before them).
+            async with lend() as queue_events, super()._cursor(pipeline=pipeline) as cur:
+                await queue_events(cur)
                 if expect is not None:
                     await cur.execute(_STILL_AT, expect)
                 if pipeline and self._held:
@@ -242,6 +318,8 @@ class GuardedSaver(AsyncPostgresSaver):
             if expect is not None and self._expect is None:
                 self._expect = expect
             raise
+        finally:
+            self._settle()
 
 
 def _checkpoint_id(saved: CheckpointTuple) -> str:

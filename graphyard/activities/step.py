@@ -201,10 +201,13 @@ class StepActivities:
                 type="GraphRecursionError",
                 non_retryable=True,
             )
-        publisher = StepPublisher(self.ctx.pool, self.ctx.notify_channel, run, inp.index)
-        # Events reach Postgres before the checkpoint or task writes that follow them: a step
-        # that crashes after a write has streamed everything up to it.
-        saver.before_write = publisher.flush
+        publisher = StepPublisher(
+            self.ctx.pool, self.ctx.notify_channel, run, inp.index, saver.quiet
+        )
+        # Events reach Postgres in the transaction of the step's held checkpoint and task writes
+        # (one round trip for all), never after a write that followed them: a step that crashes
+        # after a write has streamed everything up to it.
+        saver.events = publisher.lend
         try:
             async with publisher:
                 result, values = await self._run(

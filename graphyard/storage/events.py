@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+from psycopg import AsyncCursor
+
 from graphyard.serde import dumps_str
 from graphyard.storage import wake
 from graphyard.storage.rows import Conn, RunEventRow, ThreadEventRow
@@ -68,42 +70,60 @@ async def append(
 # attempt's "metadata" event) already written for the step counts as this attempt's own.
 _ATTEMPT = """
     last AS (
-        SELECT step, attempt, event FROM run_events WHERE run_id = %(run)s
+        SELECT step, attempt, event FROM run_events WHERE run_id = %(run)s::uuid
         ORDER BY seq DESC LIMIT 1
     ), this AS (
-        SELECT CASE WHEN last.step IS DISTINCT FROM %(step)s THEN 1
+        SELECT CASE WHEN last.step IS DISTINCT FROM %(step)s::int THEN 1
                     WHEN last.event = 'metadata' THEN last.attempt
                     ELSE last.attempt + 1 END AS attempt,
-               last.step IS NOT DISTINCT FROM %(step)s AND last.event <> 'metadata' AS retried
+               last.step IS NOT DISTINCT FROM %(step)s::int AND last.event <> 'metadata' AS retried
         FROM (SELECT 1) AS one LEFT JOIN last ON true
     )"""
 
 
-async def append_first(
-    conn: Conn, channel: str, *, run_id: str, thread_id: str, step: int, events: list[Event]
-) -> int:
-    """Append the first events a step activity streams and wake their followers, in one
-    statement, returning which attempt it is.
+# A step's later batches are the attempt its first batch was: that of its last event.
+_SAME_ATTEMPT = """
+    this AS (
+        SELECT coalesce((
+            SELECT attempt FROM run_events WHERE run_id = %(run)s::uuid AND step = %(step)s::int
+            ORDER BY seq DESC LIMIT 1
+        ), 1) AS attempt
+    )"""
 
-    A retried step says so first with a ``metadata`` event (``{"run_id", "attempt"}``), as the
-    reference server does on retries, so a client knows that what follows may repeat what the
-    failed attempt streamed.
+
+async def append_step(
+    cur: AsyncCursor[Any],
+    channel: str,
+    *,
+    run_id: str,
+    thread_id: str,
+    step: int,
+    events: list[Event],
+    first: bool,
+) -> None:
+    """Append a batch of the events a step activity streams and wake their followers, in one
+    statement that returns nothing (so it can go in another write's pipeline).
+
+    The step's ``first`` batch works out which attempt it is; if the step is retried it says
+    so first with a ``metadata`` event (``{"run_id", "attempt"}``), as the reference server
+    does on retries, so a client knows that what follows may repeat what the failed attempt
+    streamed. (The parameters are cast: a pipeline's cursor sends them typed, in binary.)
     """
-    cur = await conn.execute(
+    await cur.execute(
         f"""
-        WITH {_ATTEMPT}, batch AS (
+        WITH {_ATTEMPT if first else _SAME_ATTEMPT}, batch AS (
             SELECT 0::bigint AS i, 'metadata' AS e,
                 json_build_object('run_id', %(run)s::text, 'attempt', this.attempt)::text AS d
-            FROM this WHERE this.retried
+            FROM this WHERE {"this.retried" if first else "false"}
             UNION ALL
             SELECT t.i, t.e, t.d FROM unnest(%(events)s::text[], %(datas)s::text[])
                 WITH ORDINALITY AS t(e, d, i)
         ), inserted AS (
             INSERT INTO run_events (run_id, thread_id, step, attempt, event, data)
-            SELECT %(run)s, %(thread)s, %(step)s, (SELECT attempt FROM this), e, d
+            SELECT %(run)s::uuid, %(thread)s::uuid, %(step)s::int, (SELECT attempt FROM this), e, d
             FROM batch ORDER BY i
         )
-        SELECT attempt, pg_notify(%(channel)s, %(wake)s) FROM this
+        SELECT pg_notify(%(channel)s, %(wake)s)
         """,
         {
             "run": run_id,
@@ -115,8 +135,6 @@ async def append_first(
             "wake": wake.events_of(run_id, thread_id),
         },
     )
-    row = await cur.fetchone()
-    return int(row["attempt"]) if row else 1
 
 
 async def mark_retry(conn: Conn, channel: str, *, run_id: str, thread_id: str, step: int) -> None:
