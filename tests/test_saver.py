@@ -72,6 +72,22 @@ def _events(stack: Stack, run: RunRef) -> list[dict[str, Any]]:
     )
 
 
+async def _moved_on(pool: Pool) -> tuple[RunnableConfig, GuardedSaver]:
+    """A thread's first step, then an edit that moves the thread past it: a saver whose next
+    step starts from the checkpoint the first wrote (no read), unaware of the edit."""
+    config: RunnableConfig = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    first = GuardedSaver(pool)
+    await first.latest(config)
+    await _step(first, {"steps": []}, config)
+    known = first.written
+    assert known is not None
+    # The thread moves on meanwhile (here a human's edit).
+    await _graph(AsyncPostgresSaver(pool)).aupdate_state(config, {"steps": ["edit"]})
+    second = GuardedSaver(pool)
+    await second.latest(config, known)
+    return config, second
+
+
 def _writes(stack: Stack, thread: str) -> int:
     rows = stack.sql("SELECT count(*) AS n FROM checkpoint_writes WHERE thread_id = %s", (thread,))
     return int(rows[0]["n"])
@@ -112,21 +128,12 @@ async def test_a_step_from_the_known_checkpoint_writes_nothing_if_the_thread_mov
 ) -> None:
     pool = await open_pool(api.settings)
     try:
-        thread = str(uuid.uuid4())
-        config: RunnableConfig = {"configurable": {"thread_id": thread}}
-        first = GuardedSaver(pool)
-        await first.latest(config)
-        await _step(first, {"steps": []}, config)
-        known = first.written
-        assert known is not None
-        # The thread moves on meanwhile (here a human's edit).
-        await _graph(AsyncPostgresSaver(pool)).aupdate_state(config, {"steps": ["edit"]})
+        config, second = await _moved_on(pool)
+        thread = config["configurable"]["thread_id"]
         moved = await AsyncPostgresSaver(pool).aget_tuple(config)
         assert moved is not None
         writes = _writes(api, thread)
 
-        second = GuardedSaver(pool)
-        await second.latest(config, known)
         with pytest.raises(ThreadMoved):
             await _step(second, None, config)
         # Neither node b's writes nor a checkpoint over the newer one.
@@ -214,20 +221,13 @@ async def test_a_steps_events_are_written_when_its_checkpoint_is_refused(api: St
     """Events lent to a write that rolls back are given back and written, in order."""
     pool = await open_pool(api.settings)
     try:
-        thread = str(uuid.uuid4())
-        config: RunnableConfig = {"configurable": {"thread_id": thread}}
-        first = GuardedSaver(pool)
-        await first.latest(config)
-        await _step(first, {"steps": []}, config)
-        known = first.written
-        assert known is not None
-        await _graph(AsyncPostgresSaver(pool)).aupdate_state(config, {"steps": ["edit"]})
-
-        second = GuardedSaver(pool)
-        await second.latest(config, known)
+        config, second = await _moved_on(pool)
         with pytest.raises(ThreadMoved):
             await _streamed_step(api, pool, second, None, config)
-        events = api.sql("SELECT data FROM run_events WHERE thread_id = %s ORDER BY seq", (thread,))
+        events = api.sql(
+            "SELECT data FROM run_events WHERE thread_id = %s ORDER BY seq",
+            (config["configurable"]["thread_id"],),
+        )
         # (A continuing call first re-streams the state it starts from; the step drops it.)
         assert [e["data"] for e in events] == ['{"steps":["a"]}', '{"steps":["a","b"]}']
     finally:
