@@ -7,8 +7,8 @@ The graph only waits when the backlog reaches its bound.
 
 A durable write of the step (its checkpoint, its task writes) takes the events not yet written
 into its own transaction (``lend``): they reach Postgres with it, never after it, and the step
-pays one round trip for both instead of two. While such a write is on its way (a task finished,
-its checkpoint follows) the writer leaves the events to it, for ``_DEFER_SECONDS`` at most.
+pays one round trip for both instead of two. While the saver holds such writes back (until the
+step's end) the writer leaves the events to them, for ``_DEFER_SECONDS`` at most.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from graphyard.storage.db import Pool
 from graphyard.types import RunRef
 
 _MAX_BACKLOG = 2_000
-# How long the writer leaves events for a durable write on its way (its checkpoint follows a
-# finished task within milliseconds) before it writes them on its own.
+# How long the writer leaves events for the durable writes the saver holds back (sent when the
+# step ends, within milliseconds) before it writes them on its own.
 _DEFER_SECONDS = 0.05
 
 
@@ -39,7 +39,7 @@ class StepPublisher:
     def __init__(
         self, pool: Pool, channel: str, run: RunRef, step: int, quiet: asyncio.Event
     ) -> None:
-        """``quiet``: set while no durable write that would ``lend`` the events is on its way."""
+        """``quiet``: set while the saver holds no write back that would ``lend`` the events."""
         self._pool = pool
         self._quiet = quiet
         self._channel = channel

@@ -120,7 +120,8 @@ class GuardedSaver(AsyncPostgresSaver):
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool)
         self._primed: CheckpointTuple | None = None
-        self.events: Callable[[], AbstractAsyncContextManager[QueueEvents]] | None = None
+        # The stream's events not yet written (the step's publisher lends them).
+        self.events: Callable[[], AbstractAsyncContextManager[QueueEvents]] = _no_events
         # (statement, rows) of task writes and checkpoints not yet sent, in order.
         self._held: list[tuple[str, list[Any]]] = []
         # Task writes still being serialized: a checkpoint put waits for them to be held, so
@@ -291,7 +292,7 @@ class GuardedSaver(AsyncPostgresSaver):
         if expect is not None:
             self._expect = None
         held: list[tuple[str, list[Any]]] = []
-        lend = self.events if pipeline and self.events is not None else _no_events
+        lend = self.events if pipeline else _no_events
         try:
             # The events' lend ends after the pipeline's transaction (it gives them back if
             # that fails, and no later event may commit before them).
